@@ -1,0 +1,176 @@
+"""A motion clip: SMPL-22 joint positions (metres, Y up) at a frame rate, plus optional features and prompt."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from . import features as feature_codec
+from .skeleton import FEATURE_DIM, FPS, JOINT_NAMES, NUM_JOINTS, PARENTS
+
+
+def _finite(array: np.ndarray, name: str) -> np.ndarray:
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contain non-finite values (NaN or inf)")
+    return array
+
+
+@dataclass
+class Motion:
+    joints: np.ndarray  # (T, 22, 3) float32, metres, Y up
+    fps: float = FPS
+    features: np.ndarray | None = None  # (T, 263) unnormalised HumanML3D features, if the motion came from them
+    prompt: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        joints = np.asarray(self.joints, dtype=np.float32)
+        if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3) or len(joints) == 0:
+            raise ValueError(f"joints must have shape (T >= 1, {NUM_JOINTS}, 3), got {joints.shape}")
+        self.joints = _finite(joints, "joints")
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            raise ValueError(f"fps must be a positive number, got {self.fps}")
+        self.fps = float(self.fps)
+        if self.features is not None:
+            features = np.asarray(self.features, dtype=np.float32)
+            if features.ndim != 2 or features.shape[1] != FEATURE_DIM:
+                raise ValueError(f"features must have shape (T, {FEATURE_DIM}), got {features.shape}")
+            self.features = _finite(features, "features")
+
+    @classmethod
+    def from_features(
+        cls,
+        features: np.ndarray,
+        mean: np.ndarray | None = None,
+        std: np.ndarray | None = None,
+        fps: float = FPS,
+        root_recovery: feature_codec.RootRecovery = "humanml3d",
+        **metadata: Any,
+    ) -> "Motion":
+        """Decode (T, 263) features (denormalised first when ``mean`` and ``std`` are given) into T frames.
+
+        A ``prompt`` keyword becomes the prompt; other keywords go to ``metadata``.
+        """
+        features = np.asarray(features, dtype=np.float64)
+        if features.ndim != 2 or features.shape[1] != FEATURE_DIM:
+            raise ValueError(f"features must have shape (T, {FEATURE_DIM}), got {features.shape}")
+        _finite(features, "features")
+        if (mean is None) != (std is None):
+            raise ValueError("give both mean and std, or neither")
+        if mean is not None:
+            features = feature_codec.denormalize(features, mean, std)
+        joints = feature_codec.features_to_joints(features, root_recovery=root_recovery)
+        prompt = str(metadata.pop("prompt", ""))
+        return cls(joints, fps, features=features, prompt=prompt, metadata=dict(metadata))
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.joints)
+
+    @property
+    def seconds(self) -> float:
+        """Duration in seconds (frames / fps)."""
+        return self.num_frames / self.fps
+
+    def resample(self, fps: float) -> "Motion":
+        """Linear interpolation of joint positions to ``fps``; frame 0 is kept, the clip never extends past its last frame.
+
+        Same fps returns an identical copy. Features are dropped (they are tied to 20 fps).
+        """
+        if not (np.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps must be a positive number, got {fps}")
+        if fps == self.fps:
+            return replace(self, joints=self.joints.copy(), metadata=dict(self.metadata),
+                           features=None if self.features is None else self.features.copy())
+        last_time = (self.num_frames - 1) / self.fps
+        count = int(np.floor(last_time * fps + 1e-9)) + 1
+        source = np.minimum(np.arange(count) * (self.fps / fps), self.num_frames - 1)  # fractional source frames
+        lower = np.floor(source).astype(int)
+        upper = np.minimum(lower + 1, self.num_frames - 1)
+        weight = (source - lower)[:, None, None]
+        joints = self.joints.astype(np.float64)
+        resampled = (1.0 - weight) * joints[lower] + weight * joints[upper]
+        return replace(self, joints=resampled, fps=fps, features=None, metadata=dict(self.metadata))
+
+    def save(self, path: str | Path) -> None:
+        """Write by suffix: .npy (joints only), .npz (joints, fps, prompt, features, metadata), .bvh (SMPL-22 rig)."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".npy":
+            np.save(path, self.joints)
+        elif suffix == ".npz":
+            arrays = {"joints": self.joints, "fps": np.float64(self.fps), "prompt": np.str_(self.prompt),
+                      "metadata": np.str_(json.dumps(self.metadata, default=str))}
+            if self.features is not None:
+                arrays["features"] = self.features
+            with open(path, "wb") as handle:  # np.savez would append ".npz" to other names
+                np.savez(handle, **arrays)
+        elif suffix == ".bvh":
+            try:
+                from .bvh import smpl_joints_to_bvh, write_bvh
+            except ImportError as error:
+                raise NotImplementedError(
+                    "saving .bvh needs moscale.bvh.smpl_joints_to_bvh and write_bvh, which are missing") from error
+            write_bvh(path, smpl_joints_to_bvh(self.joints, self.fps))
+        else:
+            raise ValueError(f"unknown motion file type {path.suffix!r}; use .npy, .npz or .bvh")
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        fps: float = FPS,
+        mean: np.ndarray | None = None,
+        std: np.ndarray | None = None,
+        joint_map: Mapping[str, str] | None = None,
+        unit_scale: float | None = None,
+    ) -> "Motion":
+        """Read .npy ((T, 22, 3) joints or (T, 263) features, at ``fps``), .npz (as saved) or .bvh.
+
+        For .bvh, ``joint_map`` maps SMPL-22 names to the file's joint names (default: the file uses
+        ``JOINT_NAMES``, as ours do); ``unit_scale`` converts file units to metres (default: 1, or 0.01 when the
+        bones are implausibly long for metres). The file is assumed Y up.
+        """
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".npy":
+            array = np.load(path, allow_pickle=False)
+            if array.ndim == 2 and array.shape[1] == FEATURE_DIM:
+                return cls.from_features(array, mean, std, fps=fps, source=str(path))
+            if array.ndim == 3 and array.shape[1:] == (NUM_JOINTS, 3):
+                return cls(array, fps, metadata={"source": str(path)})
+            raise ValueError(f"{path}: expected (T, {NUM_JOINTS}, 3) joints or (T, {FEATURE_DIM}) features, "
+                             f"got an array of shape {array.shape}")
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                if "joints" not in data:
+                    raise ValueError(f"{path}: no 'joints' array (keys: {', '.join(data.files)})")
+                metadata = json.loads(str(data["metadata"])) if "metadata" in data else {}
+                return cls(
+                    data["joints"],
+                    float(data["fps"]) if "fps" in data else fps,
+                    features=data["features"] if "features" in data else None,
+                    prompt=str(data["prompt"]) if "prompt" in data else "",
+                    metadata=metadata,
+                )
+        if suffix == ".bvh":
+            return cls._load_bvh(path, joint_map, unit_scale)
+        raise ValueError(f"unknown motion file type {path.suffix!r}; use .npy, .npz or .bvh")
+
+    @classmethod
+    def _load_bvh(cls, path: Path, joint_map: Mapping[str, str] | None, unit_scale: float | None) -> "Motion":
+        from .bvh import bvh_to_positions, read_bvh
+
+        clip = read_bvh(path)
+        names = [(joint_map or {}).get(name, name) for name in JOINT_NAMES]
+        missing = [name for name in names if name not in clip.skeleton.names]
+        if missing:
+            raise ValueError(f"{path}: joints {missing} not in the file; pass joint_map (SMPL-22 name -> file name)")
+        joints = bvh_to_positions(clip, 1.0, names)
+        if unit_scale is None:
+            bones = np.linalg.norm(joints[:, 1:] - joints[:, list(PARENTS[1:])], axis=-1)
+            unit_scale = 0.01 if np.median(bones) > 1.0 else 1.0  # no human bone is a metre long
+        return cls(joints * unit_scale, clip.fps, metadata={"source": str(path)})
