@@ -45,7 +45,7 @@ BONE_LENGTHS_M = np.array(
 LEFT_FOOT = (7, 10)   # (ankle, foot)
 RIGHT_FOOT = (8, 11)
 FACE_JOINTS = (2, 1, 17, 16)  # right hip, left hip, right shoulder, left shoulder
-LEG_JOINTS = (1, 4, 7)  # hip, knee, ankle: leg length scales root motion when retargeting
+LEG_JOINTS = (2, 5, 8)  # right hip, knee, ankle: HumanML3D scales root motion by this leg when retargeting
 
 # Feature layout of the 263-d HumanML3D vector.
 FEATURE_DIM = 263
@@ -63,7 +63,7 @@ def rest_offsets_m() -> np.ndarray:
 
 def leg_length_m() -> float:
     """Hip-to-ankle length of the uniform skeleton (thigh + shin)."""
-    return float(BONE_LENGTHS_M[4] + BONE_LENGTHS_M[7])
+    return float(BONE_LENGTHS_M[5] + BONE_LENGTHS_M[8])
 
 
 def children(joint: int) -> list[int]:
