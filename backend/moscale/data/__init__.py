@@ -1,0 +1,1 @@
+"""Datasets and the corpus builder (HumanML3D layout)."""
