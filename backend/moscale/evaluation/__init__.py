@@ -1,0 +1,1 @@
+"""Evaluation (`moscale eval ...`): tokenizer reconstruction and, later, generation metrics."""

@@ -1,0 +1,1 @@
+"""Training scripts (`moscale train ...`); shared pieces in `moscale.train.common`."""

@@ -1,0 +1,304 @@
+"""Pieces shared by the training scripts: distributed setup, seeding, learning-rate schedules, checkpoints, logs.
+
+Distributed training follows torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT):
+gloo on CPU, nccl on CUDA. A plain `python -m moscale ...` run is a world of one and needs no process group.
+"""
+from __future__ import annotations
+
+import csv
+import inspect
+import math
+import os
+import random
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# devices, threads, processes
+
+
+@dataclass(frozen=True)
+class Runtime:
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """'auto' -> this process's CUDA device when there is one, else the CPU; otherwise torch.device(name)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank)
+    return device
+
+
+def setup_runtime(device: str = "auto", threads: int | None = None) -> Runtime:
+    """Read torchrun's environment, pick the device, start the process group when the world has more than one process,
+    and set CPU threads (default: the cores divided among the processes on this machine)."""
+    rank = int(os.environ.get("RANK", 0))
+    world_size = int(os.environ.get("WORLD_SIZE", 1))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
+    chosen = resolve_device(device, local_rank)
+    if chosen.type == "cuda":
+        torch.cuda.set_device(chosen)
+    if threads is None:
+        threads = max(1, (os.cpu_count() or 1) // max(1, local_world))
+    torch.set_num_threads(threads)
+    if world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if chosen.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+    return Runtime(rank=rank, world_size=world_size, local_rank=local_rank, device=chosen)
+
+
+def teardown_runtime() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel wrapper (or the module itself)."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def wrap_ddp(model: nn.Module, runtime: Runtime, sync_buffers: bool = False) -> nn.Module:
+    """DistributedDataParallel around `model` in a world of more than one process (else `model` itself).
+
+    sync_buffers=False: buffers are not re-broadcast from rank 0 at every forward (models that keep their buffers in
+    sync themselves, like the tokenizer's codebook, or whose buffers are constants)."""
+    if not runtime.distributed:
+        return model
+    device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+    # torch >= 2.13 renamed broadcast_buffers to forward_sync_buffers.
+    if "forward_sync_buffers" in inspect.signature(nn.parallel.DistributedDataParallel.__init__).parameters:
+        options = {"forward_sync_buffers": sync_buffers}
+    else:
+        options = {"broadcast_buffers": sync_buffers}
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, **options)
+
+
+def all_reduce_mean(values: dict[str, float], runtime: Runtime) -> dict[str, float]:
+    """Average scalar logs over all processes (a no-op in a world of one)."""
+    if not runtime.distributed or not values:
+        return values
+    keys = sorted(values)
+    tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=runtime.device)
+    dist.all_reduce(tensor)
+    return {k: float(v) / runtime.world_size for k, v in zip(keys, tensor.tolist())}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# learning rate
+
+
+def learning_rate(
+    step: int,
+    *,
+    base_lr: float,
+    total_steps: int,
+    warmup_steps: int = 0,
+    schedule: str = "step",
+    milestones: tuple[float, ...] = (0.3, 0.7),
+    gamma: float = 0.3,
+    min_lr: float = 0.0,
+) -> float:
+    """Learning rate at `step` (0-based): linear warm-up from ~0 to base_lr, then
+
+    - "step": multiply by `gamma` at each milestone (fractions of total_steps), the tokenizer recipe;
+    - "cosine": cosine decay from base_lr to min_lr at total_steps;
+    - "constant"."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    if schedule == "step":
+        drops = sum(step >= fraction * total_steps for fraction in milestones)
+        return base_lr * gamma**drops
+    if schedule == "cosine":
+        span = max(1, total_steps - warmup_steps)
+        progress = min(1.0, (step - warmup_steps) / span)
+        return min_lr + 0.5 * (base_lr - min_lr) * (1 + math.cos(math.pi * progress))
+    if schedule == "constant":
+        return base_lr
+    raise ValueError(f"unknown schedule {schedule!r}; choose step, cosine or constant")
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def save_checkpoint(path: str | Path, state: dict) -> None:
+    """torch.save a training checkpoint atomically (write to a temporary name, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Load a training checkpoint written by `save_checkpoint` (tensors, numbers, strings, lists, dicts only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no training checkpoint at {path}")
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def rng_state() -> dict:
+    """Python and torch RNG states in a form torch.load(weights_only=True) accepts."""
+    return {"python": list(random.getstate()[1]), "torch": torch.get_rng_state()}
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate((3, tuple(state["python"]), None))
+    torch.set_rng_state(state["torch"])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# logs
+
+
+class LossLog:
+    """Rows of scalars appended to a CSV file (kept across resumes) and drawn as a PNG of loss curves."""
+
+    def __init__(self, csv_path: str | Path, resume_from_step: int | None = None):
+        self.csv_path = Path(csv_path)
+        self.rows: list[dict[str, float]] = []
+        if resume_from_step is not None and self.csv_path.is_file():
+            with self.csv_path.open() as handle:
+                self.rows = [
+                    {k: float(v) for k, v in row.items() if v not in ("", None)}
+                    for row in csv.DictReader(handle)
+                    if float(row["step"]) <= resume_from_step
+                ]
+        self._write_all()
+
+    def append(self, row: dict[str, float]) -> None:
+        self.rows.append(dict(row))
+        self._write_all()
+
+    def merge(self, step: int, values: dict[str, float]) -> None:
+        """Add columns to the row of `step` (the last row) or append a new row for it."""
+        if self.rows and self.rows[-1].get("step") == step:
+            self.rows[-1].update(values)
+            self._write_all()
+        else:
+            self.append({"step": step, **values})
+
+    def _write_all(self) -> None:
+        self.csv_path.parent.mkdir(parents=True, exist_ok=True)
+        columns: list[str] = []
+        for row in self.rows:
+            columns += [k for k in row if k not in columns]
+        with self.csv_path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns or ["step"])
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+    def plot(self, png_path: str | Path, keys: Iterable[str], title: str = "training") -> None:
+        """One panel per key against step, log-scale y where all values are positive."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        keys = [k for k in keys if any(k in row for row in self.rows)]
+        if not keys:
+            return
+        columns = min(4, len(keys))
+        rows = -(-len(keys) // columns)
+        figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.2 * rows), squeeze=False)
+        for axis in axes.flat[len(keys):]:
+            axis.set_visible(False)
+        for axis, key in zip(axes.flat, keys):
+            points = [(row["step"], row[key]) for row in self.rows if key in row]
+            steps, values = zip(*points)
+            axis.plot(steps, values, linewidth=1)
+            if min(values) > 0:
+                axis.set_yscale("log")
+            axis.set_title(key)
+            axis.set_xlabel("step")
+            axis.grid(alpha=0.3)
+        figure.suptitle(title)
+        figure.tight_layout()
+        figure.savefig(png_path, dpi=100)
+        plt.close(figure)
+
+
+class Throughput:
+    """Samples per second over the interval since the last call."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.samples = 0
+
+    def add(self, samples: int) -> None:
+        self.samples += samples
+
+    def rate(self) -> float:
+        now = time.perf_counter()
+        rate = self.samples / max(now - self.start, 1e-9)
+        self.start, self.samples = now, 0
+        return rate
+
+
+def progress(total: int, initial: int = 0, enabled: bool = True, description: str = "train"):
+    """A tqdm bar on the main process; a do-nothing stand-in elsewhere."""
+    if not enabled:
+        return _NoProgress()
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=description, dynamic_ncols=True, mininterval=2.0)
+
+
+class _NoProgress:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def cycle(make_epoch, start_epoch: int = 0) -> Iterator:
+    """Endless batches: `make_epoch(epoch)` returns an iterable for one epoch."""
+    epoch = start_epoch
+    while True:
+        produced = False
+        for batch in make_epoch(epoch):
+            produced = True
+            yield epoch, batch
+        if not produced:
+            raise RuntimeError("the training set produced no batch (too few clips for the batch size?)")
+        epoch += 1
