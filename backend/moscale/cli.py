@@ -14,8 +14,10 @@ import sys
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("data", "build"): ("moscale.data.corpus", "build a HumanML3D-layout corpus from BVH mocap folders"),
     ("data", "stats"): ("moscale.data.dataset", "summarise a HumanML3D-layout folder"),
+    ("generate",): ("moscale.pipeline", "generate a motion from text (.bvh/.npy/.npz/.gif/.png)"),
     ("preview",): ("moscale.preview", "draw a stick-figure GIF/PNG of a clip (.npy joints or features, .bvh)"),
     ("train", "tokenizer"): ("moscale.train.tokenizer", "train the multi-scale residual VQ-VAE"),
+    ("train", "generator"): ("moscale.train.generator", "train the text-to-motion transformer (next-scale or next-token)"),
     ("eval", "tokenizer"): ("moscale.evaluation.tokenizer", "reconstruction MPJPE per scale, codebook usage"),
 }
 
@@ -37,22 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    # Parse once to find the command, then let its module add its own options and parse again.
-    known, _ = parser.parse_known_args(argv)
-    module = importlib.import_module(known._module)
-    leaf = _leaf_parser(parser, argv)
-    module.configure_parser(leaf)
+    # Find the command from the leading words, so its module adds its own options before parsing (and --help lists them).
+    path = next((p for p in COMMANDS if tuple(argv[: len(p)]) == p), None)
+    if path is not None:
+        module = importlib.import_module(COMMANDS[path][0])
+        module.configure_parser(_leaf_parser(parser, path))
     args = parser.parse_args(argv)
-    return int(module.run(args) or 0)
+    return int(importlib.import_module(args._module).run(args) or 0)
 
 
-def _leaf_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
+def _leaf_parser(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> argparse.ArgumentParser:
     current = parser
-    for token in argv:
-        actions = [a for a in current._actions if isinstance(a, argparse._SubParsersAction)]
-        if not actions or token not in actions[0].choices:
-            break
-        current = actions[0].choices[token]
+    for word in path:
+        subparsers = next(a for a in current._actions if isinstance(a, argparse._SubParsersAction))
+        current = subparsers.choices[word]
     return current
 
 

@@ -1,0 +1,496 @@
+"""`moscale train generator`: train the text-to-token transformer on top of a frozen tokenizer.
+
+    moscale train generator --data corpus/ --tokenizer runs/tok/tokenizer --preset small --out runs/gen
+    moscale train generator ... --no-hr --no-tr                # ablations
+    moscale train generator ... --mode next-token              # the T2M-GPT-like baseline, same backbone
+    torchrun --nproc_per_node=8 -m moscale.train.generator --data ... --preset paper --out ...   # DDP
+
+One step (next-scale): the frozen tokenizer encodes the batch to latents f (memoised per clip window, since the
+tokenizer never changes), then, coarse to fine, scale k's targets are quantised against f_hat so far:
+- hierarchical refinement (HR): a fraction gamma ~ U[0, gamma_max] of the codes that go into f_hat is replaced by wrong
+  codes, so the next scale's targets are re-quantised against a corrupted f_hat and learn to correct it;
+- temporal refinement (TR): per scale, a cosine-schedule fraction of the tokens is selected (80% MASK, 10% random,
+  10% kept) and the other tokens get 0-10% random-token noise; without TR every token of a scale is MASK (plain VAR);
+- 10% of the prompts are replaced by the learned unconditional embedding (classifier-free guidance).
+The loss is cross-entropy on the selected tokens. Captions are encoded once into OUT/text_cache.safetensors.
+
+OUT holds checkpoint.pt (for --resume), train_log.csv, loss_curves.png, and release/ (config.json,
+generator.safetensors, tokenizer/), rewritten at every save; `moscale generate --model OUT/release` uses it.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from moscale import scales
+from moscale.data.dataset import LengthBucketSampler, MotionDataset, all_captions, collate_motions
+from moscale.text import TextCache, load_or_build_text_cache
+from moscale.tokenizer import MotionTokenizer
+from moscale.train import common
+from moscale.transformer import (NEXT_SCALE, NEXT_TOKEN, MotionTransformer, TransformerConfig, next_scale_layout,
+                                 next_token_layout)
+
+CHECKPOINT_FILE = "checkpoint.pt"
+RELEASE_DIR = "release"
+LOG_FILE = "train_log.csv"
+CURVES_FILE = "loss_curves.png"
+TEXT_CACHE_FILE = "text_cache.safetensors"
+NEXT_TOKEN_QUERIES = 6
+
+DEFAULTS = {
+    "paper": dict(iters=200_000, warmup=2000, batch_size=64, lr=3e-4),
+    "small": dict(iters=20_000, warmup=500, batch_size=64, lr=5e-4),
+}
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    hierarchical_refinement: bool = True
+    gamma_max: float = 0.6
+    temporal_refinement: bool = True
+    token_noise_max: float = 0.1
+    text_dropout: float = 0.1
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# building a batch
+
+
+def random_codes_except(idx: torch.Tensor, num_codes: int) -> torch.Tensor:
+    """A uniformly random code different from idx, elementwise."""
+    other = torch.randint(0, num_codes - 1, idx.shape, device=idx.device)
+    return other + (other >= idx).long()
+
+
+def cosine_mask(counts_B: torch.Tensor, width: int, device) -> torch.Tensor:
+    """(B, width) bool: for each sample ceil(cos(pi/2 * u) * count) random positions among its first `count` ones."""
+    u_B = torch.rand(counts_B.shape, device=device)
+    n_B = torch.ceil(torch.cos(math.pi / 2 * u_B) * counts_B).clamp(min=1)
+    valid_BL = torch.arange(width, device=device)[None] < counts_B[:, None]
+    scores_BL = torch.rand(counts_B.shape[0], width, device=device).masked_fill(~valid_BL, 2.0)
+    ranks_BL = scores_BL.argsort(dim=1).argsort(dim=1)
+    return (ranks_BL < n_B[:, None]) & valid_BL
+
+
+def next_scale_batch(tokenizer: MotionTokenizer, f_BNC: torch.Tensor, lengths_B: torch.Tensor, mask_id: int,
+                     options: TrainOptions) -> dict:
+    """Teacher-forcing inputs, targets and loss mask over the concatenated scales (see the module docstring)."""
+    device = f_BNC.device
+    num_codes = tokenizer.config.codebook_size
+    counts_BK = tokenizer.token_counts(lengths_B).to(device)
+    layout = next_scale_layout(tokenizer.latent_lengths(lengths_B), tokenizer.config.scale_factors).to(device)
+    K = len(layout.lengths)
+    f_hat = tokenizer.init_f_hat(lengths_B)
+    gamma_B = torch.rand(len(lengths_B), device=device) * options.gamma_max
+    noise_B = torch.rand(len(lengths_B), device=device) * options.token_noise_max
+    tokens, fhat_inputs, targets, selected = [], [], [], []
+    for k in range(K):
+        fhat_inputs.append(tokenizer.next_scale_input(f_hat, k, lengths_B))
+        target_BL = tokenizer.quantize_scale(f_BNC, f_hat, k, lengths_B)
+        shown_BL = target_BL
+        if options.hierarchical_refinement and k < K - 1:
+            wrong_BL = torch.rand(target_BL.shape, device=device) < gamma_B[:, None]
+            shown_BL = torch.where(wrong_BL, random_codes_except(target_BL, num_codes), target_BL)
+        f_hat = tokenizer.accumulate(f_hat, shown_BL, k, lengths_B)
+        width = target_BL.shape[1]
+        if options.temporal_refinement:
+            chosen_BL = cosine_mask(counts_BK[:, k], width, device)
+            noisy_BL = (torch.rand(target_BL.shape, device=device) < noise_B[:, None]) & ~chosen_BL
+            roll_BL = torch.rand(target_BL.shape, device=device)
+            input_BL = torch.where(noisy_BL | (chosen_BL & (roll_BL >= 0.8) & (roll_BL < 0.9)),
+                                   torch.randint_like(target_BL, num_codes), shown_BL)
+            input_BL = input_BL.masked_fill(chosen_BL & (roll_BL < 0.8), mask_id)
+        else:
+            chosen_BL = torch.arange(width, device=device)[None] < counts_BK[:, k:k + 1]
+            input_BL = torch.full_like(target_BL, mask_id)
+        tokens.append(input_BL)
+        targets.append(target_BL)
+        selected.append(chosen_BL)
+    return dict(tokens=torch.cat(tokens, 1), fhat=torch.cat(fhat_inputs, 1), targets=torch.cat(targets, 1),
+                loss_mask=torch.cat(selected, 1) & layout.valid_BL, layout=layout)
+
+
+def next_token_batch(tokenizer: MotionTokenizer, f_BNC: torch.Tensor, lengths_B: torch.Tensor, num_queries: int,
+                     end_id: int) -> dict:
+    """Finest-scale codes quantised directly from f (one level); targets t_0..t_{n-1}, END."""
+    device = f_BNC.device
+    finest = tokenizer.config.num_scales - 1
+    idx_BN = tokenizer.quantize_scale(f_BNC, torch.zeros_like(f_BNC), finest, lengths_B)
+    latent_B = tokenizer.latent_lengths(lengths_B).to(device)
+    layout = next_token_layout(latent_B, num_queries).to(device)
+    B, N = idx_BN.shape
+    L = num_queries + N
+    targets_BL = torch.full((B, L), end_id, dtype=torch.long, device=device)
+    targets_BL[:, num_queries - 1:num_queries - 1 + N] = idx_BN
+    position_L = torch.arange(L, device=device)
+    targets_BL = torch.where(position_L[None] == (num_queries - 1 + latent_B)[:, None], end_id, targets_BL)
+    loss_mask = (position_L[None] >= num_queries - 1) & (position_L[None] <= (num_queries - 1 + latent_B)[:, None])
+    return dict(tokens=idx_BN, fhat=None, targets=targets_BL, loss_mask=loss_mask, layout=layout)
+
+
+def loss_and_stats(model, batch: dict, text: tuple, drop_text_B: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    text_BSD, text_mask_BS = text
+    logits_BLV = model(batch["tokens"], batch["fhat"], batch["layout"], text_BSD, text_mask_BS, drop_text_B)
+    mask_BL = batch["loss_mask"]
+    logits_MV, targets_M = logits_BLV[mask_BL].float(), batch["targets"][mask_BL]
+    loss = F.cross_entropy(logits_MV, targets_M)
+    with torch.no_grad():
+        accuracy = (logits_MV.argmax(-1) == targets_M).float().mean()
+    return loss, {"loss": float(loss.detach()), "accuracy": float(accuracy)}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# frozen-tokenizer latents, memoised
+
+
+class LatentMemo:
+    """Encoder outputs of clip windows seen before (the tokenizer is frozen), up to `max_bytes` of CPU memory."""
+
+    def __init__(self, tokenizer: MotionTokenizer, max_bytes: int = 1 << 30):
+        self.tokenizer, self.max_bytes, self.bytes = tokenizer, max_bytes, 0
+        self.store: dict[tuple, torch.Tensor] = {}
+
+    @staticmethod
+    def key(name: str, features_TD: torch.Tensor) -> tuple:
+        return name, features_TD.shape[0], hashlib.blake2b(features_TD.numpy().tobytes(), digest_size=16).digest()
+
+    @torch.no_grad()
+    def latents(self, batch: dict, device: torch.device) -> torch.Tensor:
+        """f (B, N, C) for a collated batch (features on the CPU)."""
+        lengths_B = batch["lengths"]
+        keys = [self.key(name, batch["features"][b, :int(lengths_B[b])]) for b, name in enumerate(batch["names"])]
+        missing = [b for b, key in enumerate(keys) if key not in self.store]
+        fresh = {}
+        if missing:
+            rows = torch.tensor(missing)
+            f_new = self.tokenizer.encode_latent(batch["features"][rows].to(device), lengths_B[rows].to(device))
+            for j, b in enumerate(missing):
+                n = scales.latent_length(int(lengths_B[b]), self.tokenizer.config.downsample)
+                fresh[b] = f_new[j, :n].cpu()
+                if self.bytes + fresh[b].numel() * 4 <= self.max_bytes:
+                    self.store[keys[b]] = fresh[b]
+                    self.bytes += fresh[b].numel() * 4
+        n_max = scales.latent_length(int(lengths_B.max()), self.tokenizer.config.downsample)
+        f_BNC = torch.zeros(len(keys), n_max, self.tokenizer.config.code_dim)
+        for b, key in enumerate(keys):
+            latent = fresh[b] if b in fresh else self.store[key]
+            f_BNC[b, :latent.shape[0]] = latent
+        return f_BNC.to(device)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# command line
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="HumanML3D-layout folder")
+    parser.add_argument("--tokenizer", type=Path, required=True, help="tokenizer release folder (frozen)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (checkpoint, logs, release/)")
+    parser.add_argument("--preset", choices=sorted(DEFAULTS), default="small", help="transformer size (default small)")
+    parser.add_argument("--mode", choices=[NEXT_SCALE, NEXT_TOKEN], default=NEXT_SCALE)
+    parser.add_argument("--layers", type=int, help="override the preset's number of blocks")
+    parser.add_argument("--width", type=int, help="override the preset's width")
+    parser.add_argument("--heads", type=int, help="override the preset's attention heads")
+    parser.add_argument("--no-hr", action="store_true", help="no cross-scale hierarchical refinement")
+    parser.add_argument("--no-tr", action="store_true", help="no in-scale temporal refinement (all tokens MASK)")
+    parser.add_argument("--gamma-max", type=float, default=0.6, help="largest HR corruption fraction (default 0.6)")
+    parser.add_argument("--token-noise", type=float, default=0.1, help="largest TR random-token noise (default 0.1)")
+    parser.add_argument("--text-dropout", type=float, default=0.1, help="unconditional fraction (default 0.1)")
+    parser.add_argument("--text-encoder", default="all-MiniLM-L6-v2", help="packaged name or model directory")
+    parser.add_argument("--max-text-tokens", type=int, default=24)
+    parser.add_argument("--max-frames", type=int, default=196, help="longest training window = model window")
+    parser.add_argument("--iters", type=int, help="iterations (default: small 20000, paper 200000)")
+    parser.add_argument("--batch-size", type=int, help="global batch (default 64)")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default: small 5e-4, paper 3e-4)")
+    parser.add_argument("--warmup", type=int, help="warm-up iterations (default: small 500, paper 2000)")
+    parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument("--clip", type=float, default=2.0, help="gradient-norm clip")
+    parser.add_argument("--amp", choices=["auto", "off", "bf16", "fp16"], default="auto",
+                        help="mixed precision on CUDA (auto: bf16 where supported); always off on the CPU")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, help="CPU threads per process")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--log-every", type=int, default=50)
+    parser.add_argument("--save-every", type=int, default=1000)
+    parser.add_argument("--val-clips", type=int, default=256, help="val-split clips scored at every save (0: none)")
+    parser.add_argument("--latent-memo-mb", type=int, default=1024, help="memory for memoised tokenizer latents")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def resolve_settings(args: argparse.Namespace) -> argparse.Namespace:
+    settings = argparse.Namespace(**vars(args))
+    for name, value in DEFAULTS[args.preset].items():
+        if getattr(settings, name, None) is None:
+            setattr(settings, name, value)
+    return settings
+
+
+def build_config(args, tokenizer: MotionTokenizer, text_dim: int) -> TransformerConfig:
+    overrides = {key: value for key, value in dict(n_layer=args.layers, n_embd=args.width, n_head=args.heads).items()
+                 if value is not None}
+    max_latent = scales.latent_length(args.max_frames, tokenizer.config.downsample)
+    factors = tokenizer.config.scale_factors
+    # next-scale: one query per token of the coarsest scale; next-token: a fixed prefix of 6 (any tokenizer schedule)
+    queries = scales.token_length(max_latent, factors[0]) if args.mode == NEXT_SCALE else NEXT_TOKEN_QUERIES
+    return TransformerConfig.preset(
+        args.preset, num_codes=tokenizer.config.codebook_size, code_dim=tokenizer.config.code_dim, text_dim=text_dim,
+        factors=factors, max_latent=max_latent, num_queries=queries, mode=args.mode, **overrides)
+
+
+def train_options(args) -> TrainOptions:
+    return TrainOptions(hierarchical_refinement=not args.no_hr, gamma_max=args.gamma_max,
+                        temporal_refinement=not args.no_tr, token_noise_max=args.token_noise,
+                        text_dropout=args.text_dropout)
+
+
+def run(args: argparse.Namespace) -> int:
+    args = resolve_settings(args)
+    runtime = common.setup_runtime(args.device, args.threads)
+    try:
+        train(args, runtime)
+    finally:
+        common.teardown_runtime()
+    return 0
+
+
+def _text_cache(args, runtime: common.Runtime) -> TextCache:
+    """OUT/text_cache.safetensors holding every train and val caption: built once by rank 0, read by the others."""
+    path = Path(args.out) / TEXT_CACHE_FILE
+    if runtime.is_main:
+        captions = all_captions(args.data, "train")
+        try:
+            captions += all_captions(args.data, "val")
+        except FileNotFoundError:
+            pass
+        cache = _cache_if_complete(path, args.text_encoder, args.max_text_tokens, captions)
+        if cache is None:
+            from moscale.text import TextEncoder
+
+            encoder = TextEncoder.load(args.text_encoder, args.max_text_tokens)
+            cache = load_or_build_text_cache(path, encoder.config, captions, encoder)
+    if runtime.distributed:
+        torch.distributed.barrier()
+    return cache if runtime.is_main else TextCache.load(path)
+
+
+def _cache_if_complete(path: Path, name: str, max_tokens: int, captions: list[str]) -> TextCache | None:
+    """The cache at `path` when it was made by this encoder and holds every caption (no need to load the encoder)."""
+    if not path.is_file():
+        return None
+    cache = TextCache.load(path)
+    if (cache.encoder.name, cache.encoder.max_tokens) != (name, max_tokens):
+        return None
+    return cache if all(c in cache for c in captions if c.strip()) else None
+
+
+def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    say = print if runtime.is_main else (lambda *a, **k: None)
+    if args.batch_size % runtime.world_size:
+        raise SystemExit(f"--batch-size {args.batch_size} is not divisible by {runtime.world_size} processes")
+    local_batch = args.batch_size // runtime.world_size
+
+    tokenizer = MotionTokenizer.from_pretrained(args.tokenizer, map_location=runtime.device).eval()
+    tokenizer.requires_grad_(False)
+    text_cache = _text_cache(args, runtime)
+    checkpoint = common.load_checkpoint(out / CHECKPOINT_FILE) if args.resume else None
+    config = (TransformerConfig.from_dict(checkpoint["config"]) if checkpoint
+              else build_config(args, tokenizer, text_cache.encoder.dim))
+    options = TrainOptions(**checkpoint["options"]) if checkpoint else train_options(args)
+    common.seed_everything(args.seed)
+
+    dataset = MotionDataset(args.data, "train", max_frames=args.max_frames, seed=args.seed + runtime.rank,
+                            mean=tokenizer.feature_mean.cpu().numpy(), std=tokenizer.feature_std.cpu().numpy())
+    sampler = LengthBucketSampler(dataset.lengths, local_batch, shuffle=True, seed=args.seed,
+                                  drop_last=len(dataset) >= args.batch_size, num_replicas=runtime.world_size,
+                                  rank=runtime.rank)
+    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_motions)
+
+    model = MotionTransformer(config).to(runtime.device).train()
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n and "queries" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n and "queries" not in n)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
+    step, epoch = 0, 0
+    if checkpoint:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        step, epoch = int(checkpoint["step"]), int(checkpoint["epoch"])
+        common.set_rng_state(checkpoint["rng"][runtime.rank % len(checkpoint["rng"])])
+        say(f"resumed from {out / CHECKPOINT_FILE} at iteration {step}")
+    ddp_model = model
+    if runtime.distributed:
+        device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+        ddp_model = DistributedDataParallel(model, device_ids=device_ids)
+    amp_dtype = _amp_dtype(args.amp, runtime.device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+    say(f"generator ({config.mode}) {model.num_parameters() / 1e6:.2f} M parameters, options {asdict(options)}, "
+        f"config {json.dumps(config.to_dict())}")
+    say(f"{len(dataset)} training items, global batch {args.batch_size} on {runtime.world_size} process(es) "
+        f"({runtime.device}, {torch.get_num_threads()} threads each), {args.iters} iterations, "
+        f"{len(text_cache)} cached captions")
+    log = common.LossLog(out / LOG_FILE, resume_from_step=step if checkpoint else None) if runtime.is_main else None
+    val_set = _validation_set(args, dataset) if runtime.is_main else None
+    memo = LatentMemo(tokenizer, max_bytes=args.latent_memo_mb << 20)
+
+    def make_epoch(e: int):
+        sampler.set_epoch(e)
+        dataset.set_epoch(e)
+        return loader
+
+    bar = common.progress(args.iters, initial=step, enabled=runtime.is_main and not args.no_progress)
+    throughput = common.Throughput()
+    sums: dict[str, float] = {}
+    started = time.perf_counter()
+    for epoch, batch in common.cycle(make_epoch, start_epoch=epoch):
+        if step >= args.iters:
+            break
+        lr = common.learning_rate(step, base_lr=args.lr, total_steps=args.iters, warmup_steps=args.warmup,
+                                  schedule="cosine")
+        common.set_learning_rate(optimizer, lr)
+        stats = train_step(ddp_model, model, tokenizer, memo, text_cache, batch, options, optimizer, scaler, args.clip,
+                           runtime.device, amp_dtype)
+        step += 1
+        bar.update(1)
+        throughput.add(len(batch["lengths"]) * runtime.world_size)
+        for name, value in stats.items():
+            sums[name] = sums.get(name, 0.0) + value
+        sums["_count"] = sums.get("_count", 0.0) + 1
+        if step % args.log_every == 0 or step == args.iters:
+            row = {k: v / sums["_count"] for k, v in sums.items() if k != "_count"}
+            row = common.all_reduce_mean(row, runtime)
+            row.update(step=step, epoch=epoch, lr=lr, samples_per_s=throughput.rate())
+            sums = {}
+            if log is not None:
+                log.append(row)
+                bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.3f}",
+                                sps=f"{row['samples_per_s']:.0f}")
+                if args.no_progress:
+                    say(_format_row(row), flush=True)
+        if step % args.save_every == 0 or step == args.iters:
+            _save(out, model, tokenizer, optimizer, step, epoch, runtime, log, options, text_cache, val_set, args)
+    bar.close()
+    say(f"done: {step} iterations in {(time.perf_counter() - started) / 60:.1f} min; release folder {out / RELEASE_DIR}")
+
+
+def _amp_dtype(choice: str, device: torch.device):
+    if device.type != "cuda" or choice == "off":
+        return None
+    if choice == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[choice]
+
+
+def prepare_batch(model: MotionTransformer, tokenizer: MotionTokenizer, memo: LatentMemo, text_cache: TextCache,
+                  batch: dict, options: TrainOptions, device: torch.device) -> tuple[dict, tuple, torch.Tensor]:
+    f_BNC = memo.latents(batch, device)
+    lengths_B = batch["lengths"].to(device)
+    if model.config.mode == NEXT_SCALE:
+        inputs = next_scale_batch(tokenizer, f_BNC, lengths_B, model.mask_id, options)
+    else:
+        inputs = next_token_batch(tokenizer, f_BNC, lengths_B, model.config.num_queries, model.end_id)
+    text_BSD, text_mask_BS, _ = text_cache.lookup(batch["captions"])
+    drop_B = torch.rand(len(lengths_B), device=device) < options.text_dropout
+    return inputs, (text_BSD.to(device), text_mask_BS.to(device)), drop_B
+
+
+def train_step(ddp_model, model, tokenizer, memo, text_cache, batch, options, optimizer, scaler, clip, device,
+               amp_dtype=None) -> dict:
+    inputs, text, drop_B = prepare_batch(model, tokenizer, memo, text_cache, batch, options, device)
+    with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        loss, stats = loss_and_stats(ddp_model, inputs, text, drop_B)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip))
+    scaler.step(optimizer)
+    scaler.update()
+    return stats
+
+
+def _format_row(row: dict[str, float]) -> str:
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy", "grad_norm", "lr", "samples_per_s")
+    return f"step {int(row['step'])}: " + " ".join(f"{k}={row[k]:.4g}" for k in keys if k in row)
+
+
+def _validation_set(args, train_set: MotionDataset):
+    if args.val_clips <= 0:
+        return None
+    try:
+        return MotionDataset(args.data, "val", max_frames=args.max_frames, mean=train_set.mean, std=train_set.std,
+                             seed=args.seed)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"no validation scores: {error}", file=sys.stderr)
+        return None
+
+
+@torch.no_grad()
+def validation_scores(model, tokenizer, memo, text_cache, dataset, clips: int, options: TrainOptions, device) -> dict:
+    """Mean loss/accuracy over the first `clips` val items, with fixed random masks (seeded) and no text dropout."""
+    was_training = model.training
+    model.eval()
+    count = min(clips, len(dataset))
+    state = torch.get_rng_state()
+    torch.manual_seed(1234)
+    totals = {"loss": 0.0, "accuracy": 0.0}
+    no_drop = TrainOptions(**{**asdict(options), "text_dropout": 0.0})
+    for start in range(0, count, 32):
+        batch = collate_motions([dataset[i] for i in range(start, min(start + 32, count))])
+        inputs, text, drop_B = prepare_batch(model, tokenizer, memo, text_cache, batch, no_drop, device)
+        _, stats = loss_and_stats(model, inputs, text, drop_B)
+        for name in totals:
+            totals[name] += stats[name] * len(batch["lengths"])
+    torch.set_rng_state(state)
+    model.train(was_training)
+    return {f"val_{name}": value / count for name, value in totals.items()}
+
+
+def _save(out, model, tokenizer, optimizer, step, epoch, runtime, log, options, text_cache, val_set, args) -> None:
+    rng = common.rng_state()
+    if runtime.distributed:
+        gathered = [None] * runtime.world_size
+        torch.distributed.all_gather_object(gathered, rng)
+        rng = gathered
+    else:
+        rng = [rng]
+    if not runtime.is_main:
+        return
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "epoch": epoch,
+             "config": model.config.to_dict(), "options": asdict(options), "rng": rng}
+    common.save_checkpoint(out / CHECKPOINT_FILE, state)
+    from moscale.pipeline import save_release
+
+    training = {"step": step, "options": asdict(options), "data": str(args.data), "preset": args.preset}
+    save_release(out / RELEASE_DIR, model, tokenizer, text_cache.encoder, training=training)
+    if val_set is not None:
+        memo = LatentMemo(tokenizer, max_bytes=64 << 20)
+        scores = validation_scores(model, tokenizer, memo, text_cache, val_set, args.val_clips, options,
+                                   runtime.device)
+        log.merge(step, scores)
+    log.plot(out / CURVES_FILE, ["loss", "val_loss", "accuracy", "val_accuracy", "lr", "samples_per_s"],
+             title=f"generator training ({model.config.mode}), step {step}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="moscale train generator", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure_parser(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The built-in SMPL-22 character: an armature (bones named after the joints) and a skinned capsule mannequin."""
+from __future__ import annotations
+
+import bpy
+import numpy as np
+from moscale import retarget
+from moscale.skeleton import JOINT_NAMES, PARENTS
+
+SMPL_TAG = "moscale_smpl"
+_SIDES = 8  # vertices around each capsule
+# Radius (metres) of the body segment parent(j) -> j, by j; the segment moves with the parent's bone.
+_SEGMENT_RADIUS = {1: 0.085, 2: 0.085, 3: 0.11, 4: 0.075, 5: 0.075, 6: 0.12, 7: 0.055, 8: 0.055, 9: 0.13, 10: 0.04,
+                   11: 0.04, 12: 0.06, 13: 0.07, 14: 0.07, 15: 0.05, 16: 0.055, 17: 0.055, 18: 0.045, 19: 0.045,
+                   20: 0.038, 21: 0.038}
+# Leaf bones get a capsule along the bone itself: head, hands, toes.
+_LEAF_RADIUS = {15: 0.1, 20: 0.04, 21: 0.04, 10: 0.03, 11: 0.03}
+
+
+def _capsule(start: np.ndarray, end: np.ndarray, radius: float) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    """An 8-sided tube with pointed caps from ``start`` to ``end``: (vertices (2 * 8 + 2, 3), faces)."""
+    axis = end - start
+    length = max(float(np.linalg.norm(axis)), 1e-6)
+    axis = axis / length
+    helper = np.array([0.0, 0.0, 1.0]) if abs(axis[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    side = np.cross(axis, helper)
+    side /= np.linalg.norm(side)
+    up = np.cross(side, axis)
+    angles = np.linspace(0.0, 2.0 * np.pi, _SIDES, endpoint=False)
+    ring = radius * (np.cos(angles)[:, None] * side + np.sin(angles)[:, None] * up)  # (8, 3)
+    cap = min(radius, 0.45 * length) * axis
+    vertices = np.concatenate([start + ring, end + ring, [start - cap], [end + cap]])
+    faces: list[tuple[int, ...]] = []
+    for i in range(_SIDES):
+        j = (i + 1) % _SIDES
+        faces.append((i, j, _SIDES + j, _SIDES + i))
+        faces.append((2 * _SIDES, j, i))
+        faces.append((2 * _SIDES + 1, _SIDES + i, _SIDES + j))
+    return vertices, faces
+
+
+def _mannequin(character: retarget.SmplCharacter) -> tuple[np.ndarray, list, dict[str, list[int]]]:
+    """Capsules per body segment: (vertices, faces, vertex indices per bone name)."""
+    segments = [(PARENTS[j], character.heads[PARENTS[j]], character.heads[j], r) for j, r in _SEGMENT_RADIUS.items()]
+    segments += [(j, character.heads[j], character.tails[j], r) for j, r in _LEAF_RADIUS.items()]
+    vertices, faces, groups = [], [], {name: [] for name in JOINT_NAMES}
+    for owner, start, end, radius in segments:
+        verts, capsule_faces = _capsule(np.asarray(start), np.asarray(end), radius)
+        offset = sum(len(v) for v in vertices)
+        vertices.append(verts)
+        faces += [tuple(offset + i for i in face) for face in capsule_faces]
+        groups[JOINT_NAMES[owner]] += list(range(offset, offset + len(verts)))
+    return np.concatenate(vertices), faces, groups
+
+
+def _ensure_object_mode(context: bpy.types.Context) -> None:
+    if context.mode != 'OBJECT' and context.view_layer.objects.active is not None:
+        bpy.ops.object.mode_set(mode='OBJECT')
+
+
+def create_smpl_character(context: bpy.types.Context, joints: np.ndarray | None = None,
+                          name: str = "SMPL Character") -> bpy.types.Object:
+    """Add the SMPL armature and its mannequin to the active collection; returns the (active, selected) armature.
+
+    With ``joints`` (T, 22, 3, Y up) the rest pose takes that motion's bone lengths and pelvis/chest geometry, so
+    the motion replays exactly; without, HumanML3D's standard proportions.
+    """
+    _ensure_object_mode(context)
+    character = retarget.smpl_character(joints)
+    collection = context.collection or context.scene.collection
+
+    armature = bpy.data.armatures.new(name)
+    armature.display_type = 'OCTAHEDRAL'
+    rig = bpy.data.objects.new(name, armature)
+    rig[SMPL_TAG] = True
+    rig.show_in_front = True
+    collection.objects.link(rig)
+    for obj in context.view_layer.objects:
+        obj.select_set(False)
+    context.view_layer.objects.active = rig
+    rig.select_set(True)
+
+    bpy.ops.object.mode_set(mode='EDIT')
+    edit_bones = []
+    for joint, bone_name in enumerate(character.names):
+        bone = armature.edit_bones.new(bone_name)
+        bone.head = character.heads[joint]
+        bone.tail = character.tails[joint]
+        bone.align_roll(character.roll_axes[joint])
+        if character.parents[joint] >= 0:
+            bone.parent = edit_bones[character.parents[joint]]
+        edit_bones.append(bone)
+    bpy.ops.object.mode_set(mode='OBJECT')
+    for pose_bone in rig.pose.bones:
+        pose_bone.rotation_mode = 'QUATERNION'
+
+    vertices, faces, groups = _mannequin(character)
+    mesh = bpy.data.meshes.new(f"{name} Mannequin")
+    mesh.from_pydata(vertices.tolist(), [], faces)
+    mesh.update()
+    for polygon in mesh.polygons:
+        polygon.use_smooth = False
+    body = bpy.data.objects.new(f"{name} Mannequin", mesh)
+    collection.objects.link(body)
+    body.parent = rig
+    for bone_name, indices in groups.items():
+        body.vertex_groups.new(name=bone_name).add(indices, 1.0, 'REPLACE')
+    modifier = body.modifiers.new("Armature", 'ARMATURE')
+    modifier.object = rig
+    return rig

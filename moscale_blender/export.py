@@ -1,0 +1,238 @@
+"""Export the current take as FBX (Unity / Unreal presets) or BVH through Blender's own exporters.
+
+    target = export_target(context)                      # the active take: armature, action, frame range
+    export_fbx(context, target, "walk.fbx", "UNITY")     # armature + its skinned meshes, baked animation
+    export_bvh(context, target, "walk.bvh")
+
+Both functions leave the scene as they found it (selection, active object, assigned action, frame range, names);
+the operators add the file browser, and refuse to overwrite an existing file the browser did not confirm.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, StringProperty
+from bpy_extras.io_utils import ExportHelper
+
+from . import keyframes, takes
+
+# Options every FBX export shares: the armature and the meshes it deforms (without a skinned mesh an importer takes
+# the current pose as the rest pose), baked keys on every frame, no leaf bones, only the take's action.
+FBX_COMMON = dict(
+    use_selection=True, object_types={'ARMATURE', 'MESH'}, use_mesh_modifiers=False, mesh_smooth_type='FACE',
+    add_leaf_bones=False, primary_bone_axis='Y', secondary_bone_axis='X', armature_nodetype='NULL',
+    use_armature_deform_only=False, bake_anim=True, bake_anim_use_all_bones=True, bake_anim_use_nla_strips=False,
+    bake_anim_use_all_actions=False, bake_anim_force_startend_keying=True, bake_anim_step=1.0,
+    bake_anim_simplify_factor=0.0,  # keep every baked key: positions survive to well under a millimetre
+    path_mode='AUTO', embed_textures=False, use_custom_props=False, use_metadata=True,
+)
+# Both engines import FBX as Y up, -Z forward; a character facing Blender's front (-Y) then faces Unity's +Z and
+# Unreal's +Y, as their mannequins do. Unity: sizes baked into the file so the imported scale is 1. Unreal: the file
+# in centimetres (its unit) and an armature object named "Armature", which Unreal's importer does not add as a bone.
+FBX_PRESETS = {
+    "UNITY": dict(axis_forward='-Z', axis_up='Y', global_scale=1.0, apply_unit_scale=True,
+                  apply_scale_options='FBX_SCALE_ALL', bake_space_transform=False),
+    "UNREAL": dict(axis_forward='-Z', axis_up='Y', global_scale=1.0, apply_unit_scale=True,
+                   apply_scale_options='FBX_SCALE_NONE', bake_space_transform=False),
+}
+PRESET_ITEMS = [
+    ("UNITY", "Unity", "Y up, -Z forward, scale applied (imports at scale 1), no leaf bones, baked animation"),
+    ("UNREAL", "Unreal", "Y up, -Z forward, centimetres, armature exported as 'Armature' (no extra root bone), "
+                         "no leaf bones, baked animation"),
+]
+UNREAL_ARMATURE_NAME = "Armature"
+
+
+class ExportError(ValueError):
+    """Nothing (or nothing valid) to export, worded for a report."""
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    armature: bpy.types.Object
+    action: bpy.types.Action
+    frame_start: int  # inclusive scene frames
+    frame_end: int
+    name: str         # suggested file name stem
+
+
+def export_target(context: bpy.types.Context) -> ExportTarget:
+    """The active take (its armature and action), else the active armature's current action."""
+    settings = getattr(context.scene, "moscale", None)
+    take = takes.active_take(settings) if settings is not None else None
+    if take is not None:
+        if take.armature is None or take.action is None:
+            raise ExportError(f"Take '{take.name}' lost its armature or action; pick another take.")
+        return ExportTarget(take.armature, take.action, take.frame_start, take.frame_start + take.frame_count - 1,
+                            bpy.path.clean_name(take.name))
+    obj = takes.armature_of(context.active_object)
+    action = obj.animation_data.action if obj is not None and obj.animation_data is not None else None
+    if action is None:
+        raise ExportError("Nothing to export: generate a take first, or select an armature that has an action.")
+    first, last = (int(round(frame)) for frame in action.frame_range)
+    return ExportTarget(obj, action, first, last, bpy.path.clean_name(obj.name))
+
+
+def deformed_meshes(rig: bpy.types.Object) -> list[bpy.types.Object]:
+    """Meshes the armature deforms (an Armature modifier pointing at it) or parents."""
+    meshes = []
+    for obj in bpy.data.objects:
+        if obj.type != 'MESH':
+            continue
+        deformed = any(m.type == 'ARMATURE' and m.object == rig for m in obj.modifiers)
+        if deformed or obj.parent == rig:
+            meshes.append(obj)
+    return meshes
+
+
+@contextlib.contextmanager
+def _posed_for_export(context: bpy.types.Context, target: ExportTarget, rename_to: str | None = None):
+    """Select the armature and its meshes, assign the take's action, set the frame range; undo all of it after."""
+    scene, view_layer = context.scene, context.view_layer
+    rig = target.armature
+    if context.mode != 'OBJECT' and view_layer.objects.active is not None:
+        bpy.ops.object.mode_set(mode='OBJECT')
+    exported = [rig] + [mesh for mesh in deformed_meshes(rig) if mesh.name in view_layer.objects]
+    selected = [obj for obj in view_layer.objects if obj.select_get()]
+    active = view_layer.objects.active
+    frames = scene.frame_start, scene.frame_end, scene.frame_current
+    animation = rig.animation_data
+    previous = (animation.action, getattr(animation, "action_slot", None)) if animation is not None else (None, None)
+    old_name = rig.name
+    try:
+        for obj in selected:
+            obj.select_set(False)
+        for obj in exported:
+            obj.select_set(True)
+        view_layer.objects.active = rig
+        keyframes.assign(rig, target.action)
+        scene.frame_start, scene.frame_end = target.frame_start, target.frame_end
+        if rename_to and rig.name != rename_to and bpy.data.objects.get(rename_to) is None:
+            rig.name = rename_to
+        yield exported
+    finally:
+        rig.name = old_name
+        keyframes.assign(rig, previous[0])
+        if previous[1] is not None and rig.animation_data is not None:
+            rig.animation_data.action_slot = previous[1]
+        scene.frame_start, scene.frame_end = frames[0], frames[1]
+        scene.frame_set(frames[2])
+        for obj in view_layer.objects:
+            obj.select_set(obj in selected)
+        view_layer.objects.active = active
+
+
+def fbx_options(preset: str) -> dict:
+    if preset not in FBX_PRESETS:
+        raise ExportError(f"Unknown FBX preset {preset!r}; use one of {', '.join(FBX_PRESETS)}.")
+    return {**FBX_COMMON, **FBX_PRESETS[preset]}
+
+
+def export_fbx(context: bpy.types.Context, target: ExportTarget, filepath: str | Path, preset: str = "UNITY") -> Path:
+    """Write ``target`` (armature, its meshes, the action baked over its frame range) to ``filepath``."""
+    options = fbx_options(preset)
+    path = Path(bpy.path.abspath(str(filepath)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rename = UNREAL_ARMATURE_NAME if preset == "UNREAL" else None
+    with _posed_for_export(context, target, rename):
+        result = bpy.ops.export_scene.fbx(filepath=str(path), check_existing=False, **options)
+    if result != {'FINISHED'}:
+        raise ExportError(f"Blender's FBX exporter did not finish ({', '.join(result)}).")
+    return path
+
+
+def export_bvh(context: bpy.types.Context, target: ExportTarget, filepath: str | Path) -> Path:
+    """Write ``target``'s armature and action to BVH (Blender's exporter: armature space, Z up, metres)."""
+    path = Path(bpy.path.abspath(str(filepath)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _posed_for_export(context, target):
+        result = bpy.ops.export_anim.bvh(filepath=str(path), check_existing=False, frame_start=target.frame_start,
+                                         frame_end=target.frame_end, global_scale=1.0, rotate_mode='NATIVE',
+                                         root_transform_only=False)
+    if result != {'FINISHED'}:
+        raise ExportError(f"Blender's BVH exporter did not finish ({', '.join(result)}).")
+    return path
+
+
+# ----------------------------------------------------------------------------------------------- operators
+
+
+class _ExportOperator(ExportHelper):
+    """File browser (ExportHelper, check_existing) in the UI; from a script, an existing file is kept unless
+    ``check_existing=False`` says to overwrite it."""
+
+    confirmed_in_browser: BoolProperty(default=False, options={'HIDDEN', 'SKIP_SAVE'})
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        try:
+            export_target(context)
+        except ExportError:
+            return False
+        return True
+
+    def invoke(self, context, event) -> set[str]:
+        if not self.filepath:
+            try:
+                name = export_target(context).name
+            except ExportError as error:
+                self.report({'ERROR'}, str(error))
+                return {'CANCELLED'}
+            folder = Path(bpy.path.abspath("//")) if bpy.data.filepath else Path.home()
+            self.filepath = str(folder / f"{name}{self.filename_ext}")
+        self.confirmed_in_browser = True  # the browser itself warns about (and confirms) an existing file
+        context.window_manager.fileselect_add(self)
+        return {'RUNNING_MODAL'}
+
+    def write(self, context, target: ExportTarget, path: Path) -> Path:
+        raise NotImplementedError
+
+    def execute(self, context) -> set[str]:
+        path = Path(bpy.path.ensure_ext(bpy.path.abspath(self.filepath), self.filename_ext))
+        if self.check_existing and not self.confirmed_in_browser and path.exists():
+            self.report({'ERROR'}, f"{path} exists: confirm it in the file browser, or pass check_existing=False "
+                                   "to overwrite it.")
+            return {'CANCELLED'}
+        try:
+            written = self.write(context, export_target(context), path)
+        except (ExportError, RuntimeError) as error:
+            self.report({'ERROR'}, f"MoScale export failed: {error}")
+            return {'CANCELLED'}
+        self.report({'INFO'}, f"MoScale: wrote {written}")
+        return {'FINISHED'}
+
+
+class MOSCALE_OT_export_fbx(_ExportOperator, bpy.types.Operator):
+    """Export the current take (armature, skinned meshes, baked animation) as FBX for Unity or Unreal"""
+
+    bl_idname = "moscale.export_fbx"
+    bl_label = "Export FBX"
+    bl_options = {'REGISTER'}  # writes a file, changes nothing in the scene: no undo step
+
+    filename_ext = ".fbx"
+    filter_glob: StringProperty(default="*.fbx", options={'HIDDEN'})
+    preset: EnumProperty(name="Preset", items=PRESET_ITEMS, default="UNITY")
+
+    def write(self, context, target: ExportTarget, path: Path) -> Path:
+        return export_fbx(context, target, path, self.preset)
+
+
+class MOSCALE_OT_export_bvh(_ExportOperator, bpy.types.Operator):
+    """Export the current take's armature and animation as BVH"""
+
+    bl_idname = "moscale.export_bvh"
+    bl_label = "Export BVH"
+    bl_options = {'REGISTER'}
+
+    filename_ext = ".bvh"
+    filter_glob: StringProperty(default="*.bvh", options={'HIDDEN'})
+
+    def write(self, context, target: ExportTarget, path: Path) -> Path:
+        return export_bvh(context, target, path)
+
+
+classes = (MOSCALE_OT_export_fbx, MOSCALE_OT_export_bvh)
+register, unregister = bpy.utils.register_classes_factory(classes)

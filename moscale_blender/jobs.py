@@ -1,0 +1,310 @@
+"""Backend jobs off Blender's main thread: plain functions the operators and the tests call.
+
+    job = start_generate_job(request, plan)   # a worker thread runs the backend; the model stays cached
+    poll_job(job)                             # main thread, from a timer: drains progress / result / error
+    apply_result(context, job)                # main thread: retarget and write keys as a new take
+
+Only the main thread touches bpy: the worker gets plain values (prompt, numbers, numpy arrays) and hands back
+``moscale.motion.Motion`` objects through a queue. ``Job.run()`` does the same work synchronously (scripts, EXEC).
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+# Job states
+PENDING, RUNNING, DONE, CANCELLED, FAILED = "PENDING", "RUNNING", "DONE", "CANCELLED", "FAILED"
+FINAL_STATES = (DONE, CANCELLED, FAILED)
+
+ProgressFn = Callable[[float, str], None]  # (fraction 0..1, what) -> None
+Work = Callable[[ProgressFn, threading.Event], list]  # -> list of Motion
+
+
+class BackendError(RuntimeError):
+    """A backend problem worded for the user (missing model, missing package, old backend)."""
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    model_folder: str
+    device: str           # "auto" | "cuda" | "cpu"
+    prompt: str
+    seconds: float
+    seed: int
+    guidance: float
+    quality: str          # "fast" | "best" refinement schedule
+    num_samples: int = 1
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    model_folder: str
+    device: str
+    source_joints: np.ndarray  # (T, 22, 3) metres, Y up, 20 fps
+    start_frame: int           # motion frames at 20 fps, end exclusive
+    end_frame: int
+    prompt: str
+    seed: int
+    guidance: float
+    quality: str
+
+
+# ----------------------------------------------------------------------------------------------- model cache
+
+_PIPELINES: dict[tuple[str, str], Any] = {}
+_CACHE_LOCK = threading.Lock()
+_RUN_LOCK = threading.Lock()  # one backend call at a time (a cancelled job may still be finishing its pass)
+_DEVICES: str | None = None
+
+
+def _import_pipeline():
+    try:
+        from moscale.pipeline import MoScalePipeline
+    except ImportError as error:
+        raise BackendError(f"The MoScale backend is not installed in Blender's Python ({error}).") from error
+    return MoScalePipeline
+
+
+def get_pipeline(model_folder: str, device: str) -> Any:
+    """The loaded pipeline for (folder, device), loading it once per Blender session."""
+    key = (str(model_folder), str(device))
+    with _CACHE_LOCK:
+        if key not in _PIPELINES:
+            pipeline_class = _import_pipeline()
+            try:
+                _PIPELINES[key] = pipeline_class.from_pretrained(model_folder, device=device)
+            except (FileNotFoundError, ValueError) as error:
+                raise BackendError(f"Cannot load the MoScale model from {model_folder}: {error}") from error
+            except RuntimeError as error:  # e.g. CUDA asked for on a machine without it
+                raise BackendError(f"Cannot load the MoScale model on device '{device}': {error}") from error
+        return _PIPELINES[key]
+
+
+def clear_model_cache() -> None:
+    with _CACHE_LOCK:
+        _PIPELINES.clear()
+
+
+def detect_devices() -> str:
+    """What the backend can run on, in words (cached; imports torch once)."""
+    global _DEVICES
+    if _DEVICES is None:
+        try:
+            import torch
+        except ImportError:
+            _DEVICES = "torch is not installed: the backend cannot run"
+        else:
+            if torch.cuda.is_available():
+                _DEVICES = f"CUDA ({torch.cuda.get_device_name(0)}) and CPU"
+            else:
+                _DEVICES = "CPU only (no CUDA device)"
+    return _DEVICES
+
+
+def check_model_folder(folder: str) -> None:
+    """Fail fast, before any thread starts, when the model folder is missing."""
+    from pathlib import Path
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise BackendError(
+            f"MoScale model folder not found: {path}. Set 'Model Folder' in Preferences > Add-ons > MoScale "
+            "(the bundled default model may not be installed yet).")
+    if not (path / "config.json").is_file():
+        raise BackendError(f"{path} is not a MoScale model folder (no config.json). "
+                           "Set 'Model Folder' in Preferences > Add-ons > MoScale.")
+
+
+# ----------------------------------------------------------------------------------------------- work
+
+
+def _backend_progress(progress: ProgressFn) -> Callable[[int, int, str], None]:
+    return lambda done, total, what="": progress(done / max(total, 1), str(what))
+
+
+def _cancelled_type() -> type[BaseException]:
+    try:
+        from moscale.sampling import Cancelled
+    except ImportError:
+        return _NeverRaised
+    return Cancelled
+
+
+class _NeverRaised(Exception):
+    pass
+
+
+def generate_work(request: GenerateRequest) -> Work:
+    def work(progress: ProgressFn, cancel: threading.Event) -> list:
+        progress(0.0, "loading model")
+        pipeline = get_pipeline(request.model_folder, request.device)
+        result = pipeline.generate(
+            request.prompt, seconds=request.seconds, seed=request.seed, guidance=request.guidance,
+            schedule=request.quality, num_samples=request.num_samples,
+            progress=_backend_progress(progress), cancel=cancel)
+        return list(result) if isinstance(result, (list, tuple)) else [result]
+
+    return work
+
+
+def edit_work(request: EditRequest) -> Work:
+    def work(progress: ProgressFn, cancel: threading.Event) -> list:
+        progress(0.0, "loading model")
+        pipeline = get_pipeline(request.model_folder, request.device)
+        if not callable(getattr(pipeline, "edit", None)):
+            raise BackendError("Editing needs a newer MoScale backend: this moscale.pipeline has no edit(). "
+                               "Update the backend (or the extension) and try again.")
+        from moscale.motion import Motion
+
+        source = Motion(request.source_joints, fps=pipeline.fps)
+        result = pipeline.edit(
+            source, request.start_frame, request.end_frame, request.prompt, seed=request.seed,
+            guidance=request.guidance, schedule=request.quality,
+            progress=_backend_progress(progress), cancel=cancel)
+        return list(result) if isinstance(result, (list, tuple)) else [result]
+
+    return work
+
+
+# ----------------------------------------------------------------------------------------------- jobs
+
+
+class Job:
+    """One backend call. The worker only pushes events; ``poll_job`` (main thread) turns them into state."""
+
+    def __init__(self, kind: str, work: Work, plan: Any = None):
+        self.kind = kind          # "generate" | "edit"
+        self.plan = plan          # what apply_result does with the motions (see takes.GeneratePlan / EditPlan)
+        self.state = PENDING
+        self.progress = 0.0
+        self.message = ""
+        self.result: list = []
+        self.error = ""
+        self._work = work
+        self._events: queue.Queue = queue.Queue()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # worker side
+    def _execute(self) -> None:
+        cancelled = _cancelled_type()
+        try:
+            with _RUN_LOCK:
+                if self._cancel.is_set():
+                    raise cancelled("cancelled before it started")
+                motions = self._work(lambda fraction, what: self._events.put(("progress", fraction, what)),
+                                     self._cancel)
+        except cancelled:
+            self._events.put(("cancelled",))
+        except BackendError as error:
+            self._events.put(("error", str(error)))
+        except Exception as error:  # the backend's own errors (bad prompt, too long, ...) reach the user verbatim
+            self._events.put(("error", f"{type(error).__name__}: {error}"))
+        else:
+            self._events.put(("done", motions))
+
+    def start(self) -> "Job":
+        self.state = RUNNING
+        self._thread = threading.Thread(target=self._execute, name=f"moscale-{self.kind}", daemon=True)
+        self._thread.start()
+        return self
+
+    def run(self) -> "Job":
+        """Synchronous: do the work in this thread, then poll once."""
+        self.state = RUNNING
+        self._execute()
+        poll_job(self)
+        return self
+
+    def cancel(self) -> None:
+        """Stop as soon as the backend checks the flag; whatever it still returns is thrown away."""
+        self._cancel.set()
+        if self.state not in FINAL_STATES:
+            self.state = CANCELLED
+            self.message = "cancelled"
+        _forget(self)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the worker thread ends (tests); True when it ended."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+_ACTIVE: Job | None = None
+
+
+def active_job() -> Job | None:
+    """The job the panel shows (one at a time)."""
+    return _ACTIVE
+
+
+def _forget(job: Job) -> None:
+    global _ACTIVE
+    if _ACTIVE is job:
+        _ACTIVE = None
+
+
+def start_job(kind: str, work: Work, plan: Any = None) -> Job:
+    global _ACTIVE
+    if _ACTIVE is not None and not _ACTIVE.finished:
+        raise BackendError("A MoScale job is already running: wait for it or cancel it first.")
+    _ACTIVE = Job(kind, work, plan).start()
+    return _ACTIVE
+
+
+def start_generate_job(request: GenerateRequest, plan: Any = None) -> Job:
+    return start_job("generate", generate_work(request), plan)
+
+
+def start_edit_job(request: EditRequest, plan: Any = None) -> Job:
+    return start_job("edit", edit_work(request), plan)
+
+
+def poll_job(job: Job) -> str:
+    """Drain the worker's events into ``job`` (main thread); returns the state. Events after cancel are dropped."""
+    while True:
+        try:
+            event = job._events.get_nowait()
+        except queue.Empty:
+            break
+        if job.state == CANCELLED:
+            continue
+        if event[0] == "progress":
+            job.progress, job.message = float(event[1]), event[2]
+        elif event[0] == "done":
+            job.state, job.result, job.progress = DONE, event[1], 1.0
+        elif event[0] == "cancelled":
+            job.state, job.message = CANCELLED, "cancelled"
+        elif event[0] == "error":
+            job.state, job.error = FAILED, event[1]
+    if job.finished:
+        _forget(job)
+    return job.state
+
+
+def apply_result(context, job: Job) -> list:
+    """Write a finished job's motions into the scene as new takes (main thread). Returns the new takes."""
+    from . import takes
+
+    if job.state != DONE:
+        raise takes.TakeError(f"the {job.kind} job has no result ({job.state.lower()}{': ' + job.error if job.error else ''})")
+    if job.kind == "edit":
+        return [takes.apply_edit(context, job.plan, job.result[0])]
+    return takes.apply_generate(context, job.plan, job.result)
+
+
+def shutdown() -> None:
+    """On unregister: cancel a running job and drop loaded models."""
+    if _ACTIVE is not None:
+        _ACTIVE.cancel()
+    clear_model_cache()

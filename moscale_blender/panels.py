@@ -1,0 +1,123 @@
+"""The MoScale tab in the 3D View sidebar: Generate, Edit, Takes."""
+from __future__ import annotations
+
+import bpy
+
+from . import jobs, rig, takes
+
+
+class MOSCALE_UL_takes(bpy.types.UIList):
+    """Takes with their prompt; double-click renames."""
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_property, index=0, flt_flag=0):
+        kind_icon = {"GENERATE": 'ARMATURE_DATA', "EDIT": 'SEQ_STRIP_DUPLICATE', "DUPLICATE": 'DUPLICATE'}[item.kind]
+        row = layout.row(align=True)
+        row.prop(item, "name", text="", emboss=False, icon=kind_icon)
+        detail = item.prompt if item.kind != "EDIT" else f"{item.edit_start}-{item.edit_end}: {item.prompt}"
+        row.label(text=detail)
+
+
+class _MoScalePanel:
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "MoScale"
+
+
+def _draw_job(layout) -> bool:
+    """Progress bar and Cancel while a job runs; True when one runs."""
+    job = jobs.active_job()
+    if job is None:
+        return False
+    row = layout.row(align=True)
+    row.progress(factor=job.progress, type='BAR', text=f"{job.kind.title()} {job.progress:.0%} {job.message}")
+    row.operator("moscale.cancel", text="", icon='CANCEL')
+    return True
+
+
+class MOSCALE_PT_main(_MoScalePanel, bpy.types.Panel):
+    bl_label = "MoScale"
+
+    def draw(self, context) -> None:
+        layout = self.layout
+        settings = context.scene.moscale
+        layout.prop(settings, "prompt", text="")
+        row = layout.row(align=True)
+        row.prop(settings, "seconds")
+        frames = round(settings.seconds * rig.scene_fps(context.scene))
+        layout.label(text=f"= {frames} frames at {rig.scene_fps(context.scene):g} fps")
+        row = layout.row(align=True)
+        row.prop(settings, "seed")
+        row.operator("moscale.random_seed", text="", icon='FILE_REFRESH')
+        layout.prop(settings, "guidance")
+        layout.prop(settings, "quality")
+        layout.prop(settings, "variations")
+
+        box = layout.box()
+        box.prop(settings, "target")
+        if settings.target == 'ACTIVE':
+            obj = takes.armature_of(context.active_object)
+            box.label(text=obj.name if obj is not None else "Select an armature", icon='ARMATURE_DATA')
+            box.prop(settings, "bone_map_path")
+        else:
+            character = settings.smpl_character
+            box.label(text=character.name if character is not None else "Created on the first Generate",
+                      icon='OUTLINER_OB_ARMATURE')
+        box.operator("moscale.create_smpl_character", icon='ADD')
+
+        if not _draw_job(layout):
+            layout.operator("moscale.generate", icon='PLAY')
+
+
+class MOSCALE_PT_edit(_MoScalePanel, bpy.types.Panel):
+    bl_label = "Edit"
+    bl_parent_id = "MOSCALE_PT_main"
+
+    def draw(self, context) -> None:
+        layout = self.layout
+        settings, scene = context.scene.moscale, context.scene
+        layout.prop(settings, "edit_prompt", text="")
+        layout.prop(settings, "edit_range", expand=True)
+        if settings.edit_range == 'PREVIEW':
+            if scene.use_preview_range:
+                layout.label(text=f"Frames {scene.frame_preview_start}-{scene.frame_preview_end}")
+            else:
+                layout.label(text="Set a preview range (Ctrl P in the timeline)", icon='INFO')
+        else:
+            row = layout.row(align=True)
+            row.prop(settings, "edit_start")
+            row.prop(settings, "edit_end")
+        if jobs.active_job() is None:
+            layout.operator("moscale.edit", icon='SEQ_STRIP_DUPLICATE')
+
+
+class MOSCALE_PT_takes(_MoScalePanel, bpy.types.Panel):
+    bl_label = "Takes"
+    bl_parent_id = "MOSCALE_PT_main"
+
+    def draw(self, context) -> None:
+        layout = self.layout
+        settings = context.scene.moscale
+        row = layout.row()
+        row.template_list("MOSCALE_UL_takes", "", settings, "takes", settings, "active_take_index", rows=4)
+        column = row.column(align=True)
+        column.operator("moscale.take_duplicate", text="", icon='DUPLICATE')
+        column.operator("moscale.take_rename", text="", icon='GREASEPENCIL')
+        column.operator("moscale.take_delete", text="", icon='X')
+        index = settings.active_take_index
+        if 0 <= index < len(settings.takes):
+            take = settings.takes[index]
+            layout.prop(settings, "show_details", text="Details", icon='TRIA_DOWN' if settings.show_details else 'TRIA_RIGHT',
+                        emboss=False)
+            if settings.show_details:
+                column = layout.column(align=True)
+                column.label(text=f"Prompt: {take.prompt}")
+                column.label(text=f"Armature: {take.armature.name if take.armature else '-'}")
+                column.label(text=f"Frames {take.frame_start}-{take.frame_start + take.frame_count - 1} "
+                                  f"at {take.fps:g} fps")
+                column.label(text=f"Seed {take.seed}, guidance {take.guidance:g}, {take.quality}")
+                if take.source_take:
+                    column.label(text=f"From: {take.source_take}")
+
+
+classes = (MOSCALE_UL_takes, MOSCALE_PT_main, MOSCALE_PT_edit, MOSCALE_PT_takes)
+register, unregister = bpy.utils.register_classes_factory(classes)

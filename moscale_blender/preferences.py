@@ -1,0 +1,88 @@
+"""Add-on preferences: model folder, device, default quality."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+from bpy.props import EnumProperty, StringProperty
+
+from . import jobs
+from .properties import QUALITY_ITEMS
+
+ADDON_ID = __package__
+MODEL_DIRNAME = "model"
+
+
+def asset_folders() -> list[Path]:
+    """Where bundled assets may live: inside the installed extension, then the source tree."""
+    here = Path(__file__).resolve().parent
+    return [here / "assets", here.parent / "assets"]
+
+
+def default_model_folder() -> Path:
+    """The bundled model folder (the first candidate that exists, else the source-tree location)."""
+    for folder in asset_folders():
+        if (folder / MODEL_DIRNAME).is_dir():
+            return folder / MODEL_DIRNAME
+    return asset_folders()[-1] / MODEL_DIRNAME
+
+
+def bone_maps_folder() -> Path:
+    for folder in asset_folders():
+        if (folder / "rigs" / "targets").is_dir():
+            return folder / "rigs" / "targets"
+    return asset_folders()[-1] / "rigs" / "targets"
+
+
+class MOSCALE_Preferences(bpy.types.AddonPreferences):
+    bl_idname = ADDON_ID
+
+    model_folder: StringProperty(
+        name="Model Folder", subtype='DIR_PATH', default="",
+        description="A MoScale release folder (config.json + *.safetensors); empty: the bundled default model")
+    device: EnumProperty(
+        name="Device",
+        items=[("AUTO", "Auto", "CUDA when available, else CPU"), ("CUDA", "CUDA", "NVIDIA GPU"),
+               ("CPU", "CPU", "Processor only")],
+        default="AUTO")
+    quality: EnumProperty(name="Quality", items=QUALITY_ITEMS, default="FAST",
+                          description="Refinement schedule used when the panel's Quality is 'Preferences'")
+
+    def draw(self, context) -> None:
+        layout = self.layout
+        layout.prop(self, "model_folder")
+        if not self.model_folder:
+            layout.label(text=f"Bundled model: {default_model_folder()}", icon='INFO')
+        row = layout.row()
+        row.prop(self, "device", expand=True)
+        layout.label(text=f"Detected: {jobs.detect_devices()}", icon='SETTINGS')
+        layout.prop(self, "quality", expand=True)
+
+
+def get(context: bpy.types.Context) -> MOSCALE_Preferences | None:
+    addon = context.preferences.addons.get(ADDON_ID)
+    return addon.preferences if addon is not None else None
+
+
+def resolved_model_folder(context: bpy.types.Context) -> Path:
+    prefs = get(context)
+    if prefs is not None and prefs.model_folder:
+        return Path(bpy.path.abspath(prefs.model_folder))
+    return default_model_folder()
+
+
+def resolved_device(context: bpy.types.Context) -> str:
+    prefs = get(context)
+    return (prefs.device if prefs is not None else "AUTO").lower()
+
+
+def resolved_quality(context: bpy.types.Context, scene_quality: str) -> str:
+    """'fast' or 'best': the scene's choice, or the preference when the scene says 'PREFERENCES'."""
+    if scene_quality != "PREFERENCES":
+        return scene_quality.lower()
+    prefs = get(context)
+    return (prefs.quality if prefs is not None else "FAST").lower()
+
+
+classes = (MOSCALE_Preferences,)
+register, unregister = bpy.utils.register_classes_factory(classes)

@@ -1,0 +1,101 @@
+"""Scene settings (``Scene.moscale``) and the take records they hold."""
+from __future__ import annotations
+
+import bpy
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
+                       StringProperty)
+
+QUALITY_ITEMS = [
+    ("FAST", "Fast", "4 refinement passes (1, 1, 1, 1 per scale)"),
+    ("BEST", "Best", "18 refinement passes (1, 2, 5, 10 per scale)"),
+]
+
+
+def _is_armature(_self, obj: bpy.types.Object) -> bool:
+    return obj.type == 'ARMATURE'
+
+
+def _on_take_renamed(self: "MOSCALE_PG_take", _context) -> None:
+    if self.action is not None and self.name:
+        self.action.name = f"MoScale {self.name}"
+
+
+def _on_active_take(self: "MOSCALE_PG_settings", _context) -> None:
+    from . import takes
+
+    takes.activate(self, self.active_take_index)
+
+
+class MOSCALE_PG_take(bpy.types.PropertyGroup):
+    """One generated or edited action with the settings that made it."""
+
+    name: StringProperty(name="Name", update=_on_take_renamed)
+    action: PointerProperty(name="Action", type=bpy.types.Action)
+    armature: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature)
+    kind: EnumProperty(name="Kind", items=[("GENERATE", "Generated", ""), ("EDIT", "Edited", ""),
+                                           ("DUPLICATE", "Duplicate", "")])
+    prompt: StringProperty(name="Prompt")
+    seconds: FloatProperty(name="Seconds")
+    seed: IntProperty(name="Seed")
+    guidance: FloatProperty(name="Guidance")
+    quality: StringProperty(name="Quality")
+    bone_map_path: StringProperty(name="Bone Map", subtype='FILE_PATH', description="Custom bone map used, if any")
+    source_take: StringProperty(name="Source Take", description="The take this one was edited from or copied from")
+    edit_start: IntProperty(name="Edit Start")
+    edit_end: IntProperty(name="Edit End")
+    frame_start: IntProperty(name="First Frame")
+    frame_count: IntProperty(name="Frames")
+    fps: FloatProperty(name="Scene FPS", description="Scene frame rate the keys were written at")
+
+
+class MOSCALE_PG_settings(bpy.types.PropertyGroup):
+    """Everything the MoScale panel and the scripted operators use."""
+
+    prompt: StringProperty(name="Prompt", description="What the person does",
+                           default="a person walks forward, stops and waves with the right hand")
+    seconds: FloatProperty(name="Length", description="Length of the motion in seconds",
+                           default=4.0, min=0.2, soft_max=9.8, max=60.0, subtype='TIME_ABSOLUTE', unit='TIME_ABSOLUTE')
+    seed: IntProperty(name="Seed", description="Random seed (same seed and settings give the same motion)",
+                      default=0, min=0)
+    guidance: FloatProperty(name="Guidance", description="How strongly the motion follows the prompt",
+                            default=5.0, min=0.0, soft_max=10.0)
+    quality: EnumProperty(name="Quality", items=[("PREFERENCES", "Preferences", "Use the add-on preference")]
+                          + QUALITY_ITEMS, default="PREFERENCES")
+    variations: IntProperty(name="Variations", description="How many takes one Generate makes",
+                            default=1, min=1, max=8)
+    target: EnumProperty(
+        name="Target",
+        items=[("ACTIVE", "Active Armature", "Animate the active armature (Mixamo, Rigify, Unreal, SMPL or a custom map)"),
+               ("SMPL", "SMPL Character", "Animate the scene's SMPL character, creating it when missing")],
+        default="ACTIVE")
+    smpl_character: PointerProperty(name="SMPL Character", type=bpy.types.Object, poll=_is_armature)
+    bone_map_path: StringProperty(name="Bone Map", subtype='FILE_PATH',
+                                  description="Optional custom bone map JSON (SMPL joint name -> your bone name); "
+                                              "empty: detect Mixamo, Rigify, Unreal or SMPL from the bone names")
+
+    edit_prompt: StringProperty(name="Edit Prompt", description="What the person does inside the edit range",
+                                default="jumps instead")
+    edit_range: EnumProperty(name="Range", items=[("PREVIEW", "Preview Range", "The scene's preview range"),
+                                                  ("FRAMES", "Frames", "The two frame fields below")],
+                             default="PREVIEW")
+    edit_start: IntProperty(name="Start", default=60)
+    edit_end: IntProperty(name="End", default=100)
+
+    takes: CollectionProperty(type=MOSCALE_PG_take)
+    active_take_index: IntProperty(name="Active Take", default=-1, update=_on_active_take)
+    take_counter: IntProperty(name="Takes Made", default=0, description="Numbers new takes; never decreases")
+    show_details: BoolProperty(name="Show Take Details", default=False)
+
+
+classes = (MOSCALE_PG_take, MOSCALE_PG_settings)
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
+
+
+def register() -> None:
+    _register_classes()
+    bpy.types.Scene.moscale = PointerProperty(type=MOSCALE_PG_settings)
+
+
+def unregister() -> None:
+    del bpy.types.Scene.moscale
+    _unregister_classes()

@@ -1,0 +1,289 @@
+"""Takes: every generated or edited action, kept side by side; switching assigns one to its armature.
+
+``plan_generate`` / ``plan_edit`` check everything the user can get wrong *before* a job starts (so a bad input
+changes nothing); ``apply_generate`` / ``apply_edit`` turn a job's motions into new takes. Nothing here
+overwrites an existing take.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import bpy
+import numpy as np
+from moscale.retarget import UnknownRigError
+
+from . import character, jobs, keyframes, preferences, rig
+
+
+class TakeError(ValueError):
+    """A problem the user can fix, worded for a report."""
+
+
+@dataclass(frozen=True)
+class GeneratePlan:
+    target: str          # armature object name; "" means the scene's SMPL character (created when missing)
+    bone_map_path: str
+    prompt: str
+    seconds: float
+    seed: int
+    guidance: float
+    quality: str
+
+
+@dataclass(frozen=True)
+class EditPlan:
+    source_action: str   # the edited take's action (actions have unique names)
+    first: int           # scene frames, inclusive
+    last: int
+    prompt: str
+    seed: int
+    guidance: float
+    quality: str
+    start_frame: int     # the same range in motion frames (source fps), end exclusive
+    end_frame: int
+
+
+def settings_of(context: bpy.types.Context):
+    return context.scene.moscale
+
+
+def active_take(settings):
+    index = settings.active_take_index
+    return settings.takes[index] if 0 <= index < len(settings.takes) else None
+
+
+def armature_of(obj: bpy.types.Object | None) -> bpy.types.Object | None:
+    """The armature itself, or the armature deforming a selected mesh (users often click the body)."""
+    if obj is None or obj.type == 'ARMATURE':
+        return obj
+    for modifier in getattr(obj, "modifiers", ()):
+        if modifier.type == 'ARMATURE' and modifier.object is not None:
+            return modifier.object
+    return obj.parent if obj.parent is not None and obj.parent.type == 'ARMATURE' else None
+
+
+def _smpl_character(settings) -> bpy.types.Object | None:
+    obj = settings.smpl_character
+    return obj if obj is not None and obj.type == 'ARMATURE' and obj.users_scene else None
+
+
+def _check_rig(obj: bpy.types.Object, bone_map_path: str):
+    try:
+        return rig.match_bones(obj, bone_map_path)
+    except UnknownRigError as error:
+        raise TakeError(f"Armature '{obj.name}': {error}") from error
+    except ValueError as error:
+        raise TakeError(str(error)) from error
+
+
+def _model(context) -> tuple[str, str]:
+    folder = str(preferences.resolved_model_folder(context))
+    try:
+        jobs.check_model_folder(folder)
+    except jobs.BackendError as error:
+        raise TakeError(str(error)) from error
+    return folder, preferences.resolved_device(context)
+
+
+def plan_generate(context: bpy.types.Context) -> tuple[jobs.GenerateRequest, GeneratePlan]:
+    """Validate the panel's settings; raises TakeError with what to fix."""
+    settings = settings_of(context)
+    prompt = settings.prompt.strip()
+    if not prompt:
+        raise TakeError("Empty prompt: type what the person should do, e.g. 'a person jumps twice'.")
+    target, bone_map_path = "", ""  # the SMPL character is always detected, never custom-mapped
+    if settings.target == 'ACTIVE':
+        obj = armature_of(context.active_object)
+        if obj is None:
+            raise TakeError("No armature: select the character's armature, or set Target to 'SMPL Character'.")
+        bone_map_path = settings.bone_map_path
+        _check_rig(obj, bone_map_path)
+        target = obj.name
+    folder, device = _model(context)
+    quality = preferences.resolved_quality(context, settings.quality)
+    request = jobs.GenerateRequest(folder, device, prompt, float(settings.seconds), int(settings.seed),
+                                   float(settings.guidance), quality, int(settings.variations))
+    plan = GeneratePlan(target, bone_map_path, prompt, float(settings.seconds), int(settings.seed),
+                        float(settings.guidance), quality)
+    return request, plan
+
+
+def edit_range(context: bpy.types.Context) -> tuple[int, int]:
+    settings, scene = settings_of(context), context.scene
+    if settings.edit_range == 'PREVIEW':
+        if not scene.use_preview_range:
+            raise TakeError("No preview range: set one in the timeline (Ctrl P), or switch the Edit range to Frames.")
+        return scene.frame_preview_start, scene.frame_preview_end
+    return settings.edit_start, settings.edit_end
+
+
+def plan_edit(context: bpy.types.Context) -> tuple[jobs.EditRequest, EditPlan]:
+    settings = settings_of(context)
+    prompt = settings.edit_prompt.strip()
+    if not prompt:
+        raise TakeError("Empty edit prompt: type what should happen inside the range.")
+    take = active_take(settings)
+    if take is None:
+        raise TakeError("No take to edit: generate one first (or pick one in the Takes list).")
+    if take.armature is None or take.action is None:
+        raise TakeError(f"Take '{take.name}' lost its armature or action; pick another take.")
+    stored = keyframes.stored_motion(take.action)
+    if stored is None:
+        raise TakeError(f"Take '{take.name}' has no stored motion to edit.")
+    joints, motion_fps = stored
+    first, last = edit_range(context)
+    take_last = take.frame_start + take.frame_count - 1
+    if first > last:
+        raise TakeError(f"Edit range {first}-{last} is empty: the start must not be after the end.")
+    if first < take.frame_start or last > take_last:
+        raise TakeError(f"Edit range {first}-{last} is outside take '{take.name}' (frames {take.frame_start}-{take_last}).")
+    _check_rig(take.armature, take.bone_map_path)
+    folder, device = _model(context)
+    to_motion = motion_fps / take.fps
+    start = max(0, math.floor((first - take.frame_start) * to_motion))
+    end = min(len(joints), math.ceil((last - take.frame_start) * to_motion) + 1)
+    quality = preferences.resolved_quality(context, settings.quality)
+    request = jobs.EditRequest(folder, device, joints, start, end, prompt, int(settings.seed),
+                               float(settings.guidance), quality)
+    plan = EditPlan(take.action.name, first, last, prompt, int(settings.seed), float(settings.guidance), quality,
+                    start, end)
+    return request, plan
+
+
+def _new_take(settings, name_hint: str = ""):
+    settings.take_counter += 1
+    take = settings.takes.add()
+    take["name"] = name_hint or f"Take {settings.take_counter}"  # no rename callback: the action is named below
+    return take
+
+
+def _extend_frame_range(scene: bpy.types.Scene, last_frame: int) -> None:
+    if scene.frame_end < last_frame:
+        scene.frame_end = last_frame
+
+
+def apply_generate(context: bpy.types.Context, plan: GeneratePlan, motions: list) -> list:
+    """One new take per motion on the plan's armature (the SMPL character is created here when needed)."""
+    scene, settings = context.scene, settings_of(context)
+    if not motions:
+        raise TakeError("The backend returned no motion.")
+    if plan.target:
+        obj = bpy.data.objects.get(plan.target)
+        if obj is None or obj.type != 'ARMATURE':
+            raise TakeError(f"Armature '{plan.target}' no longer exists; nothing was changed.")
+    else:
+        obj = _smpl_character(settings)
+    match = None if obj is None else _check_rig(obj, plan.bone_map_path if plan.target else "")
+    if obj is None:
+        obj = character.create_smpl_character(context, np.asarray(motions[0].joints))
+        settings.smpl_character = obj
+        match = _check_rig(obj, "")
+    fps = rig.scene_fps(scene)
+    first_index = len(settings.takes)
+    frame_count = 0
+    for motion in motions:
+        result = rig.retarget_motion(obj, match, motion.joints, motion.fps, fps)
+        action = keyframes.new_action("MoScale take", obj)
+        keyframes.write_keys(action, result, scene.frame_start)
+        keyframes.store_motion(action, motion.joints, motion.fps)
+        keyframes.use_quaternions(obj, result.bone_names)
+        metadata = getattr(motion, "metadata", {}) or {}
+        # adding to a collection may move its items: fill each take completely before adding the next
+        take = _new_take(settings)
+        action.name = f"MoScale {take.name}"
+        take.action, take.armature, take.kind = action, obj, 'GENERATE'
+        take.prompt, take.seconds = plan.prompt, plan.seconds
+        take.seed = int(metadata.get("seed", plan.seed))
+        take.guidance, take.quality = plan.guidance, plan.quality
+        take.frame_start, take.frame_count, take.fps = scene.frame_start, result.num_frames, fps
+        take.bone_map_path = plan.bone_map_path if plan.target else ""
+        frame_count = frame_count or result.num_frames
+    settings.active_take_index = first_index  # assigns the first new take
+    _extend_frame_range(scene, scene.frame_start + frame_count - 1)
+    return list(settings.takes[first_index:])
+
+
+def _find_take_by_action(settings, action_name: str):
+    for take in settings.takes:
+        if take.action is not None and take.action.name == action_name:
+            return take
+    return None
+
+
+def apply_edit(context: bpy.types.Context, plan: EditPlan, motion):
+    """A new take: a copy of the source take with keys replaced only at frames plan.first..plan.last."""
+    settings = settings_of(context)
+    source = _find_take_by_action(settings, plan.source_action)
+    if source is None or source.armature is None:
+        raise TakeError("The take being edited was deleted; nothing was changed.")
+    stored = keyframes.stored_motion(source.action)
+    obj = source.armature
+    match = _check_rig(obj, source.bone_map_path)
+    result = rig.retarget_motion(obj, match, motion.joints, motion.fps, source.fps)
+    if source.frame_start + result.num_frames - 1 < plan.last:
+        raise TakeError(f"The edited motion ends before frame {plan.last}; nothing was changed.")
+    # adding a take may move the collection's items: read the source before
+    copied = {key: getattr(source, key) for key in ("name", "seconds", "frame_start", "frame_count", "fps",
+                                                    "bone_map_path")}
+    action = source.action.copy()
+    action.use_fake_user = True
+    keyframes.replace_range(action, result, copied["frame_start"], plan.first, plan.last)
+    joints = np.asarray(motion.joints, dtype=np.float64).copy()
+    if stored is not None and len(stored[0]) == len(joints):  # keys outside the range are the source's
+        outside = np.ones(len(joints), dtype=bool)
+        outside[plan.start_frame:plan.end_frame] = False
+        joints[outside] = stored[0][outside]
+    keyframes.store_motion(action, joints, motion.fps)
+    take = _new_take(settings)
+    action.name = f"MoScale {take.name}"
+    take.action, take.armature, take.kind = action, obj, 'EDIT'
+    take.prompt, take.seed, take.guidance, take.quality = plan.prompt, plan.seed, plan.guidance, plan.quality
+    take.seconds, take.source_take = copied["seconds"], copied["name"]
+    take.edit_start, take.edit_end = plan.first, plan.last
+    take.frame_start, take.frame_count, take.fps = copied["frame_start"], copied["frame_count"], copied["fps"]
+    take.bone_map_path = copied["bone_map_path"]
+    settings.active_take_index = len(settings.takes) - 1
+    return take
+
+
+def activate(settings, index: int) -> None:
+    """Assign take ``index``'s action to its armature (the list's selection callback calls this)."""
+    if not 0 <= index < len(settings.takes):
+        return
+    take = settings.takes[index]
+    if take.armature is not None and take.action is not None:
+        keyframes.assign(take.armature, take.action)
+
+
+def duplicate(settings, index: int):
+    source = settings.takes[index]
+    if source.action is None:
+        raise TakeError(f"Take '{source.name}' has no action to copy.")
+    keys = ("prompt", "seconds", "seed", "guidance", "quality", "frame_start", "frame_count", "fps", "edit_start",
+            "edit_end", "armature", "bone_map_path", "name")
+    copied = {key: getattr(source, key) for key in keys}
+    action = source.action.copy()
+    action.use_fake_user = True
+    source_name = copied.pop("name")
+    take = _new_take(settings, f"{source_name} copy")
+    action.name = f"MoScale {take.name}"
+    for key, value in copied.items():
+        setattr(take, key, value)
+    take.action, take.kind, take.source_take = action, 'DUPLICATE', source_name
+    settings.active_take_index = len(settings.takes) - 1
+    return take
+
+
+def delete(settings, index: int) -> None:
+    """Remove a take from the list; its action goes too unless something else still uses it."""
+    take = settings.takes[index]
+    action, armature = take.action, take.armature
+    if armature is not None and armature.animation_data is not None and armature.animation_data.action == action:
+        keyframes.assign(armature, None)
+    settings.takes.remove(index)
+    if action is not None:
+        action.use_fake_user = False
+        if action.users == 0:
+            bpy.data.actions.remove(action)
+    settings.active_take_index = min(index, len(settings.takes) - 1)

@@ -1,0 +1,220 @@
+"""Generator training: teacher forcing with HR/TR, a few optimisation steps, the CLI, resume, and 2-process DDP."""
+import argparse
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from moscale import scales
+from moscale.text import save_random_encoder
+from moscale.tokenizer import MotionTokenizer, TokenizerConfig
+from moscale.train import generator as train_generator
+from moscale.train.generator import TrainOptions, cosine_mask, next_scale_batch, next_token_batch
+from moscale.transformer import MotionTransformer, TransformerConfig
+
+CODES, CODE_DIM = 16, 8
+
+
+def tiny_tokenizer(seed=0) -> MotionTokenizer:
+    torch.manual_seed(seed)
+    model = MotionTokenizer(TokenizerConfig(width=16, depth=1, codebook_size=CODES, code_dim=CODE_DIM)).eval()
+    model.quantizer.codebook.normal_(0, 0.5)
+    return model
+
+
+def latents(tokenizer, lengths):
+    generator = torch.Generator().manual_seed(3)
+    lengths_B = torch.tensor(lengths)
+    features = torch.randn(len(lengths), max(lengths), 263, generator=generator)
+    with torch.no_grad():
+        return tokenizer.encode_latent(features, lengths_B), lengths_B, features
+
+
+def test_cosine_mask_counts():
+    torch.manual_seed(0)
+    counts_B = torch.tensor([1, 5, 12, 12, 3])
+    for _ in range(20):
+        mask = cosine_mask(counts_B, 12, "cpu")
+        selected = mask.sum(1)
+        assert (selected >= 1).all() and (selected <= counts_B).all()
+        assert not (mask & (torch.arange(12)[None] >= counts_B[:, None])).any()
+
+
+def test_without_refinements_targets_are_the_tokenizer_codes():
+    tokenizer = tiny_tokenizer()
+    f_BNC, lengths_B, features = latents(tokenizer, [52, 30, 9])
+    batch = next_scale_batch(tokenizer, f_BNC, lengths_B, CODES,
+                             TrainOptions(hierarchical_refinement=False, temporal_refinement=False))
+    layout = batch["layout"]
+    assert torch.equal(batch["loss_mask"], layout.valid_BL)
+    assert (batch["tokens"][layout.valid_BL] == CODES).all()  # all MASK: plain next-scale prediction
+    encoded = tokenizer.encode(features, lengths_B)
+    for k, (begin, end) in enumerate(scales.begin_end(layout.lengths)):
+        valid = layout.valid_BL[:, begin:end]
+        assert torch.equal(batch["targets"][:, begin:end][valid], encoded[k][valid])
+    teacher = tokenizer.teacher_forcing(encoded, lengths_B)
+    torch.testing.assert_close(batch["fhat"], torch.cat(teacher, 1))
+
+
+def test_hierarchical_refinement_requantises_later_scales():
+    torch.manual_seed(0)
+    tokenizer = tiny_tokenizer()
+    f_BNC, lengths_B, features = latents(tokenizer, [52, 52, 52, 52])
+    clean = tokenizer.encode(features, lengths_B)
+    batch = next_scale_batch(tokenizer, f_BNC, lengths_B, CODES,
+                             TrainOptions(hierarchical_refinement=True, gamma_max=0.6, temporal_refinement=False))
+    spans = scales.begin_end(batch["layout"].lengths)
+    assert torch.equal(batch["targets"][:, spans[0][0]:spans[0][1]], clean[0])  # scale 0 sees nothing corrupted
+    later = [not torch.equal(batch["targets"][:, b:e], clean[k]) for k, (b, e) in enumerate(spans) if k > 0]
+    assert any(later)
+
+
+def test_temporal_refinement_inputs():
+    torch.manual_seed(0)
+    tokenizer = tiny_tokenizer()
+    f_BNC, lengths_B, _ = latents(tokenizer, [52] * 64)
+    batch = next_scale_batch(tokenizer, f_BNC, lengths_B, CODES,
+                             TrainOptions(hierarchical_refinement=False, temporal_refinement=True, token_noise_max=0.0))
+    selected = batch["loss_mask"]
+    tokens, targets = batch["tokens"], batch["targets"]
+    assert torch.equal(tokens[~selected & batch["layout"].valid_BL], targets[~selected & batch["layout"].valid_BL])
+    masked = (tokens[selected] == CODES).float().mean()
+    kept = (tokens[selected] == targets[selected]).float().mean()
+    assert 0.75 < masked < 0.85 and 0.08 < kept < 0.2  # 10% kept + random draws that hit the target
+    assert 0.2 < selected.float().sum() / batch["layout"].valid_BL.float().sum() < 0.8
+
+
+def test_next_token_batch_targets():
+    tokenizer = tiny_tokenizer()
+    f_BNC, lengths_B, _ = latents(tokenizer, [20, 12])
+    batch = next_token_batch(tokenizer, f_BNC, lengths_B, num_queries=2, end_id=CODES)
+    assert batch["tokens"].shape == (2, 5) and batch["targets"].shape == (2, 7)
+    assert batch["loss_mask"].sum(1).tolist() == [6, 4]  # n tokens + END
+    assert batch["targets"][0, 6] == CODES and batch["targets"][1, 4] == CODES
+    assert torch.equal(batch["targets"][0, 1:6], batch["tokens"][0])
+
+
+@pytest.mark.parametrize("mode", ["next-scale", "next-token"])
+def test_a_few_steps_fit_a_batch(mode):
+    torch.manual_seed(0)
+    tokenizer = tiny_tokenizer()
+    f_BNC, lengths_B, _ = latents(tokenizer, [52, 40, 24, 52])
+    config = TransformerConfig(n_layer=2, n_head=2, n_embd=32, num_codes=CODES, code_dim=CODE_DIM, text_dim=12,
+                               max_latent=13, num_queries=3 if mode == "next-token" else 2, mode=mode)
+    model = MotionTransformer(config).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    text = (torch.randn(4, 3, 12), torch.ones(4, 3, dtype=torch.bool))
+    options = TrainOptions(temporal_refinement=False, hierarchical_refinement=False)
+    losses = []
+    for _ in range(30):
+        if mode == "next-scale":
+            batch = next_scale_batch(tokenizer, f_BNC, lengths_B, model.mask_id, options)
+        else:
+            batch = next_token_batch(tokenizer, f_BNC, lengths_B, config.num_queries, model.end_id)
+        loss, stats = train_generator.loss_and_stats(model, batch, text, torch.zeros(4, dtype=torch.bool))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(stats["loss"])
+    assert losses[-1] < 0.6 * losses[0]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the command line on a tiny corpus
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen")
+    data = root / "data"
+    (data / "new_joint_vecs").mkdir(parents=True)
+    (data / "texts").mkdir()
+    rng = np.random.default_rng(0)
+    names = [f"clip{i:02d}" for i in range(12)]
+    captions = ["a person walks forward", "someone jumps up", "a person waves the right hand", "a man runs"]
+    for i, name in enumerate(names):
+        frames = int(rng.integers(40, 80))
+        np.save(data / "new_joint_vecs" / f"{name}.npy", np.cumsum(rng.normal(size=(frames, 263)), 0).astype(np.float32))
+        (data / "texts" / f"{name}.txt").write_text(f"{captions[i % 4]}#x#0.0#0.0\nthe same, said otherwise {i % 3}#x#0.0#0.0\n")
+    (data / "train.txt").write_text("\n".join(names[:10]) + "\n")
+    (data / "val.txt").write_text("\n".join(names[10:]) + "\n")
+    np.save(data / "Mean.npy", np.zeros(263, np.float32))
+    np.save(data / "Std.npy", np.full(263, 5.0, np.float32))
+    tokenizer = tiny_tokenizer()
+    tokenizer.set_normalization(np.zeros(263), np.full(263, 5.0))
+    tokenizer.save_pretrained(root / "tokenizer")
+    save_random_encoder(root / "text", "bert", dim=16)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def keep_thread_count():
+    """`run` sets the process's torch threads (--threads 1); give the rest of the session its own back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def cli_args(workspace, out, *extra):
+    parser = argparse.ArgumentParser()
+    train_generator.configure_parser(parser)
+    return parser.parse_args([
+        "--data", str(workspace / "data"), "--tokenizer", str(workspace / "tokenizer"), "--out", str(out),
+        "--text-encoder", str(workspace / "text"), "--max-frames", "64", "--layers", "1", "--width", "32",
+        "--heads", "2", "--batch-size", "4", "--log-every", "2", "--save-every", "3", "--val-clips", "4",
+        "--no-progress", "--threads", "1", *extra])
+
+
+def test_cli_trains_resumes_and_releases(workspace, tmp_path):
+    from moscale.pipeline import MoScalePipeline
+
+    out = tmp_path / "run"
+    assert train_generator.run(cli_args(workspace, out, "--iters", "3")) == 0
+    for name in ("checkpoint.pt", "train_log.csv", "loss_curves.png", "text_cache.safetensors",
+                 "release/config.json", "release/generator.safetensors", "release/tokenizer/tokenizer.safetensors"):
+        assert (out / name).is_file(), name
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 3
+    assert train_generator.run(cli_args(workspace, out, "--iters", "5", "--resume")) == 0
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 5
+    import csv
+
+    rows = list(csv.DictReader((out / "train_log.csv").open()))
+    assert [int(float(r["step"])) for r in rows] == [2, 3, 4, 5] and rows[-1]["val_loss"]
+    pipe = MoScalePipeline.from_pretrained(out / "release", device="cpu")
+    motion = pipe.generate("a person walks forward", frames=40, seed=0)
+    assert motion.joints.shape == (40, 22, 3)
+
+
+def test_cli_ablation_and_next_token(workspace, tmp_path):
+    out = tmp_path / "nt"
+    assert train_generator.run(cli_args(workspace, out, "--iters", "2", "--mode", "next-token", "--val-clips", "0")) == 0
+    out2 = tmp_path / "ablation"
+    assert train_generator.run(cli_args(workspace, out2, "--iters", "2", "--no-hr", "--no-tr", "--val-clips", "0")) == 0
+    options = torch.load(out2 / "checkpoint.pt", weights_only=True)["options"]
+    assert options["hierarchical_refinement"] is False and options["temporal_refinement"] is False
+    from moscale.pipeline import MoScalePipeline
+
+    motion = MoScalePipeline.from_pretrained(out / "release", device="cpu").generate("a man runs", frames=48, seed=1)
+    assert motion.num_frames == 48 and motion.metadata["mode"] == "next-token"
+
+
+def _ddp_worker(rank, world, port, workspace, out, result_dir):
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    code = train_generator.run(cli_args(workspace, out, "--iters", "3", "--val-clips", "0", "--device", "cpu"))
+    (result_dir / f"rank{rank}").write_text(str(code))
+
+
+def test_two_process_gloo_ddp(workspace, tmp_path):
+    import torch.multiprocessing as mp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "ddp"
+    mp.spawn(_ddp_worker, args=(2, port, workspace, out, tmp_path), nprocs=2, join=True)
+    assert (tmp_path / "rank0").read_text() == "0" and (tmp_path / "rank1").read_text() == "0"
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 3
+    assert (out / "release" / "generator.safetensors").is_file()
