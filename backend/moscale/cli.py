@@ -14,6 +14,7 @@ import sys
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("data", "build"): ("moscale.data.corpus", "build a HumanML3D-layout corpus from BVH mocap folders"),
     ("data", "stats"): ("moscale.data.dataset", "summarise a HumanML3D-layout folder"),
+    ("edit",): ("moscale.editing", "regenerate a frame range, extend, prepend or in-between motions"),
     ("generate",): ("moscale.pipeline", "generate a motion from text (.bvh/.npy/.npz/.gif/.png)"),
     ("preview",): ("moscale.preview", "draw a stick-figure GIF/PNG of a clip (.npy joints or features, .bvh)"),
     ("train", "tokenizer"): ("moscale.train.tokenizer", "train the multi-scale residual VQ-VAE"),

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from moscale import editing
 from moscale.sampling import (CancelFlag, ProgressFn, SamplingOptions, generate_features, resolve_schedule)
 from moscale.text import TextEncoder, TextEncoderConfig, check_prompts
 from moscale.tokenizer import MotionTokenizer
@@ -300,6 +301,24 @@ class MoScalePipeline:
         motions = [Motion.from_features(features_BTD[b], fps=FPS, prompt=prompt, sample=b, num_samples=B, **settings)
                    for b in range(B)]
         return motions[0] if B == 1 else motions
+
+    # Editing lives in moscale.editing (zero-shot: the same model with tokens outside the range locked).
+    def edit(self, source, start_frame: int, end_frame: int, prompt: str, **options):
+        """Regenerate frames [start_frame, end_frame) of `source` (20 fps) to follow `prompt`; frames outside are kept
+        bit-identical. Options as for `generate` (seed, guidance, schedule, ...)."""
+        return editing.edit(self, source, start_frame, end_frame, prompt, **options)
+
+    def extend(self, source, seconds: float, prompt: str, **options):
+        """`source` followed by `seconds` of new motion that continues it."""
+        return editing.extend(self, source, seconds, prompt, **options)
+
+    def prepend(self, source, seconds: float, prompt: str, **options):
+        """`seconds` of new lead-in motion followed by `source`."""
+        return editing.prepend(self, source, seconds, prompt, **options)
+
+    def inbetween(self, first, second, seconds: float, prompt: str, **options):
+        """`first`, then `seconds` of new motion, then `second`."""
+        return editing.inbetween(self, first, second, seconds, prompt, **options)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

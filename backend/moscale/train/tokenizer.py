@@ -38,7 +38,7 @@ CURVES_FILE = "loss_curves.png"
 # Iterations and warm-up when not given on the command line.
 DEFAULTS = {
     "paper": dict(iters=100_000, warmup=2000, batch_size=256, lr=3e-4),
-    "small": dict(iters=7000, warmup=300, batch_size=128, lr=5e-4),  # ~33 min on 2 idle CPU cores
+    "small": dict(iters=7000, warmup=300, batch_size=128, lr=3e-4),  # ~33 min on 2 idle CPU cores
 }
 
 
@@ -49,9 +49,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="a config.json to use instead of the preset")
     parser.add_argument("--iters", type=int, help="training iterations (default: per preset, small 7000, paper 100000)")
     parser.add_argument("--batch-size", type=int, help="global batch size (default: small 128, paper 256)")
-    parser.add_argument("--lr", type=float, help="peak learning rate (default: small 5e-4, paper 3e-4)")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default 3e-4)")
     parser.add_argument("--warmup", type=int, help="warm-up iterations (default: small 300, paper 2000)")
     parser.add_argument("--schedule", choices=["step", "cosine", "constant"], default="step")
+    parser.add_argument("--grad-clip", type=float, default=1.0,
+                        help="max gradient norm (default 1; 0 disables). Without it the encoder's latents can run away "
+                             "from the EMA codebook and the commitment loss explodes")
     parser.add_argument("--crop-frames", type=int, default=64, help="training crop length in frames (default 64)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (default auto)")
@@ -175,6 +178,8 @@ def train(args: argparse.Namespace, runtime: common.Runtime, setup: Setup | None
         _, _, losses = ddp_model(features, lengths)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
+        if args.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         optimizer.step()
         step += 1
         bar.update(1)
