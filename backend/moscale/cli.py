@@ -19,6 +19,9 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("preview",): ("moscale.preview", "draw a stick-figure GIF/PNG of a clip (.npy joints or features, .bvh)"),
     ("train", "tokenizer"): ("moscale.train.tokenizer", "train the multi-scale residual VQ-VAE"),
     ("train", "generator"): ("moscale.train.generator", "train the text-to-motion transformer (next-scale or next-token)"),
+    ("train", "evaluator"): ("moscale.train.evaluator", "train the text-motion evaluator (contrastive)"),
+    ("eval", "generator"): ("moscale.evaluation.generation", "text-to-motion metrics of a generator release folder"),
+    ("eval", "compare"): ("moscale.evaluation.comparison", "the controlled comparison: docs/results.md and plots"),
     ("eval", "tokenizer"): ("moscale.evaluation.tokenizer", "reconstruction MPJPE per scale, codebook usage"),
 }
 
