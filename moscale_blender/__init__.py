@@ -2,13 +2,14 @@
 
 Modules, one concern each: ``properties`` (Scene.moscale), ``preferences``, ``operators``, ``panels``, ``jobs``
 (backend off the main thread), ``takes``, ``keyframes`` (actions, slots, channelbags), ``rig`` (rest poses and bone
-maps), ``character`` (the SMPL character). Model math and retargeting live in the ``moscale`` backend package.
+maps), ``character`` (the SMPL character), ``export`` (FBX/BVH), ``torch_install`` (PyTorch for the light
+build). Model math and retargeting live in the ``moscale`` backend package.
 """
 from __future__ import annotations
 
-from . import jobs, operators, panels, preferences, properties
+from . import export, jobs, operators, panels, preferences, properties, torch_install
 
-_MODULES = (properties, preferences, operators, panels)
+_MODULES = (properties, preferences, torch_install, operators, export, panels)
 
 
 def register() -> None:

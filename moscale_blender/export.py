@@ -56,7 +56,11 @@ class ExportTarget:
     action: bpy.types.Action
     frame_start: int  # inclusive scene frames
     frame_end: int
-    name: str         # suggested file name stem
+    name: str         # the take's name (or the armature's)
+
+    @property
+    def file_stem(self) -> str:
+        return bpy.path.clean_name(self.name)
 
 
 def export_target(context: bpy.types.Context) -> ExportTarget:
@@ -67,13 +71,13 @@ def export_target(context: bpy.types.Context) -> ExportTarget:
         if take.armature is None or take.action is None:
             raise ExportError(f"Take '{take.name}' lost its armature or action; pick another take.")
         return ExportTarget(take.armature, take.action, take.frame_start, take.frame_start + take.frame_count - 1,
-                            bpy.path.clean_name(take.name))
+                            take.name)
     obj = takes.armature_of(context.active_object)
     action = obj.animation_data.action if obj is not None and obj.animation_data is not None else None
     if action is None:
         raise ExportError("Nothing to export: generate a take first, or select an armature that has an action.")
     first, last = (int(round(frame)) for frame in action.frame_range)
-    return ExportTarget(obj, action, first, last, bpy.path.clean_name(obj.name))
+    return ExportTarget(obj, action, first, last, obj.name)
 
 
 def deformed_meshes(rig: bpy.types.Object) -> list[bpy.types.Object]:
@@ -93,6 +97,7 @@ def _posed_for_export(context: bpy.types.Context, target: ExportTarget, rename_t
     """Select the armature and its meshes, assign the take's action, set the frame range; undo all of it after."""
     scene, view_layer = context.scene, context.view_layer
     rig = target.armature
+    was_posing = context.mode == 'POSE'  # animators export from Pose Mode: come back to it
     if context.mode != 'OBJECT' and view_layer.objects.active is not None:
         bpy.ops.object.mode_set(mode='OBJECT')
     exported = [rig] + [mesh for mesh in deformed_meshes(rig) if mesh.name in view_layer.objects]
@@ -123,6 +128,8 @@ def _posed_for_export(context: bpy.types.Context, target: ExportTarget, rename_t
         for obj in view_layer.objects:
             obj.select_set(obj in selected)
         view_layer.objects.active = active
+        if was_posing and active is not None and active.type == 'ARMATURE':
+            bpy.ops.object.mode_set(mode='POSE')
 
 
 def fbx_options(preset: str) -> dict:
@@ -177,7 +184,7 @@ class _ExportOperator(ExportHelper):
     def invoke(self, context, event) -> set[str]:
         if not self.filepath:
             try:
-                name = export_target(context).name
+                name = export_target(context).file_stem
             except ExportError as error:
                 self.report({'ERROR'}, str(error))
                 return {'CANCELLED'}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import jobs, rig, takes
+from . import export, jobs, rig, takes, torch_install
 
 
 class MOSCALE_UL_takes(bpy.types.UIList):
@@ -64,6 +64,8 @@ class MOSCALE_PT_main(_MoScalePanel, bpy.types.Panel):
                       icon='OUTLINER_OB_ARMATURE')
         box.operator("moscale.create_smpl_character", icon='ADD')
 
+        if torch_install.needs_attention():
+            torch_install.draw_install(layout, context)  # the light build: PyTorch comes later
         if not _draw_job(layout):
             layout.operator("moscale.generate", icon='PLAY')
 
@@ -119,5 +121,24 @@ class MOSCALE_PT_takes(_MoScalePanel, bpy.types.Panel):
                     column.label(text=f"From: {take.source_take}")
 
 
-classes = (MOSCALE_UL_takes, MOSCALE_PT_main, MOSCALE_PT_edit, MOSCALE_PT_takes)
+class MOSCALE_PT_export(_MoScalePanel, bpy.types.Panel):
+    bl_label = "Export"
+    bl_parent_id = "MOSCALE_PT_main"
+    bl_options = {'DEFAULT_CLOSED'}
+
+    def draw(self, context) -> None:
+        layout = self.layout
+        try:
+            target = export.export_target(context)
+        except export.ExportError as error:
+            layout.label(text=str(error), icon='INFO')
+            return
+        layout.label(text=f"{target.name}: frames {target.frame_start}-{target.frame_end}", icon='ACTION')
+        row = layout.row(align=True)
+        for preset, label, _ in export.PRESET_ITEMS:
+            row.operator("moscale.export_fbx", text=f"FBX {label}", icon='EXPORT').preset = preset
+        layout.operator("moscale.export_bvh", text="BVH", icon='EXPORT')
+
+
+classes = (MOSCALE_UL_takes, MOSCALE_PT_main, MOSCALE_PT_edit, MOSCALE_PT_takes, MOSCALE_PT_export)
 register, unregister = bpy.utils.register_classes_factory(classes)

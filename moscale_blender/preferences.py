@@ -6,7 +6,7 @@ from pathlib import Path
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
-from . import jobs
+from . import jobs, torch_install
 from .properties import QUALITY_ITEMS
 
 ADDON_ID = __package__
@@ -57,6 +57,7 @@ class MOSCALE_Preferences(bpy.types.AddonPreferences):
         row.prop(self, "device", expand=True)
         layout.label(text=f"Detected: {jobs.detect_devices()}", icon='SETTINGS')
         layout.prop(self, "quality", expand=True)
+        torch_install.draw_install(layout, context)  # the light build: Install PyTorch (CPU / CUDA)
 
 
 def get(context: bpy.types.Context) -> MOSCALE_Preferences | None:

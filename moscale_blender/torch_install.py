@@ -64,8 +64,15 @@ def activate() -> None:
         importlib.invalidate_caches()
 
 
+_TORCH_FOUND = False
+
+
 def torch_available() -> bool:
-    return importlib.util.find_spec("torch") is not None
+    """Whether `import torch` can work (panels call this on every redraw: a found torch is remembered)."""
+    global _TORCH_FOUND
+    if not _TORCH_FOUND:
+        _TORCH_FOUND = "torch" in sys.modules or importlib.util.find_spec("torch") is not None
+    return _TORCH_FOUND
 
 
 def torch_requirement() -> str:
@@ -96,21 +103,27 @@ class InstallJob:
     progress (pip's raw progress lines) and a final state."""
 
     def __init__(self, command: list[str], target: Path):
-        self.command, self.target = command, target
+        self.target = target
         self.state, self.progress, self.message = RUNNING, 0.0, "starting pip"
         self.error = ""
         self.output: list[str] = []
+        self.pending: list[list[str]] = []  # commands to run after this one succeeds
         self._lines: queue.Queue = queue.Queue()
         target.mkdir(parents=True, exist_ok=True)
+        self.spawn(command)
+
+    def spawn(self, command: list[str]) -> None:
+        self.command = command
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                          bufsize=1, errors="replace")
-        self._reader = threading.Thread(target=self._read, name="moscale-install-torch", daemon=True)
+        self._reader = threading.Thread(target=self._read, args=(self._process,), name="moscale-install-torch",
+                                        daemon=True)
         self._reader.start()
 
-    def _read(self) -> None:
-        for line in self._process.stdout:
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
             self._lines.put(line.rstrip())
-        self._process.wait()
+        process.wait()
         self._lines.put(None)  # end of output
 
     def cancel(self) -> None:
@@ -118,15 +131,18 @@ class InstallJob:
             self._process.terminate()
             self.state, self.message = CANCELLED, "cancelled"
 
-    def wait(self, timeout: float | None = None) -> str:
-        self._reader.join(timeout)
-        return poll_install(self)
+    def wait(self) -> str:
+        """Block until pip is done (scripts, tests); returns the final state."""
+        while poll_install(self) == RUNNING:
+            self._reader.join(_POLL_SECONDS)
+        return self.state
 
 
 def _describe(line: str) -> str | None:
-    for word in ("Collecting", "Downloading", "Installing", "Successfully"):
-        if line.startswith(word):
-            return line[:80]
+    """pip's phase lines, shortened for the status bar."""
+    line = line.strip()
+    if line.startswith(("Collecting", "Downloading", "Installing", "Successfully")):
+        return line[:80]
     return None
 
 
@@ -149,6 +165,9 @@ def poll_install(job: InstallJob) -> str:
 
 
 def _finish(job: InstallJob) -> None:
+    if job._process.returncode == 0 and job.pending:
+        job.spawn(job.pending.pop(0))
+        return
     if job._process.returncode == 0:
         activate()
         _forget_missing_torch()
@@ -156,8 +175,12 @@ def _finish(job: InstallJob) -> None:
         return
     tail = "\n".join(job.output[-6:])
     if "raw" in tail and "invalid choice" in tail:  # pip older than 24.1 has no raw progress: once more without
-        command = [arg for arg in job.command if arg not in ("--progress-bar", "raw")]
-        job.__init__(command, job.target)
+        job.spawn([arg for arg in job.command if arg not in ("--progress-bar", "raw")])
+        return
+    if "No module named pip" in tail and "ensurepip" not in job.command:  # a Python without pip: bootstrap it
+        python = job.command[:job.command.index("-m")]
+        job.pending = [job.command]
+        job.spawn([*python, "-m", "ensurepip", "--upgrade"])
         return
     job.state = FAILED
     job.error = (f"pip failed (exit {job._process.returncode}); is the network reachable? Last lines:\n{tail}")
@@ -183,6 +206,11 @@ _ACTIVE: InstallJob | None = None
 
 def active_install() -> InstallJob | None:
     return _ACTIVE
+
+
+def needs_attention() -> bool:
+    """PyTorch is missing, or being installed: the panel shows the install row."""
+    return not torch_available() or (_ACTIVE is not None and _ACTIVE.state == RUNNING)
 
 
 def draw_install(layout, context) -> None:

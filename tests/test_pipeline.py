@@ -213,7 +213,7 @@ def test_cli_errors(release, tmp_path, capsys):
     assert pipeline_module.run(args) == 2 and "too short" in capsys.readouterr().err
     args = parser.parse_args(["walk", "-o", str(tmp_path / "a.npz"), "--model", str(tmp_path / "none")])
     assert pipeline_module.run(args) == 2 and "not found" in capsys.readouterr().err
-    args = parser.parse_args(["walk", "-o", str(tmp_path / "a.fbx"), "--model", str(release)])
+    args = parser.parse_args(["walk", "-o", str(tmp_path / "a.xyz"), "--model", str(release)])
     assert pipeline_module.run(args) == 2
 
 

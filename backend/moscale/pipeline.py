@@ -341,8 +341,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     length.add_argument("--seconds", type=float, help="length in seconds (default: one model window, 9.8 s)")
     length.add_argument("--frames", type=int, help="length in frames at 20 fps")
     parser.add_argument("-o", "--output", type=Path, default=Path("motion.npz"),
-                        help="output file: .bvh, .npy (joints), .npz (joints + features + settings), .gif or .png "
-                             "(stick-figure preview); several samples get _0, _1, ... suffixes")
+                        help="output file: .fbx or .blend (the SMPL character, through the bpy module), .bvh, .npy "
+                             "(joints), .npz (joints + features + settings), .gif or .png (stick-figure preview); "
+                             "several samples get _0, _1, ... suffixes")
     parser.add_argument("--model", type=Path, help="release folder (default: $MOSCALE_MODEL or the bundled model)")
     parser.add_argument("--seed", type=int, help="random seed (default: random, printed)")
     parser.add_argument("--guidance", type=float, default=5.0, help="classifier-free guidance weight (default 5)")
@@ -352,6 +353,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-p", type=float, default=0.9)
     parser.add_argument("--top-k", type=int)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, ...")
+    from moscale.export import add_scene_options
+
+    add_scene_options(parser)  # --preset unity|unreal, --fps (for .fbx / .blend)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -362,10 +366,19 @@ def run(args: argparse.Namespace) -> int:
         print("no model: pass --model FOLDER (a release folder from `moscale train generator`) or set MOSCALE_MODEL",
               file=sys.stderr)
         return 2
+    from moscale import export
+
     suffix = args.output.suffix.lower()
-    if suffix not in (".bvh", ".npy", ".npz", ".gif", ".png"):
-        print(f"{args.output}: unknown output type; use .bvh, .npy, .npz, .gif or .png", file=sys.stderr)
+    known = export.SCENE_SUFFIXES + export.MOTION_SUFFIXES + export.PREVIEW_SUFFIXES
+    if suffix not in known:
+        print(f"{args.output}: unknown output type; use {', '.join(known)}", file=sys.stderr)
         return 2
+    if suffix in export.SCENE_SUFFIXES:
+        try:
+            export.require_bpy()  # before generating: say what to install
+        except export.BlenderUnavailable as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 3
     try:
         pipe = MoScalePipeline.from_pretrained(folder, device=args.device)
         pipe.encode_text(args.prompt)  # so the timing below is generation only
@@ -380,13 +393,7 @@ def run(args: argparse.Namespace) -> int:
     motions = result if isinstance(result, list) else [result]
     for i, motion in enumerate(motions):
         path = args.output if len(motions) == 1 else args.output.with_name(f"{args.output.stem}_{i}{suffix}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if suffix in (".gif", ".png"):
-            from moscale.preview import render_preview
-
-            render_preview(motion.joints, path, fps=motion.fps, title=args.prompt)
-        else:
-            motion.save(path)
+        export.write_outputs(motion, [path], args.preset, args.fps, title=args.prompt)
         print(f"{path}: {motion.num_frames} frames ({motion.seconds:.2f} s), seed {motion.metadata['seed']}")
     print(f"generated in {elapsed:.2f} s on {pipe.device}")
     return 0
