@@ -1,6 +1,7 @@
 """The multi-scale residual VQ-VAE (moscale.tokenizer), its training script and its evaluation, with tiny configs."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -137,6 +138,30 @@ def test_transformer_helpers_reproduce_encoding(model):
     # Hierarchical refinement: against a corrupted f_hat, scale k's targets change to correct it.
     corrupted = model.accumulate(model.init_f_hat(lengths), (indices[0] + 1) % TINY.codebook_size, 0, lengths)
     assert model.quantize_scale(f, corrupted, 1, lengths).shape == indices[1].shape
+
+
+def test_encoder_input_is_clipped_but_targets_are_not(model):
+    features, lengths = _batch(torch.Generator().manual_seed(5), [40])
+    spike = features.clone()
+    spike[0, 10, 0] = 50.0  # a 50-sigma root spin, as in some real clips
+    clipped = spike.clone()
+    clipped[0, 10, 0] = TINY.input_clip
+    torch.testing.assert_close(model.encode_latent(spike, lengths), model.encode_latent(clipped, lengths))
+    _, _, spiked_losses = model(spike, lengths)
+    _, _, clipped_losses = model(clipped, lengths)
+    assert spiked_losses["recon"] > clipped_losses["recon"]  # the reconstruction target keeps the real value
+
+
+def test_latent_norm_normalises_valid_steps_and_keeps_padding_zero():
+    torch.manual_seed(0)
+    tokenizer = MotionTokenizer(dataclasses.replace(TINY, latent_norm=True)).eval()
+    features, lengths = _batch(torch.Generator().manual_seed(6), [64, 40])
+    f_BNC = tokenizer.encode_latent(features, lengths)
+    valid = tokenizer.latent_lengths(lengths).tolist()
+    torch.testing.assert_close(f_BNC[0].var(-1, unbiased=False), torch.ones(f_BNC.shape[1]), atol=1e-3, rtol=0)
+    assert torch.all(f_BNC[1, valid[1]:] == 0)
+    alone = tokenizer.encode_latent(features[1:, :40], lengths[1:])
+    torch.testing.assert_close(f_BNC[1, : valid[1]], alone[0])
 
 
 def test_gradients_reach_encoder_and_decoder():

@@ -56,6 +56,14 @@ class TokenizerConfig:
     dead_code_threshold: float = 1.0  # codes whose EMA assignment count falls below this are reset
     reset_buffer_size: int = 4096  # recent residual vectors kept to draw replacements for dead codes
     commit_weight: float = 0.02
+    # Normalised features beyond ±input_clip are clipped on the way into the encoder (targets are not): a few real clips
+    # (fast spins) reach 50 sigma, and such latents, fed into the EMA codebook, collapsed training in our runs.
+    input_clip: float = 10.0
+    # Layer-normalise each latent vector (no affine): removes the latents' free overall scale, which in our CPU runs
+    # drifted upward faster than the EMA codebook could follow until the codebook collapsed (commitment loss running
+    # away after ~1000 iterations at any lr we tried). The presets turn it on; False here keeps configs saved before
+    # the option existed loading as they were trained.
+    latent_norm: bool = False
     joint_weight: float = 0.5  # extra L1 on the root-relative joint positions, features [4:67]
     joint_slice: tuple[int, int] = (4, 67)
 
@@ -76,14 +84,14 @@ class TokenizerConfig:
 
     @classmethod
     def paper(cls) -> TokenizerConfig:
-        """The published sizes: width 512, depth 3, codebook 512 x 512, scales (8, 4, 2, 1)."""
-        return cls()
+        """The published sizes: width 512, depth 3, codebook 512 x 512, scales (8, 4, 2, 1); latents layer-normalised."""
+        return cls(latent_norm=True)
 
     @classmethod
     def small(cls) -> TokenizerConfig:
         """The bundled default (width 128, codebook 512 x 128, 1.4 M parameters): ~460 training samples/s on 2 CPU
         cores (64-frame crops), decodes a 196-frame clip in ~4 ms."""
-        return cls(width=128, depth=3, codebook_size=512, code_dim=128)
+        return cls(width=128, depth=3, codebook_size=512, code_dim=128, latent_norm=True)
 
     @classmethod
     def preset(cls, name: str) -> TokenizerConfig:
@@ -432,7 +440,12 @@ class MotionTokenizer(nn.Module):
         """Continuous latents f (B, N, C), zero beyond each clip's latent length."""
         lengths_B = lengths_B.to(features_BTD.device)
         x_BDT = self._pad_frames(features_BTD, lengths_B).transpose(1, 2)
-        return self.encoder(x_BDT, lengths_B).transpose(1, 2)
+        if self.config.input_clip > 0:
+            x_BDT = x_BDT.clamp(-self.config.input_clip, self.config.input_clip)
+        f_BNC = self.encoder(x_BDT, lengths_B).transpose(1, 2)
+        if self.config.latent_norm:
+            f_BNC = F.layer_norm(f_BNC, f_BNC.shape[-1:])  # a padded (all-zero) step stays exactly zero
+        return f_BNC
 
     def decode_latent(self, f_hat_BNC: torch.Tensor, lengths_B: torch.Tensor) -> torch.Tensor:
         """Features (B, max(lengths), D) from a latent reconstruction; zero beyond each clip's length."""

@@ -32,6 +32,8 @@ from moscale.train import common
 
 CHECKPOINT_FILE = "checkpoint.pt"
 RELEASE_DIR = "tokenizer"
+BEST_DIR = "tokenizer-best"  # the release with the lowest validation MPJPE so far
+BEST_RECORD = "best.json"
 LOG_FILE = "train_log.csv"
 CURVES_FILE = "loss_curves.png"
 
@@ -265,9 +267,20 @@ def _save(out, model, optimizer, step, epoch, runtime, log, val_set, val_clips) 
         scores = validation_scores(model, val_set, val_clips, runtime.device)
         log.merge(step, scores)
         print(f"step {step} validation: " + " ".join(f"{k}={v:.4g}" for k, v in scores.items()), flush=True)
+        _keep_best(out, model, step, scores["val_mpjpe_mm"])
     log.plot(out / CURVES_FILE, ["total", "recon", "joints", "commit", "val_total", "val_mpjpe_mm", "perplexity",
                                  "samples_per_s"],
              title=f"tokenizer training, step {step}")
+
+
+def _keep_best(out: Path, model: MotionTokenizer, step: int, mpjpe_mm: float) -> None:
+    """Also keep the release with the lowest validation MPJPE so far (OUT/tokenizer-best), so a late spike in training
+    never costs the best model."""
+    record = out / BEST_RECORD
+    best = json.loads(record.read_text())["val_mpjpe_mm"] if record.is_file() else float("inf")
+    if mpjpe_mm < best:
+        model.save_pretrained(out / BEST_DIR)
+        record.write_text(json.dumps({"step": step, "val_mpjpe_mm": mpjpe_mm}) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
