@@ -1,5 +1,6 @@
 """Generator training: teacher forcing with HR/TR, a few optimisation steps, the CLI, resume, and 2-process DDP."""
 import argparse
+import json
 import os
 import socket
 
@@ -171,17 +172,23 @@ def test_cli_trains_resumes_and_releases(workspace, tmp_path):
     from moscale.pipeline import MoScalePipeline
 
     out = tmp_path / "run"
-    assert train_generator.run(cli_args(workspace, out, "--iters", "3")) == 0
+    assert train_generator.run(cli_args(workspace, out, "--iters", "3", "--snapshot-every", "2")) == 0
     for name in ("checkpoint.pt", "train_log.csv", "loss_curves.png", "text_cache.safetensors",
                  "release/config.json", "release/generator.safetensors", "release/tokenizer/tokenizer.safetensors"):
         assert (out / name).is_file(), name
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 3
-    assert train_generator.run(cli_args(workspace, out, "--iters", "5", "--resume")) == 0
+    assert train_generator.run(cli_args(workspace, out, "--iters", "5", "--resume", "--snapshot-every", "2")) == 0
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 5
     import csv
 
     rows = list(csv.DictReader((out / "train_log.csv").open()))
     assert [int(float(r["step"])) for r in rows] == [2, 3, 4, 5] and rows[-1]["val_loss"]
+    # Training time keeps counting across the resume; snapshots hold the release folder of their step.
+    elapsed = [float(r["elapsed_s"]) for r in rows]
+    assert all(b > a > 0 for a, b in zip(elapsed, elapsed[1:]))
+    assert sorted(p.name for p in (out / "snapshots").iterdir()) == ["step-000002", "step-000004"]
+    snapshot = json.loads((out / "snapshots/step-000004/config.json").read_text())["training"]
+    assert snapshot["step"] == 4 and 0 < snapshot["elapsed_s"] <= elapsed[-1]
     pipe = MoScalePipeline.from_pretrained(out / "release", device="cpu")
     motion = pipe.generate("a person walks forward", frames=40, seed=0)
     assert motion.joints.shape == (40, 22, 3)

@@ -16,6 +16,9 @@ The loss is cross-entropy on the selected tokens. Captions are encoded once into
 
 OUT holds checkpoint.pt (for --resume), train_log.csv, loss_curves.png, and release/ (config.json,
 generator.safetensors, tokenizer/), rewritten at every save; `moscale generate --model OUT/release` uses it.
+With --snapshot-every N, OUT/snapshots/step-NNNNNN/ keeps the release folder of every N-th iteration, and
+train_log.csv's elapsed_s column counts training seconds without saving and validation: together they are the
+quality-against-training-time curve of `moscale eval compare`.
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ from moscale.transformer import (NEXT_SCALE, NEXT_TOKEN, MotionTransformer, Tran
 
 CHECKPOINT_FILE = "checkpoint.pt"
 RELEASE_DIR = "release"
+SNAPSHOT_DIR = "snapshots"
 LOG_FILE = "train_log.csv"
 CURVES_FILE = "loss_curves.png"
 TEXT_CACHE_FILE = "text_cache.safetensors"
@@ -224,6 +228,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--save-every", type=int, default=1000)
+    parser.add_argument("--snapshot-every", type=int, default=0,
+                        help="also keep the release folder of every N-th iteration under OUT/snapshots/ "
+                             "(quality against training time in `moscale eval compare`; 0: none)")
     parser.add_argument("--val-clips", type=int, default=256, help="val-split clips scored at every save (0: none)")
     parser.add_argument("--latent-memo-mb", type=int, default=1024, help="memory for memoised tokenizer latents")
     parser.add_argument("--no-progress", action="store_true")
@@ -325,10 +332,13 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
     step, epoch = 0, 0
+    # Seconds spent training, not saving or validating: the x axis of quality-against-training-time plots.
+    training_seconds = 0.0
     if checkpoint:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         step, epoch = int(checkpoint["step"]), int(checkpoint["epoch"])
+        training_seconds = float(checkpoint.get("elapsed_s", 0.0))
         common.set_rng_state(checkpoint["rng"][runtime.rank % len(checkpoint["rng"])])
         say(f"resumed from {out / CHECKPOINT_FILE} at iteration {step}")
     ddp_model = model
@@ -355,7 +365,7 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
     bar = common.progress(args.iters, initial=step, enabled=runtime.is_main and not args.no_progress)
     throughput = common.Throughput()
     sums: dict[str, float] = {}
-    started = time.perf_counter()
+    started = tick = time.perf_counter()
     for epoch, batch in common.cycle(make_epoch, start_epoch=epoch):
         if step >= args.iters:
             break
@@ -373,7 +383,9 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
         if step % args.log_every == 0 or step == args.iters:
             row = {k: v / sums["_count"] for k, v in sums.items() if k != "_count"}
             row = common.all_reduce_mean(row, runtime)
-            row.update(step=step, epoch=epoch, lr=lr, samples_per_s=throughput.rate())
+            now = time.perf_counter()
+            training_seconds, tick = training_seconds + now - tick, now
+            row.update(step=step, epoch=epoch, lr=lr, samples_per_s=throughput.rate(), elapsed_s=training_seconds)
             sums = {}
             if log is not None:
                 log.append(row)
@@ -381,8 +393,13 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
                                 sps=f"{row['samples_per_s']:.0f}")
                 if args.no_progress:
                     say(_format_row(row), flush=True)
-        if step % args.save_every == 0 or step == args.iters:
-            _save(out, model, tokenizer, optimizer, step, epoch, runtime, log, options, text_cache, val_set, args)
+        snapshot = args.snapshot_every and step % args.snapshot_every == 0
+        if step % args.save_every == 0 or step == args.iters or snapshot:
+            now = time.perf_counter()
+            training_seconds = training_seconds + now - tick
+            _save(out, model, tokenizer, optimizer, step, epoch, runtime, log, options, text_cache, val_set, args,
+                  training_seconds, snapshot)
+            tick = time.perf_counter()
     bar.close()
     say(f"done: {step} iterations in {(time.perf_counter() - started) / 60:.1f} min; release folder {out / RELEASE_DIR}")
 
@@ -459,7 +476,8 @@ def validation_scores(model, tokenizer, memo, text_cache, dataset, clips: int, o
     return {f"val_{name}": value / count for name, value in totals.items()}
 
 
-def _save(out, model, tokenizer, optimizer, step, epoch, runtime, log, options, text_cache, val_set, args) -> None:
+def _save(out, model, tokenizer, optimizer, step, epoch, runtime, log, options, text_cache, val_set, args,
+          training_seconds: float, snapshot: bool) -> None:
     rng = common.rng_state()
     if runtime.distributed:
         gathered = [None] * runtime.world_size
@@ -470,12 +488,15 @@ def _save(out, model, tokenizer, optimizer, step, epoch, runtime, log, options, 
     if not runtime.is_main:
         return
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "epoch": epoch,
-             "config": model.config.to_dict(), "options": asdict(options), "rng": rng}
+             "config": model.config.to_dict(), "options": asdict(options), "rng": rng, "elapsed_s": training_seconds}
     common.save_checkpoint(out / CHECKPOINT_FILE, state)
     from moscale.pipeline import save_release
 
-    training = {"step": step, "options": asdict(options), "data": str(args.data), "preset": args.preset}
+    training = {"step": step, "elapsed_s": round(training_seconds, 3), "options": asdict(options),
+                "data": str(args.data), "preset": args.preset}
     save_release(out / RELEASE_DIR, model, tokenizer, text_cache.encoder, training=training)
+    if snapshot:
+        save_release(out / SNAPSHOT_DIR / f"step-{step:06d}", model, tokenizer, text_cache.encoder, training=training)
     if val_set is not None:
         memo = LatentMemo(tokenizer, max_bytes=64 << 20)
         scores = validation_scores(model, tokenizer, memo, text_cache, val_set, args.val_clips, options,
