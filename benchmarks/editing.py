@@ -14,26 +14,15 @@ the splice guarantees; a trained model's show the real thing. Timings are the me
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _common import median_s
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "humanml3d"
 PROMPT = "a person jumps up and down"
-
-
-def median_s(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def random_release(preset: str, root: Path) -> Path:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,19 +23,10 @@ import time
 from pathlib import Path
 
 import torch
+from _common import median_s
 
 LENGTHS_S = (2.0, 5.0, 9.8, 10.0)
 PROMPT = "a person walks forward, stops and waves with the right hand"
-
-
-def median_s(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def random_releases(preset: str, root: Path) -> dict[str, Path]:

@@ -19,15 +19,16 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="moscale-bench-"))
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "blender")]
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
+from _common import run_times_s  # noqa: E402
+from blender_helpers import build_armature  # noqa: E402
 from moscale import retarget  # noqa: E402
 from moscale.motion import Motion  # noqa: E402
 
@@ -40,32 +41,12 @@ def motion_196() -> np.ndarray:
 def build_mixamo_like() -> bpy.types.Object:
     from retarget_rigs import mixamo_like_bones
 
-    names, parents, heads, tails, rolls = mixamo_like_bones("mixamorig:")
-    data = bpy.data.armatures.new("Mixamo")
-    obj = bpy.data.objects.new("Mixamo", data)
-    bpy.context.scene.collection.objects.link(obj)
-    obj.scale = (0.01, 0.01, 0.01)
-    bpy.context.view_layer.objects.active = obj
-    bpy.ops.object.mode_set(mode='EDIT')
-    bones = []
-    for i, name in enumerate(names):
-        bone = data.edit_bones.new(name)
-        bone.head, bone.tail, bone.roll = heads[i], tails[i], float(rolls[i])
-        if parents[i] >= 0:
-            bone.parent = bones[parents[i]]
-        bones.append(bone)
-    bpy.ops.object.mode_set(mode='OBJECT')
-    return obj
+    return build_armature("Mixamo", *mixamo_like_bones("mixamorig:"), scale=0.01)
 
 
 def median_ms(function, repeats: int) -> tuple[float, float]:
     """(median, best) milliseconds; the best run is the one least disturbed by other processes."""
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
+    times = run_times_s(function, repeats)
     return 1000.0 * statistics.median(times), 1000.0 * min(times)
 
 

@@ -11,22 +11,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import statistics
-import time
 
 import torch
+from _common import median_s
 
 from moscale.tokenizer import MotionTokenizer, TokenizerConfig, count_parameters
-
-
-def median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def bench_inference(model: MotionTokenizer, batch: int, frames: int, repeats: int) -> tuple[float, float]:
@@ -34,8 +23,8 @@ def bench_inference(model: MotionTokenizer, batch: int, frames: int, repeats: in
     lengths = torch.full((batch,), frames)
     with torch.inference_mode():
         indices = model.encode(features, lengths)
-        encode_ms = median_ms(lambda: model.encode(features, lengths), repeats)
-        decode_ms = median_ms(lambda: model.decode(indices, lengths), repeats)
+        encode_ms = 1000 * median_s(lambda: model.encode(features, lengths), repeats)
+        decode_ms = 1000 * median_s(lambda: model.decode(indices, lengths), repeats)
     return encode_ms, decode_ms
 
 
@@ -51,8 +40,7 @@ def bench_training(config: TokenizerConfig, batch: int, frames: int, steps: int)
         losses["total"].backward()
         optimizer.step()
 
-    seconds = median_ms(step, steps) / 1000
-    return batch / seconds
+    return batch / median_s(step, steps)
 
 
 def main() -> None:

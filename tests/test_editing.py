@@ -292,8 +292,6 @@ def test_inbetween(pipe):
 
 
 def test_pipeline_methods_delegate(pipe, source):
-    if not hasattr(MoScalePipeline, "edit"):
-        pytest.skip("MoScalePipeline.edit / extend / prepend / inbetween are not wired to moscale.editing yet")
     a = pipe.edit(source, 60, 100, "a person kicks", seed=3, schedule="fast", guidance=4.0)
     assert np.array_equal(a.joints, editing.edit(pipe, source, 60, 100, "a person kicks", seed=3, guidance=4.0).joints)
     head, tail = Motion(REAL[:60]), Motion(REAL[100:])

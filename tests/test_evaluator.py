@@ -435,6 +435,13 @@ def test_compare_command_writes_tables_and_figures(trained, corpus, encoder_dir,
     assert [p["step"] for p in curve] == [10, 20] and curve[1]["minutes"] == pytest.approx(20 * 4 / 8 / 60)
     assert {e["name"] for e in result["schedule_sweep"]} == {"MoScale"}  # next-token has no schedules
     assert [e["passes"] for e in result["schedule_sweep"]] == [4, 8]
+    facts = {m["name"]: m for m in result["models"]}
+    assert facts["MoScale"]["mode"] == "next-scale" and facts["next-token"]["mode"] == "next-token"
+    assert facts["MoScale"]["step"] == 20 and facts["MoScale"]["minutes"] == pytest.approx(20 * 4 / 8 / 60)
+    from moscale.transformer import MotionTransformer, TransformerConfig
+
+    config = json.loads((run / "release" / "config.json").read_text())["transformer"]
+    assert facts["MoScale"]["parameters"] == MotionTransformer(TransformerConfig.from_dict(config)).num_parameters()
     # A second run reuses every cached evaluation.
     monkeypatch.setattr(comparison, "evaluate_generator", lambda *a, **k: pytest.fail("not cached"))
     assert comparison.main(["--config", str(tmp_path / "compare.json")]) == 0

@@ -141,6 +141,22 @@ def minutes_at(points: list[tuple[int, float]], step: int) -> float | None:
     return float(seconds[-1] + rate * (step - steps[-1])) / 60
 
 
+def model_facts(model: dict) -> dict:
+    """What the matched budget is about: transformer parameters, mode, training iterations and minutes."""
+    from safetensors import safe_open
+
+    folder = Path(model["folder"])
+    config = json.loads((folder / "config.json").read_text())
+    with safe_open(str(folder / "generator.safetensors"), framework="pt") as weights:
+        parameters = sum(int(np.prod(weights.get_slice(k).get_shape())) for k in weights.keys())
+    log_path = Path(model["run"]) / "train_log.csv" if model.get("run") else None
+    times = training_seconds(log_path, int(model.get("batch_size", 64))) if log_path and log_path.is_file() else []
+    step = release_step(folder)
+    return {"name": model["name"], "mode": config["transformer"]["mode"], "parameters": parameters, "step": step,
+            "batch_size": model.get("batch_size"), "options": config.get("training", {}).get("options", {}),
+            "minutes": minutes_at(times, step) if times and step is not None else None}
+
+
 def release_step(folder: str | Path) -> int | None:
     training = json.loads((Path(folder) / "config.json").read_text()).get("training", {})
     return int(training["step"]) if isinstance(training, dict) and "step" in training else None
@@ -304,6 +320,7 @@ class Comparison:
             torch.set_num_threads(int(threads))
         self.prepare()
         result = {"config": self.config, "items": len(self.context.eval_set),
+                  "models": [model_facts(model) for model in self.config["models"]],
                   "fid_test_vs_train": self.context.fid_test_vs_train, "rows": self.main_table(),
                   "training_curve": self.training_curve(), "guidance_sweep": self.sweep("guidance_sweep", "guidance"),
                   "schedule_sweep": self.sweep("schedule_sweep", "schedule"), "timing": self.timing()}
@@ -325,6 +342,17 @@ def write_results(out: Path, result: dict) -> None:
              f"`{c['data']}`; mean ± 95% confidence half-width over {c.get('repeats', 20)} repeats; sampling "
              + ", ".join(f"{k} {v}" for k, v in c["sampling"].items()) + ". s/clip: generation time per clip at the "
              "ground-truth lengths on this machine.", "", results_table(result["rows"]), ""]
+    if result.get("models"):
+        lines += ["| Model | Mode | HR | TR | Parameters | Iterations × batch | Training minutes |",
+                  "|---|---|---|---|---|---|---|"]
+        for m in result["models"]:
+            options = m["options"]
+            flag = (lambda key: "-" if key not in options else ("yes" if options[key] else "no"))
+            minutes = "-" if m["minutes"] is None else f"{m['minutes']:.1f}"
+            lines.append(f"| {m['name']} | {m['mode']} | {flag('hierarchical_refinement')} | "
+                         f"{flag('temporal_refinement')} | {m['parameters'] / 1e6:.2f} M | "
+                         f"{m['step']} × {m['batch_size'] or '-'} | {minutes} |")
+        lines.append("")
     if result.get("fid_test_vs_train") is not None:
         lines += [f"FID between the ground-truth test and train motions (the floor set by the split and the test-set "
                   f"size): {result['fid_test_vs_train']:.4f}.", ""]

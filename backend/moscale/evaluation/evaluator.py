@@ -29,6 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from moscale.weights import load_weights
+
 FORMAT_NAME = "moscale-evaluator"
 CONFIG_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -269,22 +271,8 @@ class TextMotionEvaluator(nn.Module):
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, map_location: str | torch.device = "cpu") -> "TextMotionEvaluator":
-        from safetensors.torch import load_file
-
         folder = Path(folder)
-        config = read_evaluator_config(folder)
-        model = cls(config)
-        path = folder / WEIGHTS_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing (the evaluator weights)")
-        state = load_file(str(path))
-        expected = model.state_dict()
-        missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-        wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
-        if missing or unexpected or wrong:
-            raise ValueError(f"{path}: does not match {CONFIG_FILE} (missing {missing[:3]}, unexpected "
-                             f"{unexpected[:3]}, wrong shapes {wrong[:3]})")
-        model.load_state_dict(state)
+        model = load_weights(cls(read_evaluator_config(folder)), folder / WEIGHTS_FILE, "the evaluator weights")
         normalization = json.loads((folder / NORMALIZATION_FILE).read_text())
         model.set_normalization(normalization["mean"], normalization["std"])
         return model.to(map_location).eval()

@@ -1,17 +1,20 @@
-"""Pieces shared by the training scripts: distributed setup, seeding, learning-rate schedules, checkpoints, logs.
+"""Pieces shared by the training scripts: the command line, distributed setup, seeding, learning-rate schedules,
+checkpoints, log rows and timing.
 
 Distributed training follows torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT):
 gloo on CPU, nccl on CUDA. A plain `python -m moscale ...` run is a world of one and needs no process group.
 """
 from __future__ import annotations
 
+import argparse
+import contextlib
 import csv
 import inspect
 import math
 import os
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +22,19 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# command line
+
+
+def command_main(prog: str, description: str, configure_parser: Callable[[argparse.ArgumentParser], None],
+                 run: Callable[[argparse.Namespace], int], argv: list[str] | None = None) -> int:
+    """A trainer's `main` for `python -m moscale.train.NAME` (how torchrun starts it): its options, then its run."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure_parser(parser)
+    return run(parser.parse_args(argv))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -178,6 +194,17 @@ def rng_state() -> dict:
     return {"python": list(random.getstate()[1]), "torch": torch.get_rng_state()}
 
 
+def rng_states(runtime: Runtime) -> list[dict]:
+    """Every rank's `rng_state()`, in rank order (a collective: all ranks call it), so that a resumed run draws the
+    same random numbers on each rank."""
+    state = rng_state()
+    if not runtime.distributed:
+        return [state]
+    gathered = [None] * runtime.world_size
+    dist.all_gather_object(gathered, state)
+    return gathered
+
+
 def set_rng_state(state: dict) -> None:
     random.setstate((3, tuple(state["python"]), None))
     torch.set_rng_state(state["torch"])
@@ -254,6 +281,70 @@ class LossLog:
         plt.close(figure)
 
 
+def is_due(step: int, every: int, last: int) -> bool:
+    """Whether iteration `step` (1-based, after the update) is one of every `every`-th, or the last; every <= 0: the
+    last only."""
+    return step == last or (every > 0 and step % every == 0)
+
+
+def format_row(row: dict[str, float], keys: Iterable[str]) -> str:
+    """'step N: key=value ...' for those of `keys` in a log row."""
+    return f"step {int(row['step'])}: " + " ".join(f"{k}={row[k]:.4g}" for k in keys if k in row)
+
+
+class RunningMeans:
+    """Means of the per-iteration statistics since the last log row; `flush` turns them into that row.
+
+    On the main process (`log` given) a row goes to the LossLog, the progress bar's postfix (`postfix`: label ->
+    format string over the row, e.g. {"loss": "{total:.4f}"}) and, with `echo` (the --no-progress runs), one printed
+    line of `echo_keys`."""
+
+    def __init__(self, runtime: Runtime, log: LossLog | None, bar, postfix: dict[str, str],
+                 echo_keys: Iterable[str] = (), echo: bool = False):
+        self.runtime, self.log, self.bar = runtime, log, bar
+        self.postfix, self.echo_keys, self.echo = postfix, tuple(echo_keys), echo
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, stats: dict[str, float]) -> None:
+        for name, value in stats.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+        self.count += 1
+
+    def flush(self, **columns: float) -> dict[str, float]:
+        """The means (averaged over all processes: a collective) with `columns` (step, epoch, lr, ...) added, logged
+        on the main process; starts a new interval."""
+        row = {k: v / max(self.count, 1) for k, v in self.sums.items()}
+        row = all_reduce_mean(row, self.runtime)
+        row.update(columns)
+        self.sums, self.count = {}, 0
+        if self.log is not None:
+            self.log.append(row)
+            self.bar.set_postfix(**{label: spec.format(**row) for label, spec in self.postfix.items()})
+            if self.echo:
+                print(format_row(row, self.echo_keys), flush=True)
+        return row
+
+
+class Stopwatch:
+    """Seconds counted since it started (plus `seconds` carried over from a resumed run), except inside `paused()`."""
+
+    def __init__(self, seconds: float = 0.0):
+        self._total, self._since = seconds, time.perf_counter()
+
+    def seconds(self) -> float:
+        running = time.perf_counter() - self._since if self._since is not None else 0.0
+        return self._total + running
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        self._total, self._since = self.seconds(), None
+        try:
+            yield
+        finally:
+            self._since = time.perf_counter()
+
+
 class Throughput:
     """Samples per second over the interval since the last call."""
 
@@ -291,12 +382,15 @@ class _NoProgress:
         pass
 
 
-def cycle(make_epoch, start_epoch: int = 0) -> Iterator:
-    """Endless batches: `make_epoch(epoch)` returns an iterable for one epoch."""
+def cycle(loader: Iterable, *reseeded, start_epoch: int = 0) -> Iterator:
+    """Endless (epoch, batch) pairs from `loader`; each epoch starts with `set_epoch(epoch)` on the `reseeded` objects
+    (the sampler, the dataset), so shuffles and random crops differ from epoch to epoch."""
     epoch = start_epoch
     while True:
+        for part in reseeded:
+            part.set_epoch(epoch)
         produced = False
-        for batch in make_epoch(epoch):
+        for batch in loader:
             produced = True
             yield epoch, batch
         if not produced:

@@ -38,6 +38,9 @@ LOG_FILE = "train_log.csv"
 CURVES_FILE = "loss_curves.png"
 METRICS_FILE = "metrics.json"
 TEXT_CACHE_FILE = "text_cache.safetensors"
+# The progress bar's postfix and the columns of a --no-progress log line.
+POSTFIX = {"loss": "{loss:.3f}", "acc": "{accuracy:.3f}"}
+LOG_KEYS = ("loss", "accuracy", "lr", "samples_per_s")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -161,16 +164,11 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     val_set = _split_set(args, "val", dataset) or _split_set(args, "test", dataset)
     log = common.LossLog(out / LOG_FILE, resume_from_step=step if checkpoint else None)
 
-    def make_epoch(e: int):
-        sampler.set_epoch(e)
-        dataset.set_epoch(e)
-        return loader
-
     bar = common.progress(args.iters, initial=step, enabled=not args.no_progress)
     throughput = common.Throughput()
-    sums: dict[str, float] = {}
+    means = common.RunningMeans(runtime, log, bar, POSTFIX, LOG_KEYS, echo=args.no_progress)
     started = time.perf_counter()
-    for epoch, batch in common.cycle(make_epoch, start_epoch=epoch):
+    for epoch, batch in common.cycle(loader, sampler, dataset, start_epoch=epoch):
         if step >= args.iters:
             break
         lr = common.learning_rate(step, base_lr=args.lr, total_steps=args.iters, warmup_steps=args.warmup,
@@ -180,20 +178,11 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> dict:
         step += 1
         bar.update(1)
         throughput.add(len(batch["lengths"]))
-        for name, value in stats.items():
-            sums[name] = sums.get(name, 0.0) + value
-        sums["_count"] = sums.get("_count", 0.0) + 1
-        if step % args.log_every == 0 or step == args.iters:
-            row = {k: v / sums["_count"] for k, v in sums.items() if k != "_count"}
-            row.update(step=step, epoch=epoch, lr=lr, samples_per_s=throughput.rate(),
-                       elapsed_s=time.perf_counter() - started)
-            sums = {}
-            log.append(row)
-            bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.3f}")
-            if args.no_progress:
-                print(f"step {step}: loss={row['loss']:.4f} accuracy={row['accuracy']:.3f} lr={lr:.2e} "
-                      f"samples/s={row['samples_per_s']:.0f}", flush=True)
-        if step % args.save_every == 0 or step == args.iters:
+        means.add(stats)
+        if common.is_due(step, args.log_every, args.iters):
+            means.flush(step=step, epoch=epoch, lr=lr, samples_per_s=throughput.rate(),
+                        elapsed_s=time.perf_counter() - started)
+        if common.is_due(step, args.save_every, args.iters):
             _save(out, model, optimizer, step, epoch, args, log, cache, val_set)
     bar.close()
     minutes = (time.perf_counter() - started) / 60
@@ -265,10 +254,7 @@ def _save(out: Path, model, optimizer, step: int, epoch: int, args, log, cache, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="moscale train evaluator", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    configure_parser(parser)
-    return run(parser.parse_args(argv))
+    return common.command_main("moscale train evaluator", __doc__, configure_parser, run, argv)
 
 
 if __name__ == "__main__":

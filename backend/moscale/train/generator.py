@@ -51,6 +51,9 @@ LOG_FILE = "train_log.csv"
 CURVES_FILE = "loss_curves.png"
 TEXT_CACHE_FILE = "text_cache.safetensors"
 NEXT_TOKEN_QUERIES = 6
+# The progress bar's postfix and the columns of a --no-progress log line.
+POSTFIX = {"loss": "{loss:.3f}", "acc": "{accuracy:.3f}", "sps": "{samples_per_s:.0f}"}
+LOG_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "grad_norm", "lr", "samples_per_s")
 
 DEFAULTS = {
     "paper": dict(iters=200_000, warmup=2000, batch_size=64, lr=3e-4),
@@ -357,16 +360,12 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
     val_set = _validation_set(args, dataset) if runtime.is_main else None
     memo = LatentMemo(tokenizer, max_bytes=args.latent_memo_mb << 20)
 
-    def make_epoch(e: int):
-        sampler.set_epoch(e)
-        dataset.set_epoch(e)
-        return loader
-
     bar = common.progress(args.iters, initial=step, enabled=runtime.is_main and not args.no_progress)
     throughput = common.Throughput()
-    sums: dict[str, float] = {}
-    started = tick = time.perf_counter()
-    for epoch, batch in common.cycle(make_epoch, start_epoch=epoch):
+    means = common.RunningMeans(runtime, log, bar, POSTFIX, LOG_KEYS, echo=args.no_progress)
+    clock = common.Stopwatch(training_seconds)
+    started = time.perf_counter()
+    for epoch, batch in common.cycle(loader, sampler, dataset, start_epoch=epoch):
         if step >= args.iters:
             break
         lr = common.learning_rate(step, base_lr=args.lr, total_steps=args.iters, warmup_steps=args.warmup,
@@ -377,29 +376,14 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
         step += 1
         bar.update(1)
         throughput.add(len(batch["lengths"]) * runtime.world_size)
-        for name, value in stats.items():
-            sums[name] = sums.get(name, 0.0) + value
-        sums["_count"] = sums.get("_count", 0.0) + 1
-        if step % args.log_every == 0 or step == args.iters:
-            row = {k: v / sums["_count"] for k, v in sums.items() if k != "_count"}
-            row = common.all_reduce_mean(row, runtime)
-            now = time.perf_counter()
-            training_seconds, tick = training_seconds + now - tick, now
-            row.update(step=step, epoch=epoch, lr=lr, samples_per_s=throughput.rate(), elapsed_s=training_seconds)
-            sums = {}
-            if log is not None:
-                log.append(row)
-                bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.3f}",
-                                sps=f"{row['samples_per_s']:.0f}")
-                if args.no_progress:
-                    say(_format_row(row), flush=True)
-        snapshot = args.snapshot_every and step % args.snapshot_every == 0
-        if step % args.save_every == 0 or step == args.iters or snapshot:
-            now = time.perf_counter()
-            training_seconds = training_seconds + now - tick
-            _save(out, model, tokenizer, optimizer, step, epoch, runtime, log, options, text_cache, val_set, args,
-                  training_seconds, snapshot)
-            tick = time.perf_counter()
+        means.add(stats)
+        if common.is_due(step, args.log_every, args.iters):
+            means.flush(step=step, epoch=epoch, lr=lr, samples_per_s=throughput.rate(), elapsed_s=clock.seconds())
+        snapshot = args.snapshot_every > 0 and step % args.snapshot_every == 0
+        if common.is_due(step, args.save_every, args.iters) or snapshot:
+            with clock.paused():
+                _save(out, model, tokenizer, optimizer, step, epoch, runtime, log, options, text_cache, val_set, args,
+                      clock.seconds(), snapshot)
     bar.close()
     say(f"done: {step} iterations in {(time.perf_counter() - started) / 60:.1f} min; release folder {out / RELEASE_DIR}")
 
@@ -439,11 +423,6 @@ def train_step(ddp_model, model, tokenizer, memo, text_cache, batch, options, op
     return stats
 
 
-def _format_row(row: dict[str, float]) -> str:
-    keys = ("loss", "accuracy", "val_loss", "val_accuracy", "grad_norm", "lr", "samples_per_s")
-    return f"step {int(row['step'])}: " + " ".join(f"{k}={row[k]:.4g}" for k in keys if k in row)
-
-
 def _validation_set(args, train_set: MotionDataset):
     if args.val_clips <= 0:
         return None
@@ -478,13 +457,7 @@ def validation_scores(model, tokenizer, memo, text_cache, dataset, clips: int, o
 
 def _save(out, model, tokenizer, optimizer, step, epoch, runtime, log, options, text_cache, val_set, args,
           training_seconds: float, snapshot: bool) -> None:
-    rng = common.rng_state()
-    if runtime.distributed:
-        gathered = [None] * runtime.world_size
-        torch.distributed.all_gather_object(gathered, rng)
-        rng = gathered
-    else:
-        rng = [rng]
+    rng = common.rng_states(runtime)
     if not runtime.is_main:
         return
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "epoch": epoch,
@@ -507,10 +480,7 @@ def _save(out, model, tokenizer, optimizer, step, epoch, runtime, log, options, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="moscale train generator", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    configure_parser(parser)
-    return run(parser.parse_args(argv))
+    return common.command_main("moscale train generator", __doc__, configure_parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,9 @@ BEST_DIR = "tokenizer-best"  # the release with the lowest validation MPJPE so f
 BEST_RECORD = "best.json"
 LOG_FILE = "train_log.csv"
 CURVES_FILE = "loss_curves.png"
+# The progress bar's postfix and the columns of a --no-progress log line.
+POSTFIX = {"loss": "{total:.4f}", "ppl": "{perplexity:.0f}", "sps": "{samples_per_s:.0f}"}
+LOG_KEYS = ("total", "recon", "joints", "commit", "perplexity", "used", "reset", "lr", "samples_per_s")
 
 # Iterations and warm-up when not given on the command line.
 DEFAULTS = {
@@ -160,16 +163,11 @@ def train(args: argparse.Namespace, runtime: common.Runtime, setup: Setup | None
         f"{args.iters} iterations")
     log = common.LossLog(out / LOG_FILE, resume_from_step=step if step else None) if runtime.is_main else None
 
-    def make_epoch(e: int):
-        sampler.set_epoch(e)
-        dataset.set_epoch(e)
-        return loader
-
     bar = common.progress(args.iters, initial=step, enabled=runtime.is_main and not args.no_progress)
     throughput = common.Throughput()
-    sums: dict[str, float] = {}
+    means = common.RunningMeans(runtime, log, bar, POSTFIX, LOG_KEYS, echo=args.no_progress)
     started = time.perf_counter()
-    for epoch, batch in common.cycle(make_epoch, start_epoch=setup.epoch):
+    for epoch, batch in common.cycle(loader, sampler, dataset, start_epoch=setup.epoch):
         if step >= args.iters:
             break
         lr = common.learning_rate(step, base_lr=args.lr, total_steps=args.iters, warmup_steps=args.warmup,
@@ -186,33 +184,16 @@ def train(args: argparse.Namespace, runtime: common.Runtime, setup: Setup | None
         step += 1
         bar.update(1)
         throughput.add(len(lengths) * runtime.world_size)
-        for name, value in {**{k: float(v.detach()) for k, v in losses.items()}, **model.last_stats}.items():
-            sums[name] = sums.get(name, 0.0) + value
-        sums["_count"] = sums.get("_count", 0.0) + 1
-
-        if step % args.log_every == 0 or step == args.iters:
-            row = {k: v / sums["_count"] for k, v in sums.items() if k != "_count"}
-            row = common.all_reduce_mean(row, runtime)
-            row.update(step=step, epoch=epoch, lr=lr, samples_per_s=throughput.rate())
-            sums = {}
-            if log is not None:
-                log.append(row)
-                bar.set_postfix(loss=f"{row['total']:.4f}", ppl=f"{row['perplexity']:.0f}",
-                                sps=f"{row['samples_per_s']:.0f}")
-                if args.no_progress:
-                    say(_format_row(row), flush=True)
-        if step % args.save_every == 0 or step == args.iters:
+        means.add({**{k: float(v.detach()) for k, v in losses.items()}, **model.last_stats})
+        if common.is_due(step, args.log_every, args.iters):
+            means.flush(step=step, epoch=epoch, lr=lr, samples_per_s=throughput.rate())
+        if common.is_due(step, args.save_every, args.iters):
             _save(out, model, optimizer, step, epoch, runtime, log, val_set, args.val_clips)
             throughput.rate()  # saving and validation time do not count as training throughput
     bar.close()
     minutes = (time.perf_counter() - started) / 60
     say(f"done: {step} iterations in {minutes:.1f} min; release folder {out / RELEASE_DIR}")
     return model
-
-
-def _format_row(row: dict[str, float]) -> str:
-    keys = ("total", "recon", "joints", "commit", "perplexity", "used", "reset", "lr", "samples_per_s")
-    return f"step {int(row['step'])}: " + " ".join(f"{k}={row[k]:.4g}" for k in keys if k in row)
 
 
 def _validation_set(args: argparse.Namespace, train_set: MotionDataset):
@@ -249,14 +230,7 @@ def validation_scores(model: MotionTokenizer, dataset: MotionDataset, clips: int
 
 
 def _save(out, model, optimizer, step, epoch, runtime, log, val_set, val_clips) -> None:
-    # Every rank's RNG state goes into the checkpoint, so a resumed run draws the same random numbers per rank.
-    rng = common.rng_state()
-    if runtime.distributed:
-        gathered = [None] * runtime.world_size
-        torch.distributed.all_gather_object(gathered, rng)
-        rng = gathered
-    else:
-        rng = [rng]
+    rng = common.rng_states(runtime)
     if not runtime.is_main:
         return
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "epoch": epoch,
@@ -284,10 +258,7 @@ def _keep_best(out: Path, model: MotionTokenizer, step: int, mpjpe_mm: float) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="moscale train tokenizer", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    configure_parser(parser)
-    return run(parser.parse_args(argv))
+    return common.command_main("moscale train tokenizer", __doc__, configure_parser, run, argv)
 
 
 if __name__ == "__main__":
