@@ -125,8 +125,8 @@ def test(pytest_args: list[str], blender: str | None = None) -> int:
 def bench(name: str, args: list[str]) -> int:
     python = setup()
     script = ROOT / "benchmarks" / f"{name}.py"
-    if not script.exists():
-        available = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py"))
+    if name.startswith("_") or not script.exists():  # _common.py is shared code, not a benchmark
+        available = sorted(p.stem for p in (ROOT / "benchmarks").glob("[!_]*.py"))
         sys.exit(f"no benchmark named {name!r}; available: {', '.join(available)}")
     return subprocess.run([str(python), str(script), *args], cwd=ROOT).returncode
 

@@ -1,12 +1,15 @@
-"""The built-in SMPL-22 character: an armature (bones named after the joints) and a skinned capsule mannequin."""
+"""The built-in SMPL-22 character: an armature (bones named after the joints) with a skinned body, either a capsule
+mannequin or, when the user has SMPL / SMPL-H / SMPL-X model files, the real body built through ``smplx``."""
 from __future__ import annotations
 
 import bpy
 import numpy as np
 from moscale import retarget
-from moscale.skeleton import JOINT_NAMES, PARENTS
+from moscale.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS
 
 SMPL_TAG = "moscale_smpl"
+BODY_KEY = "moscale_smpl_body"  # on the rig: {"model_type", "gender", "file", "betas"} of a real body
+REST_KEY = "moscale_smpl_rest"  # on the rig: the body's 22 rest joints in the model frame (flat), for AMASS export
 _SIDES = 8  # vertices around each capsule
 # Radius (metres) of the body segment parent(j) -> j, by j; the segment moves with the parent's bone.
 _SEGMENT_RADIUS = {1: 0.085, 2: 0.085, 3: 0.11, 4: 0.075, 5: 0.075, 6: 0.12, 7: 0.055, 8: 0.055, 9: 0.13, 10: 0.04,
@@ -57,15 +60,40 @@ def _ensure_object_mode(context: bpy.types.Context) -> None:
         bpy.ops.object.mode_set(mode='OBJECT')
 
 
-def create_smpl_character(context: bpy.types.Context, joints: np.ndarray | None = None,
-                          name: str = "SMPL Character") -> bpy.types.Object:
-    """Add the SMPL armature and its mannequin to the active collection; returns the (active, selected) armature.
+def load_body(folder: str, model_type: str, gender: str, betas) -> "BodyMesh":
+    """The real body for the scene's settings (``moscale.body_model``); raises ``BodyModelError`` saying what to fix.
+    Reads files only: call it before changing the scene, so a failure leaves nothing behind."""
+    from moscale import body_model
 
-    With ``joints`` (T, 22, 3, Y up) the rest pose takes that motion's bone lengths and pelvis/chest geometry, so
-    the motion replays exactly; without, HumanML3D's standard proportions.
+    path, kind, sex = body_model.find_model_file(folder, model_type, gender)
+    model = body_model.load_body_model(path, kind, sex, num_betas=max(10, len(betas)))
+    return body_model.body_mesh(model, np.asarray(betas, dtype=np.float64), path, sex)
+
+
+def body_of(rig: bpy.types.Object) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """(rest joints (22, 3) in the model frame, betas, gender) of a rig built from a real body, else None."""
+    if rig is None or REST_KEY not in rig or BODY_KEY not in rig:
+        return None
+    info = rig[BODY_KEY]
+    rest = np.asarray(list(rig[REST_KEY]), dtype=np.float64).reshape(NUM_JOINTS, 3)
+    return rest, np.asarray(list(info["betas"]), dtype=np.float64), str(info["gender"])
+
+
+def create_smpl_character(context: bpy.types.Context, joints: np.ndarray | None = None,
+                          name: str = "SMPL Character", body=None) -> bpy.types.Object:
+    """Add the SMPL armature and its body to the active collection; returns the (active, selected) armature.
+
+    With ``body`` (a ``moscale.body_model.BodyMesh``): the real mesh, skinned with the model's weights, and the
+    armature on the model's joints for that shape. Otherwise the mannequin; with ``joints`` (T, 22, 3, Y up) its
+    rest pose takes that motion's bone lengths and pelvis/chest geometry, so the motion replays exactly; without,
+    HumanML3D's standard proportions.
     """
     _ensure_object_mode(context)
-    character = retarget.smpl_character(joints)
+    if body is not None:
+        rest_joints, body_vertices, lift = body.placed()
+        character = retarget.smpl_character(rest_joints_J3=rest_joints)
+    else:
+        character = retarget.smpl_character(joints)
     collection = context.collection or context.scene.collection
 
     armature = bpy.data.armatures.new(name)
@@ -93,6 +121,20 @@ def create_smpl_character(context: bpy.types.Context, joints: np.ndarray | None 
     for pose_bone in rig.pose.bones:
         pose_bone.rotation_mode = 'QUATERNION'
 
+    if body is not None:
+        mesh_object = _body_mesh(collection, rig, name, body, body_vertices)
+        rig.location.z = lift  # the lowest joint sits on the floor in motions: lift the soles onto it
+        rig[BODY_KEY] = {"model_type": body.model_type, "gender": body.gender, "file": str(body.path),
+                         "betas": [float(b) for b in body.betas]}
+        rig[REST_KEY] = [float(v) for v in np.asarray(body.rest_joints).ravel()]
+    else:
+        mesh_object = _mannequin_mesh(collection, rig, name, character)
+    modifier = mesh_object.modifiers.new("Armature", 'ARMATURE')
+    modifier.object = rig
+    return rig
+
+
+def _mannequin_mesh(collection, rig, name: str, character: retarget.SmplCharacter) -> bpy.types.Object:
     vertices, faces, groups = _mannequin(character)
     mesh = bpy.data.meshes.new(f"{name} Mannequin")
     mesh.from_pydata(vertices.tolist(), [], faces)
@@ -104,6 +146,22 @@ def create_smpl_character(context: bpy.types.Context, joints: np.ndarray | None 
     body.parent = rig
     for bone_name, indices in groups.items():
         body.vertex_groups.new(name=bone_name).add(indices, 1.0, 'REPLACE')
-    modifier = body.modifiers.new("Armature", 'ARMATURE')
-    modifier.object = rig
-    return rig
+    return body
+
+
+def _body_mesh(collection, rig, name: str, body, vertices_V3: np.ndarray) -> bpy.types.Object:
+    """The real body: placed vertices (Y up) turned Z up, one vertex group per joint with the model's weights."""
+    label = {"smpl": "SMPL", "smplh": "SMPL-H", "smplx": "SMPL-X"}.get(body.model_type, body.model_type)
+    mesh = bpy.data.meshes.new(f"{name} {label} {body.gender}")
+    mesh.from_pydata(retarget.to_z_up(vertices_V3).tolist(), [], np.asarray(body.faces).tolist())
+    mesh.update()
+    mesh.shade_smooth()
+    obj = bpy.data.objects.new(mesh.name, mesh)
+    collection.objects.link(obj)
+    obj.parent = rig
+    for joint, bone_name in enumerate(JOINT_NAMES):
+        group = obj.vertex_groups.new(name=bone_name)
+        weights = body.weights[:, joint]
+        for vertex in np.flatnonzero(weights > 1e-6):
+            group.add([int(vertex)], float(weights[vertex]), 'REPLACE')
+    return obj

@@ -1,8 +1,10 @@
-"""Export the current take as FBX (Unity / Unreal presets) or BVH through Blender's own exporters.
+"""Export the current take as FBX (Unity / Unreal presets) or BVH through Blender's own exporters, or as an
+AMASS-style .npz (SMPL pose parameters of the take's motion, computed by the backend).
 
     target = export_target(context)                      # the active take: armature, action, frame range
     export_fbx(context, target, "walk.fbx", "UNITY")     # armature + its skinned meshes, baked animation
     export_bvh(context, target, "walk.bvh")
+    export_amass(context, target, "walk.npz")            # poses, trans, betas, gender (+ MoScale's own keys)
 
 Both functions leave the scene as they found it (selection, active object, assigned action, frame range, names);
 the operators add the file browser, and refuse to overwrite an existing file the browser did not confirm.
@@ -17,7 +19,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
-from . import keyframes, takes
+from . import character, keyframes, takes
 
 # Options every FBX export shares: the armature and the meshes it deforms (without a skinned mesh an importer takes
 # the current pose as the rest pose), baked keys on every frame, no leaf bones, only the take's action.
@@ -164,6 +166,34 @@ def export_bvh(context: bpy.types.Context, target: ExportTarget, filepath: str |
     return path
 
 
+def export_amass(context: bpy.types.Context, target: ExportTarget, filepath: str | Path) -> Path:
+    """Write the take's stored motion as an AMASS-style .npz (``moscale.amass``), at the motion's frame rate.
+
+    On the SMPL character with a real body the pose parameters refer to that body's rest joints and carry its betas
+    and gender, and the pelvis path is scaled by its leg length like the keys in the scene; otherwise they refer to
+    the standard SMPL-22 T-pose with neutral gender and zero betas."""
+    from moscale import amass
+    from moscale.motion import Motion
+
+    stored = keyframes.stored_motion(target.action)
+    if stored is None:
+        raise ExportError(f"'{target.name}' has no stored MoScale motion (its action was not made by MoScale); "
+                          "generate or import the motion as a take first.")
+    joints, fps = stored
+    take = takes.active_take(context.scene.moscale) if hasattr(context.scene, "moscale") else None
+    motion = Motion(joints, fps, prompt=take.prompt if take is not None else "", metadata={"take": target.name})
+    body = character.body_of(target.armature)
+    if body is None:
+        params = amass.pose_parameters(motion.joints, motion.fps)
+    else:
+        rest, betas, gender = body
+        params = amass.pose_parameters(motion.joints, motion.fps, rest_joints=rest, betas=betas, gender=gender,
+                                       root_scale=amass.leg_ratio(rest, motion.joints))
+    path = Path(bpy.path.abspath(str(filepath)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return amass.write_npz(path, motion, params)
+
+
 # ----------------------------------------------------------------------------------------------- operators
 
 
@@ -205,7 +235,7 @@ class _ExportOperator(ExportHelper):
             return {'CANCELLED'}
         try:
             written = self.write(context, export_target(context), path)
-        except (ExportError, RuntimeError) as error:
+        except (ValueError, RuntimeError, OSError) as error:  # ExportError is a ValueError
             self.report({'ERROR'}, f"MoScale export failed: {error}")
             return {'CANCELLED'}
         self.report({'INFO'}, f"MoScale: wrote {written}")
@@ -241,5 +271,19 @@ class MOSCALE_OT_export_bvh(_ExportOperator, bpy.types.Operator):
         return export_bvh(context, target, path)
 
 
-classes = (MOSCALE_OT_export_fbx, MOSCALE_OT_export_bvh)
+class MOSCALE_OT_export_amass(_ExportOperator, bpy.types.Operator):
+    """Export the current take's motion as an AMASS-style .npz: SMPL pose parameters, translation, betas, gender"""
+
+    bl_idname = "moscale.export_amass"
+    bl_label = "Export AMASS .npz"
+    bl_options = {'REGISTER'}
+
+    filename_ext = ".npz"
+    filter_glob: StringProperty(default="*.npz", options={'HIDDEN'})
+
+    def write(self, context, target: ExportTarget, path: Path) -> Path:
+        return export_amass(context, target, path)
+
+
+classes = (MOSCALE_OT_export_fbx, MOSCALE_OT_export_bvh, MOSCALE_OT_export_amass)
 register, unregister = bpy.utils.register_classes_factory(classes)

@@ -3,9 +3,11 @@ the UI); called from a script (EXEC) they run synchronously and return once the 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import bpy
 from bpy.props import IntProperty, StringProperty
+from bpy_extras.io_utils import ImportHelper
 
 from . import character, jobs, takes
 
@@ -166,16 +168,62 @@ class MOSCALE_OT_random_seed(bpy.types.Operator):
 
 
 class MOSCALE_OT_create_smpl_character(bpy.types.Operator):
-    """Add an SMPL-22 armature with a skinned mannequin and make it the scene's SMPL character"""
+    """Add the SMPL character: an SMPL-22 armature with the real SMPL body (your model files) or a mannequin"""
 
     bl_idname = "moscale.create_smpl_character"
     bl_label = "Create SMPL Character"
     bl_options = {'REGISTER', 'UNDO'}
 
     def execute(self, context) -> set[str]:
-        obj = character.create_smpl_character(context)
-        context.scene.moscale.smpl_character = obj
-        self.report({'INFO'}, f"Created '{obj.name}'")
+        try:
+            obj = takes.make_smpl_character(context)
+        except takes.TakeError as error:  # the model files were checked before anything was added
+            self.report({'ERROR'}, f"No SMPL character created: {error}")
+            return {'CANCELLED'}
+        body = obj.get(character.BODY_KEY)
+        if body is not None:
+            self.report({'INFO'}, f"Created '{obj.name}' with the {body['gender']} {body['model_type'].upper()} body "
+                                  f"from {body['file']}")
+        else:
+            self.report({'INFO'}, f"Created '{obj.name}' with the mannequin body. For a real SMPL body, download "
+                                  "SMPL / SMPL-H / SMPL-X model files (https://smpl.is.tue.mpg.de/, .npz preferred) "
+                                  "and set 'SMPL Model Folder' in Preferences > Add-ons > MoScale.")
+        return {'FINISHED'}
+
+
+class MOSCALE_OT_import_amass(bpy.types.Operator, ImportHelper):
+    """Import an AMASS-style .npz (SMPL, SMPL-H or SMPL-X poses, or a MoScale .npz) as a new take on the target"""
+
+    bl_idname = "moscale.import_amass"
+    bl_label = "Import AMASS .npz"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    filename_ext = ".npz"
+    filter_glob: StringProperty(default="*.npz", options={'HIDDEN'})
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        return context.scene is not None and jobs.active_job() is None
+
+    def execute(self, context) -> set[str]:
+        from moscale.motion import Motion
+
+        path = Path(bpy.path.abspath(self.filepath))
+        if path.suffix.lower() != ".npz":
+            self.report({'ERROR'}, f"{path.name}: pick an .npz file (AMASS poses/trans, or a MoScale motion).")
+            return {'CANCELLED'}
+        try:
+            motion = Motion.load(path)  # everything is read and checked before the scene changes
+            plan = takes.plan_import(context, motion.prompt or path.stem)
+            take = takes.apply_import(context, plan, motion)
+        except FileNotFoundError:
+            self.report({'ERROR'}, f"{path} does not exist.")
+            return {'CANCELLED'}
+        except ValueError as error:  # a bad file, a missing armature, unusable SMPL model files (TakeError)
+            self.report({'ERROR'}, f"Nothing imported: {error}")
+            return {'CANCELLED'}
+        self.report({'INFO'}, f"MoScale: new take {take.name} from {path.name} ({motion.num_frames} frames at "
+                              f"{motion.fps:g} fps)")
         return {'FINISHED'}
 
 
@@ -277,6 +325,7 @@ classes = (
     MOSCALE_OT_cancel,
     MOSCALE_OT_random_seed,
     MOSCALE_OT_create_smpl_character,
+    MOSCALE_OT_import_amass,
     MOSCALE_OT_take_activate,
     MOSCALE_OT_take_duplicate,
     MOSCALE_OT_take_rename,

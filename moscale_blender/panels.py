@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import bpy
 
-from . import export, jobs, rig, takes, torch_install
+from . import export, jobs, preferences, rig, takes, torch_install
 
 
 class MOSCALE_UL_takes(bpy.types.UIList):
     """Takes with their prompt; double-click renames."""
 
     def draw_item(self, context, layout, data, item, icon, active_data, active_property, index=0, flt_flag=0):
-        kind_icon = {"GENERATE": 'ARMATURE_DATA', "EDIT": 'SEQ_STRIP_DUPLICATE', "DUPLICATE": 'DUPLICATE'}[item.kind]
+        kind_icon = {"GENERATE": 'ARMATURE_DATA', "EDIT": 'SEQ_STRIP_DUPLICATE', "DUPLICATE": 'DUPLICATE',
+                     "IMPORT": 'IMPORT'}[item.kind]
         row = layout.row(align=True)
         row.prop(item, "name", text="", emboss=False, icon=kind_icon)
         detail = item.prompt if item.kind != "EDIT" else f"{item.edit_start}-{item.edit_end}: {item.prompt}"
@@ -23,6 +24,10 @@ class _MoScalePanel:
     bl_category = "MoScale"
 
 
+class _MoScaleSubpanel(_MoScalePanel):
+    bl_parent_id = "MOSCALE_PT_main"
+
+
 def _draw_job(layout) -> bool:
     """Progress bar and Cancel while a job runs; True when one runs."""
     job = jobs.active_job()
@@ -32,6 +37,19 @@ def _draw_job(layout) -> bool:
     row.progress(factor=job.progress, type='BAR', text=f"{job.kind.title()} {job.progress:.0%} {job.message}")
     row.operator("moscale.cancel", text="", icon='CANCEL')
     return True
+
+
+def _draw_body(layout, context) -> None:
+    """The SMPL character's body: gender, model and shape with the user's model files, else where to get them."""
+    settings = context.scene.moscale
+    if preferences.smpl_model_folder(context):
+        row = layout.row(align=True)
+        row.prop(settings, "smpl_gender", text="")
+        row.prop(settings, "smpl_model_type", text="")
+        layout.prop(settings, "smpl_betas")
+    else:
+        layout.label(text="Mannequin body; real SMPL body: set SMPL Model Folder", icon='INFO')
+        layout.label(text="in Preferences (files from https://smpl.is.tue.mpg.de/)")
 
 
 class MOSCALE_PT_main(_MoScalePanel, bpy.types.Panel):
@@ -62,6 +80,7 @@ class MOSCALE_PT_main(_MoScalePanel, bpy.types.Panel):
             character = settings.smpl_character
             box.label(text=character.name if character is not None else "Created on the first Generate",
                       icon='OUTLINER_OB_ARMATURE')
+        _draw_body(box, context)
         box.operator("moscale.create_smpl_character", icon='ADD')
 
         if torch_install.needs_attention():
@@ -70,9 +89,8 @@ class MOSCALE_PT_main(_MoScalePanel, bpy.types.Panel):
             layout.operator("moscale.generate", icon='PLAY')
 
 
-class MOSCALE_PT_edit(_MoScalePanel, bpy.types.Panel):
+class MOSCALE_PT_edit(_MoScaleSubpanel, bpy.types.Panel):
     bl_label = "Edit"
-    bl_parent_id = "MOSCALE_PT_main"
 
     def draw(self, context) -> None:
         layout = self.layout
@@ -92,9 +110,8 @@ class MOSCALE_PT_edit(_MoScalePanel, bpy.types.Panel):
             layout.operator("moscale.edit", icon='SEQ_STRIP_DUPLICATE')
 
 
-class MOSCALE_PT_takes(_MoScalePanel, bpy.types.Panel):
+class MOSCALE_PT_takes(_MoScaleSubpanel, bpy.types.Panel):
     bl_label = "Takes"
-    bl_parent_id = "MOSCALE_PT_main"
 
     def draw(self, context) -> None:
         layout = self.layout
@@ -105,6 +122,7 @@ class MOSCALE_PT_takes(_MoScalePanel, bpy.types.Panel):
         column.operator("moscale.take_duplicate", text="", icon='DUPLICATE')
         column.operator("moscale.take_rename", text="", icon='GREASEPENCIL')
         column.operator("moscale.take_delete", text="", icon='X')
+        layout.operator("moscale.import_amass", icon='IMPORT')
         index = settings.active_take_index
         if 0 <= index < len(settings.takes):
             take = settings.takes[index]
@@ -121,9 +139,8 @@ class MOSCALE_PT_takes(_MoScalePanel, bpy.types.Panel):
                     column.label(text=f"From: {take.source_take}")
 
 
-class MOSCALE_PT_export(_MoScalePanel, bpy.types.Panel):
+class MOSCALE_PT_export(_MoScaleSubpanel, bpy.types.Panel):
     bl_label = "Export"
-    bl_parent_id = "MOSCALE_PT_main"
     bl_options = {'DEFAULT_CLOSED'}
 
     def draw(self, context) -> None:
@@ -137,7 +154,9 @@ class MOSCALE_PT_export(_MoScalePanel, bpy.types.Panel):
         row = layout.row(align=True)
         for preset, label, _ in export.PRESET_ITEMS:
             row.operator("moscale.export_fbx", text=f"FBX {label}", icon='EXPORT').preset = preset
-        layout.operator("moscale.export_bvh", text="BVH", icon='EXPORT')
+        row = layout.row(align=True)
+        row.operator("moscale.export_bvh", text="BVH", icon='EXPORT')
+        row.operator("moscale.export_amass", text="AMASS .npz", icon='EXPORT')
 
 
 classes = (MOSCALE_UL_takes, MOSCALE_PT_main, MOSCALE_PT_edit, MOSCALE_PT_takes, MOSCALE_PT_export)

@@ -1,4 +1,4 @@
-"""Add-on preferences: model folder, device, default quality."""
+"""Add-on preferences: model folder, device, default quality, the user's SMPL model folder."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,6 +47,10 @@ class MOSCALE_Preferences(bpy.types.AddonPreferences):
         default="AUTO")
     quality: EnumProperty(name="Quality", items=QUALITY_ITEMS, default="FAST",
                           description="Refinement schedule used when the panel's Quality is 'Preferences'")
+    smpl_model_folder: StringProperty(
+        name="SMPL Model Folder", subtype='DIR_PATH', default="",
+        description="Your SMPL / SMPL-H / SMPL-X model files (SMPL_NEUTRAL.npz, SMPLH_FEMALE.npz, SMPLX_MALE.npz, "
+                    "...; .npz preferred). 'Create SMPL Character' then builds the real body; empty: the mannequin")
 
     def draw(self, context) -> None:
         layout = self.layout
@@ -57,7 +61,25 @@ class MOSCALE_Preferences(bpy.types.AddonPreferences):
         row.prop(self, "device", expand=True)
         layout.label(text=f"Detected: {jobs.detect_devices()}", icon='SETTINGS')
         layout.prop(self, "quality", expand=True)
+        layout.prop(self, "smpl_model_folder")
+        draw_smpl_help(layout, bool(self.smpl_model_folder))
         torch_install.draw_install(layout, context)  # the light build: Install PyTorch (CPU / CUDA)
+
+
+def draw_smpl_help(layout, has_folder: bool) -> None:
+    """Where SMPL bodies come from (licensed separately, never bundled)."""
+    column = layout.column(align=True)
+    if not has_folder:
+        column.label(text="No SMPL model folder: the SMPL character gets the mannequin body.", icon='INFO')
+    for line in SMPL_HELP:
+        column.label(text=line)
+
+
+SMPL_HELP = (
+    "Real bodies need model files under their own licence (free registration):",
+    "SMPL: https://smpl.is.tue.mpg.de/   SMPL-H: https://mano.is.tue.mpg.de/   SMPL-X: https://smpl-x.is.tue.mpg.de/",
+    "Prefer the .npz files (.pkl files are unpickled, so only use ones from these sites).",
+)
 
 
 def get(context: bpy.types.Context) -> MOSCALE_Preferences | None:
@@ -70,6 +92,14 @@ def resolved_model_folder(context: bpy.types.Context) -> Path:
     if prefs is not None and prefs.model_folder:
         return Path(bpy.path.abspath(prefs.model_folder))
     return default_model_folder()
+
+
+def smpl_model_folder(context: bpy.types.Context) -> str:
+    """The user's SMPL model folder (absolute), or "" when none is set."""
+    prefs = get(context)
+    if prefs is None or not prefs.smpl_model_folder.strip():
+        return ""
+    return bpy.path.abspath(prefs.smpl_model_folder.strip())
 
 
 def resolved_device(context: bpy.types.Context) -> str:

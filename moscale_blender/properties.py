@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import bpy
-from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
-                       StringProperty)
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty,
+                       PointerProperty, StringProperty)
 
 QUALITY_ITEMS = [
     ("FAST", "Fast", "4 refinement passes (1, 1, 1, 1 per scale)"),
@@ -33,7 +33,7 @@ class MOSCALE_PG_take(bpy.types.PropertyGroup):
     action: PointerProperty(name="Action", type=bpy.types.Action)
     armature: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature)
     kind: EnumProperty(name="Kind", items=[("GENERATE", "Generated", ""), ("EDIT", "Edited", ""),
-                                           ("DUPLICATE", "Duplicate", "")])
+                                           ("DUPLICATE", "Duplicate", ""), ("IMPORT", "Imported", "")])
     prompt: StringProperty(name="Prompt")
     seconds: FloatProperty(name="Seconds")
     seed: IntProperty(name="Seed")
@@ -72,6 +72,18 @@ class MOSCALE_PG_settings(bpy.types.PropertyGroup):
     bone_map_path: StringProperty(name="Bone Map", subtype='FILE_PATH',
                                   description="Optional custom bone map JSON (SMPL joint name -> your bone name); "
                                               "empty: detect Mixamo, Rigify, Unreal or SMPL from the bone names")
+    smpl_model_type: EnumProperty(
+        name="Body Model", description="Which model files build the SMPL character's body (with a SMPL Model Folder)",
+        items=[("AUTO", "Auto", "SMPL, else SMPL-H, else SMPL-X: the first the folder has"),
+               ("SMPL", "SMPL", "SMPL_<GENDER>.npz / .pkl"),
+               ("SMPLH", "SMPL-H", "SMPLH_<GENDER>.npz, smplh/<gender>/model.npz"),
+               ("SMPLX", "SMPL-X", "SMPLX_<GENDER>.npz")],
+        default="AUTO")
+    smpl_gender: EnumProperty(name="Gender", description="Which model file of the folder builds the body",
+                              items=[("NEUTRAL", "Neutral", ""), ("FEMALE", "Female", ""), ("MALE", "Male", "")],
+                              default="NEUTRAL")
+    smpl_betas: FloatVectorProperty(name="Shape", description="SMPL shape coefficients (betas) of the body",
+                                    size=10, default=(0.0,) * 10, soft_min=-3.0, soft_max=3.0, min=-10.0, max=10.0)
 
     edit_prompt: StringProperty(name="Edit Prompt", description="What the person does inside the edit range",
                                 default="jumps instead")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 from moscale.retarget import UnknownRigError
+from moscale.skeleton import FPS
 
 from . import character, jobs, keyframes, preferences, rig
 
@@ -86,20 +87,58 @@ def _model(context) -> tuple[str, str]:
     return folder, preferences.resolved_device(context)
 
 
+def _plan_target(context: bpy.types.Context) -> tuple[str, str]:
+    """(armature name or "" for the SMPL character, bone map path), checked; raises TakeError."""
+    settings = settings_of(context)
+    if settings.target == 'ACTIVE':
+        obj = armature_of(context.active_object)
+        if obj is None:
+            raise TakeError("No armature: select the character's armature, or set Target to 'SMPL Character'.")
+        _check_rig(obj, settings.bone_map_path)
+        return obj.name, settings.bone_map_path
+    if _smpl_character(settings) is None and preferences.smpl_model_folder(context):
+        _body_file(context)  # the character will be made from the user's model files: find them now
+    return "", ""  # the SMPL character is always detected, never custom-mapped
+
+
+def _body_file(context: bpy.types.Context):
+    from moscale import body_model
+
+    settings = settings_of(context)
+    try:
+        return body_model.find_model_file(preferences.smpl_model_folder(context), settings.smpl_model_type.lower(),
+                                          settings.smpl_gender.lower())
+    except body_model.BodyModelError as error:
+        raise TakeError(str(error)) from error
+
+
+def make_smpl_character(context: bpy.types.Context, joints: np.ndarray | None = None) -> bpy.types.Object:
+    """The scene's SMPL character, new: the real body when the preferences name an SMPL model folder (the scene's
+    gender, shape and body model), else the mannequin (with ``joints``' proportions). Raises TakeError before
+    changing anything when the model files are unusable."""
+    settings = settings_of(context)
+    folder = preferences.smpl_model_folder(context)
+    body = None
+    if folder:
+        from moscale.body_model import BodyModelError
+
+        try:
+            body = character.load_body(folder, settings.smpl_model_type.lower(), settings.smpl_gender.lower(),
+                                       list(settings.smpl_betas))
+        except BodyModelError as error:
+            raise TakeError(str(error)) from error
+    obj = character.create_smpl_character(context, None if body is not None else joints, body=body)
+    settings.smpl_character = obj
+    return obj
+
+
 def plan_generate(context: bpy.types.Context) -> tuple[jobs.GenerateRequest, GeneratePlan]:
     """Validate the panel's settings; raises TakeError with what to fix."""
     settings = settings_of(context)
     prompt = settings.prompt.strip()
     if not prompt:
         raise TakeError("Empty prompt: type what the person should do, e.g. 'a person jumps twice'.")
-    target, bone_map_path = "", ""  # the SMPL character is always detected, never custom-mapped
-    if settings.target == 'ACTIVE':
-        obj = armature_of(context.active_object)
-        if obj is None:
-            raise TakeError("No armature: select the character's armature, or set Target to 'SMPL Character'.")
-        bone_map_path = settings.bone_map_path
-        _check_rig(obj, bone_map_path)
-        target = obj.name
+    target, bone_map_path = _plan_target(context)
     folder, device = _model(context)
     quality = preferences.resolved_quality(context, settings.quality)
     request = jobs.GenerateRequest(folder, device, prompt, float(settings.seconds), int(settings.seed),
@@ -132,6 +171,10 @@ def plan_edit(context: bpy.types.Context) -> tuple[jobs.EditRequest, EditPlan]:
     if stored is None:
         raise TakeError(f"Take '{take.name}' has no stored motion to edit.")
     joints, motion_fps = stored
+    if motion_fps != FPS:  # an imported clip (AMASS at 60 or 120 fps): the model edits at 20 fps
+        from moscale.motion import Motion
+
+        joints, motion_fps = Motion(joints, motion_fps).resample(FPS).joints.astype(np.float64), float(FPS)
     first, last = edit_range(context)
     take_last = take.frame_start + take.frame_count - 1
     if first > last:
@@ -163,7 +206,20 @@ def _extend_frame_range(scene: bpy.types.Scene, last_frame: int) -> None:
         scene.frame_end = last_frame
 
 
-def apply_generate(context: bpy.types.Context, plan: GeneratePlan, motions: list) -> list:
+def plan_import(context: bpy.types.Context, prompt: str) -> GeneratePlan:
+    """Where an imported clip goes (the panel's Target), checked like Generate's; raises TakeError."""
+    target, bone_map_path = _plan_target(context)
+    return GeneratePlan(target, bone_map_path, prompt, 0.0, 0, 0.0, "")
+
+
+def apply_import(context: bpy.types.Context, plan: GeneratePlan, motion) -> "bpy.types.PropertyGroup":
+    """A new take (kind 'IMPORT') keyed from an imported motion, at its own frame rate (edits resample it)."""
+    plan = GeneratePlan(plan.target, plan.bone_map_path, plan.prompt, float(motion.seconds), 0, 0.0, "")
+    (take,) = apply_generate(context, plan, [motion], kind='IMPORT')
+    return take
+
+
+def apply_generate(context: bpy.types.Context, plan: GeneratePlan, motions: list, kind: str = 'GENERATE') -> list:
     """One new take per motion on the plan's armature (the SMPL character is created here when needed)."""
     scene, settings = context.scene, settings_of(context)
     if not motions:
@@ -176,8 +232,7 @@ def apply_generate(context: bpy.types.Context, plan: GeneratePlan, motions: list
         obj = _smpl_character(settings)
     match = None if obj is None else _check_rig(obj, plan.bone_map_path if plan.target else "")
     if obj is None:
-        obj = character.create_smpl_character(context, np.asarray(motions[0].joints))
-        settings.smpl_character = obj
+        obj = make_smpl_character(context, np.asarray(motions[0].joints))
         match = _check_rig(obj, "")
     fps = rig.scene_fps(scene)
     first_index = len(settings.takes)
@@ -192,7 +247,7 @@ def apply_generate(context: bpy.types.Context, plan: GeneratePlan, motions: list
         # adding to a collection may move its items: fill each take completely before adding the next
         take = _new_take(settings)
         action.name = f"MoScale {take.name}"
-        take.action, take.armature, take.kind = action, obj, 'GENERATE'
+        take.action, take.armature, take.kind = action, obj, kind
         take.prompt, take.seconds = plan.prompt, plan.seconds
         take.seed = int(metadata.get("seed", plan.seed))
         take.guidance, take.quality = plan.guidance, plan.quality

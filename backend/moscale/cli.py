@@ -14,6 +14,7 @@ import sys
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("data", "build"): ("moscale.data.corpus", "build a HumanML3D-layout corpus from BVH mocap folders"),
     ("data", "stats"): ("moscale.data.dataset", "summarise a HumanML3D-layout folder"),
+    ("convert",): ("moscale.convert", "convert a motion file (.bvh, .npz incl. AMASS, .npy) to .npz/.bvh/.npy/..."),
     ("edit",): ("moscale.editing", "regenerate a frame range, extend, prepend or in-between motions"),
     ("export",): ("moscale.export", "write a motion file as .fbx/.blend (SMPL character, through bpy), .bvh, preview"),
     ("generate",): ("moscale.pipeline", "generate a motion from text (.fbx/.blend/.bvh/.npy/.npz/.gif/.png)"),

@@ -257,7 +257,7 @@ def write_outputs(motion, outputs: Sequence[Path], preset: str = "unity", fps: f
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("motion", type=Path,
-                        help="a motion file: .npz (as `moscale generate` writes it), .npy joints, .bvh")
+                        help="a motion file: .npz (as `moscale generate` writes it, or AMASS), .npy joints, .bvh")
     parser.add_argument("-o", "--output", type=Path, action="append", required=True,
                         help="output file, repeatable: .fbx, .blend (through bpy), .bvh, .npy, .npz, .gif/.png preview")
     add_scene_options(parser)

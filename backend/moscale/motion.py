@@ -1,7 +1,6 @@
 """A motion clip: SMPL-22 joint positions (metres, Y up) at a frame rate, plus optional features and prompt."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -96,18 +95,19 @@ class Motion:
         return replace(self, joints=resampled, fps=fps, features=None, metadata=dict(self.metadata))
 
     def save(self, path: str | Path) -> None:
-        """Write by suffix: .npy (joints only), .npz (joints, fps, prompt, features, metadata), .bvh (SMPL-22 rig)."""
+        """Write by suffix: .npy (joints only), .npz, .bvh (SMPL-22 rig).
+
+        The .npz is an AMASS SMPL-H file (poses, trans, betas, mocap_framerate, gender, dmpls) that also holds
+        joints, fps, prompt, features and metadata (see ``moscale.amass``).
+        """
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix == ".npy":
             np.save(path, self.joints)
         elif suffix == ".npz":
-            arrays = {"joints": self.joints, "fps": np.float64(self.fps), "prompt": np.str_(self.prompt),
-                      "metadata": np.str_(json.dumps(self.metadata, default=str))}
-            if self.features is not None:
-                arrays["features"] = self.features
-            with open(path, "wb") as handle:  # np.savez would append ".npz" to other names
-                np.savez(handle, **arrays)
+            from .amass import write_npz
+
+            write_npz(path, self)
         elif suffix == ".bvh":
             try:
                 from .bvh import smpl_joints_to_bvh, write_bvh
@@ -128,7 +128,11 @@ class Motion:
         joint_map: Mapping[str, str] | None = None,
         unit_scale: float | None = None,
     ) -> "Motion":
-        """Read .npy ((T, 22, 3) joints or (T, 263) features, at ``fps``), .npz (as saved) or .bvh.
+        """Read .npy ((T, 22, 3) joints or (T, 263) features, at ``fps``), .npz or .bvh.
+
+        An .npz with ``joints`` (as saved) is read as is; an AMASS one (``poses``/``trans``, SMPL, SMPL-H or SMPL-X)
+        through forward kinematics of the SMPL-22 skeleton, at its ``mocap_framerate`` (``resample(20)`` before
+        editing). Bad files raise ValueError saying what is wrong.
 
         For .bvh, ``joint_map`` maps SMPL-22 names to the file's joint names (default: the file uses
         ``JOINT_NAMES``, as ours do); ``unit_scale`` converts file units to metres (default: 1, or 0.01 when the
@@ -145,17 +149,11 @@ class Motion:
             raise ValueError(f"{path}: expected (T, {NUM_JOINTS}, 3) joints or (T, {FEATURE_DIM}) features, "
                              f"got an array of shape {array.shape}")
         if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                if "joints" not in data:
-                    raise ValueError(f"{path}: no 'joints' array (keys: {', '.join(data.files)})")
-                metadata = json.loads(str(data["metadata"])) if "metadata" in data else {}
-                return cls(
-                    data["joints"],
-                    float(data["fps"]) if "fps" in data else fps,
-                    features=data["features"] if "features" in data else None,
-                    prompt=str(data["prompt"]) if "prompt" in data else "",
-                    metadata=metadata,
-                )
+            from .amass import read_npz
+
+            fields = read_npz(path, fps)
+            metadata = fields.pop("metadata")
+            return cls(**fields, metadata=metadata if isinstance(metadata, dict) else {"metadata": metadata})
         if suffix == ".bvh":
             return cls._load_bvh(path, joint_map, unit_scale)
         raise ValueError(f"unknown motion file type {path.suffix!r}; use .npy, .npz or .bvh")

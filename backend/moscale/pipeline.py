@@ -31,6 +31,7 @@ from moscale.sampling import (CancelFlag, ProgressFn, SamplingOptions, generate_
 from moscale.text import TextEncoder, TextEncoderConfig, check_prompts
 from moscale.tokenizer import MotionTokenizer
 from moscale.transformer import NEXT_SCALE, MotionTransformer, TransformerConfig
+from moscale.weights import load_weights
 
 FORMAT_NAME = "moscale-generator"
 CONFIG_VERSION = 1
@@ -106,28 +107,11 @@ def read_release_config(folder: Path) -> dict:
 
 
 def load_generator(folder: Path, config: dict) -> MotionTransformer:
-    from safetensors.torch import load_file
-
-    path = folder / WEIGHTS_FILE
     try:
         model_config = TransformerConfig.from_dict(config["transformer"])
     except (TypeError, ValueError) as error:
         raise ValueError(f"{folder / CONFIG_FILE}: bad 'transformer' section ({error})") from error
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing (the transformer weights)")
-    try:
-        state = load_file(str(path))
-    except Exception as error:  # safetensors raises its own types for truncated or garbled files
-        raise ValueError(f"{path}: not a readable safetensors file ({error})") from error
-    model = MotionTransformer(model_config)
-    expected = model.state_dict()
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
-    if missing or unexpected or wrong:
-        raise ValueError(f"{path}: does not match {CONFIG_FILE} (missing {missing[:3]}, unexpected {unexpected[:3]}, "
-                         f"wrong shapes {wrong[:3]})")
-    model.load_state_dict(state)
-    return model.eval()
+    return load_weights(MotionTransformer(model_config), folder / WEIGHTS_FILE, "the transformer weights").eval()
 
 
 def resolve_text_encoder_name(folder: Path, name: str) -> str:
@@ -342,8 +326,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     length.add_argument("--frames", type=int, help="length in frames at 20 fps")
     parser.add_argument("-o", "--output", type=Path, default=Path("motion.npz"),
                         help="output file: .fbx or .blend (the SMPL character, through the bpy module), .bvh, .npy "
-                             "(joints), .npz (joints + features + settings), .gif or .png (stick-figure preview); "
-                             "several samples get _0, _1, ... suffixes")
+                             "(joints), .npz (AMASS-style SMPL poses + joints, features, settings), .gif or .png "
+                             "(preview); several samples get _0, _1, ... suffixes")
     parser.add_argument("--model", type=Path, help="release folder (default: $MOSCALE_MODEL or the bundled model)")
     parser.add_argument("--seed", type=int, help="random seed (default: random, printed)")
     parser.add_argument("--guidance", type=float, default=5.0, help="classifier-free guidance weight (default 5)")

@@ -159,9 +159,16 @@ class SmplCharacter:
     roll_axes: np.ndarray  # (22, 3) the direction each bone's local Z should face (``EditBone.align_roll``)
 
 
-def smpl_character(joints_TJ3: np.ndarray | None = None) -> SmplCharacter:
-    """Bones of the SMPL character: head at its joint, tail at its aimed child (leaves extend their parent)."""
-    heads = to_z_up(smpl_rest_joints(joints_TJ3))
+def smpl_character(joints_TJ3: np.ndarray | None = None, rest_joints_J3: np.ndarray | None = None) -> SmplCharacter:
+    """Bones of the SMPL character: head at its joint, tail at its aimed child (leaves extend their parent).
+
+    The joints are ``rest_joints`` (22, 3; Y up, facing +Z, metres; e.g. a real SMPL body's) when given, else
+    ``smpl_rest_joints(joints)``.
+    """
+    rest = smpl_rest_joints(joints_TJ3) if rest_joints_J3 is None else np.asarray(rest_joints_J3, dtype=np.float64)
+    if rest.shape != (NUM_JOINTS, 3) or not np.all(np.isfinite(rest)):
+        raise ValueError(f"rest joints must be finite with shape ({NUM_JOINTS}, 3), got {rest.shape}")
+    heads = to_z_up(rest)
     tails = np.empty_like(heads)
     leaf_lengths = {10: 0.05, 11: 0.05, 15: 0.2, 20: 0.1, 21: 0.1}
     for joint in range(NUM_JOINTS):
@@ -307,8 +314,9 @@ class RetargetResult:
         return len(self.rotations)
 
 
-def _leg_length(points_J3: np.ndarray) -> np.ndarray:
-    """Mean of left and right hip->knee->ankle lengths; points (..., 22, 3) -> (...)."""
+def leg_length(points_J3: np.ndarray) -> np.ndarray:
+    """Mean of left and right hip->knee->ankle lengths; points (..., 22, 3) -> (...). ``retarget`` scales root
+    motion by the ratio of the rig's to the motion's."""
     total = 0.0
     for hip, knee, ankle in _LEGS:
         total = total + np.linalg.norm(points_J3[..., knee, :] - points_J3[..., hip, :], axis=-1)
@@ -403,7 +411,7 @@ def retarget(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps: f
     rotations = rot.make_continuous(rot.normalize(rotations))
 
     root = int(bone_index[0])
-    scale = float(_leg_length(rest_joints)) / max(float(np.mean(_leg_length(motion))), 1e-9)
+    scale = float(leg_length(rest_joints)) / max(float(np.mean(leg_length(motion))), 1e-9)
     up = rot.rotate(to_armature, np.array([0.0, 0.0, 1.0]))
     ground_offset = rest.heads[root] - np.dot(rest.heads[root], up) * up
     root_head = scale * motion[:, 0] + ground_offset  # (T, 3) armature space

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import bpy
 import numpy as np
@@ -57,3 +58,58 @@ def build_armature(name: str, names, parents, heads, tails, rolls, location=(0.0
         bones.append(bone)
     bpy.ops.object.mode_set(mode='OBJECT')
     return obj
+
+
+class RecordingLayout:
+    """Stands in for UILayout (headless Blender has no regions to draw into): checks every property path and operator
+    id a draw call uses and records what it shows. `log` holds ("prop", name), ("operator", idname), ("label", text),
+    ("progress", factor) and ("list", prop); `buttons` holds (idname, text, the operator properties the draw set)."""
+
+    def __init__(self, log: list | None = None, buttons: list | None = None):
+        self.log = [] if log is None else log
+        self.buttons = [] if buttons is None else buttons
+
+    def _child(self, *args, **kwargs) -> RecordingLayout:
+        return RecordingLayout(self.log, self.buttons)
+
+    row = column = box = split = _child
+
+    def prop(self, data, name, **kwargs):
+        assert name in data.bl_rna.properties, f"{type(data).__name__} has no property {name!r}"
+        self.log.append(("prop", name))
+
+    def operator(self, idname, text="", **kwargs):
+        category, name = idname.split(".")
+        assert hasattr(getattr(bpy.ops, category), name) and getattr(getattr(bpy.ops, category), name).get_rna_type()
+        properties = SimpleNamespace()
+        self.log.append(("operator", idname))
+        self.buttons.append((idname, text, properties))
+        return properties
+
+    def label(self, text="", **kwargs):
+        self.log.append(("label", text))
+
+    def progress(self, factor=0.0, type='BAR', text=""):
+        self.log.append(("progress", factor))
+
+    def template_list(self, list_type, list_id, data, prop, active_data, active_prop, **kwargs):
+        assert hasattr(bpy.types, list_type) and prop in data.bl_rna.properties and active_prop in active_data.bl_rna.properties
+        self.log.append(("list", prop))
+
+
+class _Drawer:
+    """The `self` of a draw method: its layout, and `source`'s attributes (a preferences' properties) for the rest."""
+
+    def __init__(self, layout: RecordingLayout, source=None):
+        self.layout = layout
+        self._source = source
+
+    def __getattr__(self, name):
+        return getattr(self._source, name)
+
+
+def draw(drawable, source=None) -> RecordingLayout:
+    """The layout that `drawable.draw` (a panel or preferences class) fills in the current context."""
+    layout = RecordingLayout()
+    drawable.draw(_Drawer(layout, source), bpy.context)
+    return layout

@@ -2,52 +2,12 @@
 kept unless confirmed, and the panel rows (the Install PyTorch row too, for the light build)."""
 from __future__ import annotations
 
-from pathlib import Path
-from types import SimpleNamespace
-
 import bpy
 import pytest
 from moscale.motion import Motion
 
+from blender_helpers import draw
 from moscale_blender import export, panels, takes, torch_install
-
-
-class Recorder:
-    """Stands in for UILayout (headless Blender has no regions): records labels and operators with their settings."""
-
-    def __init__(self, log: list):
-        self.log = log
-
-    def _child(self, *args, **kwargs):
-        return Recorder(self.log)
-
-    row = column = box = split = _child
-
-    def operator(self, idname, text="", **kwargs):
-        category, name = idname.split(".")
-        assert getattr(getattr(bpy.ops, category), name).get_rna_type()
-        properties = SimpleNamespace()
-        self.log.append(("operator", idname, text, properties))
-        return properties
-
-    def label(self, text="", **kwargs):
-        self.log.append(("label", text))
-
-    def prop(self, data, name, **kwargs):
-        assert name in data.bl_rna.properties
-        self.log.append(("prop", name))
-
-    def progress(self, factor=0.0, type='BAR', text=""):
-        self.log.append(("progress", factor))
-
-    def template_list(self, *args, **kwargs):
-        self.log.append(("list",))
-
-
-def draw(panel) -> list:
-    log: list = []
-    panel.draw(SimpleNamespace(layout=Recorder(log)), bpy.context)
-    return log
 
 
 @pytest.fixture
@@ -71,7 +31,7 @@ def test_nothing_to_export_without_a_take_or_an_action(scene):
         export.export_target(bpy.context)
     assert not bpy.ops.moscale.export_fbx.poll() and not bpy.ops.moscale.export_bvh.poll()
     assert ("label", "Nothing to export: generate a take first, or select an armature that has an action.") in draw(
-        panels.MOSCALE_PT_export)
+        panels.MOSCALE_PT_export).log
 
 
 def test_exports_leave_the_scene_as_it_was(take, tmp_path):
@@ -131,18 +91,18 @@ def test_unknown_preset_is_refused(take, tmp_path):
 
 
 def test_export_panel_offers_both_presets_and_bvh(take):
-    log = draw(panels.MOSCALE_PT_export)
-    assert ("label", "Take 1: frames 1-40") in log
-    buttons = {(entry[1], entry[2], getattr(entry[3], "preset", None)) for entry in log if entry[0] == "operator"}
+    layout = draw(panels.MOSCALE_PT_export)
+    assert ("label", "Take 1: frames 1-40") in layout.log
+    buttons = {(idname, text, getattr(properties, "preset", None)) for idname, text, properties in layout.buttons}
     assert buttons == {("moscale.export_fbx", "FBX Unity", "UNITY"), ("moscale.export_fbx", "FBX Unreal", "UNREAL"),
-                       ("moscale.export_bvh", "BVH", None)}
+                       ("moscale.export_bvh", "BVH", None), ("moscale.export_amass", "AMASS .npz", None)}
 
 
 def test_main_panel_offers_pytorch_when_it_is_missing(scene, monkeypatch):
-    assert not any(entry[1] == "moscale.install_torch" for entry in draw(panels.MOSCALE_PT_main) if len(entry) > 2)
+    assert ("operator", "moscale.install_torch") not in draw(panels.MOSCALE_PT_main).log
     monkeypatch.setattr(torch_install, "torch_available", lambda: False)
-    log = draw(panels.MOSCALE_PT_main)
-    variants = {entry[3].variant for entry in log if entry[0] == "operator" and entry[1] == "moscale.install_torch"}
+    layout = draw(panels.MOSCALE_PT_main)
+    variants = {properties.variant for idname, _, properties in layout.buttons if idname == "moscale.install_torch"}
     assert variants == {"CPU", "CUDA"}
-    assert any(entry[0] == "label" and "PyTorch is missing" in entry[1] for entry in log)
-    assert ("operator", "moscale.generate") in [entry[:2] for entry in log]
+    assert any(kind == "label" and "PyTorch is missing" in text for kind, text in layout.log)
+    assert ("operator", "moscale.generate") in layout.log
