@@ -8,7 +8,7 @@ from moscale import retarget
 from moscale.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS
 
 SMPL_TAG = "moscale_smpl"
-BODY_KEY = "moscale_smpl_body"  # on the rig: {"model_type", "gender", "file", "betas"} of a real body
+BODY_KEY = "moscale_smpl_body"  # on the rig: {"model_type", "gender", "file", "betas", "lift"} of a real body
 REST_KEY = "moscale_smpl_rest"  # on the rig: the body's 22 rest joints in the model frame (flat), for AMASS export
 _SIDES = 8  # vertices around each capsule
 # Radius (metres) of the body segment parent(j) -> j, by j; the segment moves with the parent's bone.
@@ -70,13 +70,14 @@ def load_body(folder: str, model_type: str, gender: str, betas) -> "BodyMesh":
     return body_model.body_mesh(model, np.asarray(betas, dtype=np.float64), path, sex)
 
 
-def body_of(rig: bpy.types.Object) -> tuple[np.ndarray, np.ndarray, str] | None:
-    """(rest joints (22, 3) in the model frame, betas, gender) of a rig built from a real body, else None."""
+def body_of(rig: bpy.types.Object) -> tuple[np.ndarray, np.ndarray, str, float] | None:
+    """(rest joints (22, 3) in the model frame, betas, gender, lift in metres) of a rig built from a real body, else
+    None. The lift raises the body's soles onto the floor its lowest joint stands on."""
     if rig is None or REST_KEY not in rig or BODY_KEY not in rig:
         return None
     info = rig[BODY_KEY]
     rest = np.asarray(list(rig[REST_KEY]), dtype=np.float64).reshape(NUM_JOINTS, 3)
-    return rest, np.asarray(list(info["betas"]), dtype=np.float64), str(info["gender"])
+    return rest, np.asarray(list(info["betas"]), dtype=np.float64), str(info["gender"]), float(info["lift"])
 
 
 def create_smpl_character(context: bpy.types.Context, joints: np.ndarray | None = None,
@@ -125,7 +126,7 @@ def create_smpl_character(context: bpy.types.Context, joints: np.ndarray | None 
         mesh_object = _body_mesh(collection, rig, name, body, body_vertices)
         rig.location.z = lift  # the lowest joint sits on the floor in motions: lift the soles onto it
         rig[BODY_KEY] = {"model_type": body.model_type, "gender": body.gender, "file": str(body.path),
-                         "betas": [float(b) for b in body.betas]}
+                         "betas": [float(b) for b in body.betas], "lift": lift}
         rig[REST_KEY] = [float(v) for v in np.asarray(body.rest_joints).ravel()]
     else:
         mesh_object = _mannequin_mesh(collection, rig, name, character)

@@ -170,8 +170,8 @@ def export_amass(context: bpy.types.Context, target: ExportTarget, filepath: str
     """Write the take's stored motion as an AMASS-style .npz (``moscale.amass``), at the motion's frame rate.
 
     On the SMPL character with a real body the pose parameters refer to that body's rest joints and carry its betas
-    and gender, and the pelvis path is scaled by its leg length like the keys in the scene; otherwise they refer to
-    the standard SMPL-22 T-pose with neutral gender and zero betas."""
+    and gender, and the pelvis path is scaled by its leg length and lifted onto its soles like the body in the scene;
+    otherwise they refer to the standard SMPL-22 T-pose with neutral gender and zero betas."""
     from moscale import amass
     from moscale.motion import Motion
 
@@ -186,9 +186,9 @@ def export_amass(context: bpy.types.Context, target: ExportTarget, filepath: str
     if body is None:
         params = amass.pose_parameters(motion.joints, motion.fps)
     else:
-        rest, betas, gender = body
+        rest, betas, gender, lift = body
         params = amass.pose_parameters(motion.joints, motion.fps, rest_joints=rest, betas=betas, gender=gender,
-                                       root_scale=amass.leg_ratio(rest, motion.joints))
+                                       root_scale=amass.leg_ratio(rest, motion.joints), lift_m=lift)
     path = Path(bpy.path.abspath(str(filepath)))
     path.parent.mkdir(parents=True, exist_ok=True)
     return amass.write_npz(path, motion, params)

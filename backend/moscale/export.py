@@ -4,6 +4,7 @@
     write_scene(motion, "walk.fbx", preset="unity")          # or "unreal"; ".blend" too; needs `pip install bpy`
 
     moscale export walk.npz -o walk.fbx -o walk.blend -o walk.bvh -o walk.gif [--preset unreal] [--fps 30]
+    moscale export walk.npz -o walk.fbx --smpl-model ~/smpl --gender female --betas 0.5,-1   # the real SMPL body
     python -m moscale.export walk.npz -o walk.fbx            # the same without the `moscale` script
 
 The one backend module that touches Blender, and only when called: bpy is imported lazily (Python 3.11, the
@@ -19,6 +20,7 @@ import importlib
 import importlib.util
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -29,6 +31,16 @@ MOTION_SUFFIXES = (".bvh", ".npy", ".npz")  # written by Motion.save (no Blender
 PREVIEW_SUFFIXES = (".gif", ".png")  # stick-figure preview (matplotlib)
 PRESETS = ("unity", "unreal")
 ADDON = "moscale_blender"
+
+
+@dataclass(frozen=True)
+class SmplBody:
+    """The real SMPL body for the character (the user's model files; see ``moscale.body_model``)."""
+
+    folder: Path
+    gender: str = "neutral"           # neutral | female | male
+    model_type: str = "auto"          # auto | smpl | smplh | smplx
+    betas: tuple[float, ...] = ()     # up to 10 shape coefficients
 
 
 class BlenderUnavailable(RuntimeError):
@@ -76,10 +88,11 @@ def _raise(error: BaseException) -> None:
     raise error
 
 
-def build_scene(motion, fps: float | None = None, name: str = ""):
+def build_scene(motion, fps: float | None = None, name: str = "", body: SmplBody | None = None):
     """Put the SMPL character with ``motion`` as a take into the current scene; returns the export target.
 
-    fps: the scene's frame rate (keys resampled to it); default the motion's own. The take starts at frame 1."""
+    fps: the scene's frame rate (keys resampled to it); default the motion's own. The take starts at frame 1.
+    body: build the character with the real SMPL body from those model files (ValueError when they are unusable)."""
     bpy = require_bpy()
     from moscale_blender import export, takes
 
@@ -90,6 +103,8 @@ def build_scene(motion, fps: float | None = None, name: str = ""):
     scene.render.fps, scene.render.fps_base = int(round(rate)), 1.0
     scene.frame_start = scene.frame_current = 1
     scene.moscale.target = 'SMPL'
+    if body is not None:
+        _use_body(bpy, scene, body)
     meta = motion.metadata or {}
     schedule = meta.get("schedule", "")
     plan = takes.GeneratePlan(target="", bone_map_path="", prompt=motion.prompt or name, seconds=float(motion.seconds),
@@ -102,8 +117,18 @@ def build_scene(motion, fps: float | None = None, name: str = ""):
     return export.export_target(bpy.context)
 
 
+def _use_body(bpy, scene, body: SmplBody) -> None:
+    """Make the scene's SMPL character with the real body (files checked and read before anything is added)."""
+    from moscale_blender import character
+
+    if len(body.betas) > 10:
+        raise ValueError(f"at most 10 betas, got {len(body.betas)}")
+    mesh = character.load_body(str(Path(body.folder).expanduser()), body.model_type, body.gender, list(body.betas))
+    scene.moscale.smpl_character = character.create_smpl_character(bpy.context, body=mesh)
+
+
 def write_scene(motion, paths: str | Path | Sequence[str | Path], preset: str = "unity",
-                fps: float | None = None, name: str = "") -> list[Path]:
+                fps: float | None = None, name: str = "", body: SmplBody | None = None) -> list[Path]:
     """Write ``motion`` on the SMPL character to each .fbx / .blend path (one scene built for all of them)."""
     paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     bad = [str(p) for p in paths if p.suffix.lower() not in SCENE_SUFFIXES]
@@ -115,7 +140,7 @@ def write_scene(motion, paths: str | Path | Sequence[str | Path], preset: str = 
     new_session()
     from moscale_blender import export
 
-    target = build_scene(motion, fps, name)
+    target = build_scene(motion, fps, name, body)
     written = []
     for path in paths:
         path = path.resolve()
@@ -231,8 +256,28 @@ def add_scene_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, help="frame rate of .fbx/.blend keys (default: the motion's, 20)")
 
 
+def add_body_options(parser: argparse.ArgumentParser) -> None:
+    """--smpl-model, --gender, --body-model, --betas: the real SMPL body on .fbx / .blend characters."""
+    parser.add_argument("--smpl-model", type=Path, metavar="FOLDER",
+                        help="your SMPL / SMPL-H / SMPL-X model files (licensed separately, .npz preferred): .fbx and "
+                             ".blend get the real body instead of the mannequin")
+    parser.add_argument("--gender", choices=("neutral", "female", "male"), default="neutral")
+    parser.add_argument("--body-model", choices=("auto", "smpl", "smplh", "smplx"), default="auto")
+    parser.add_argument("--betas", default="", help="comma-separated shape coefficients, e.g. 0.5,-1 (up to 10)")
+
+
+def body_from_args(args: argparse.Namespace) -> SmplBody | None:
+    if getattr(args, "smpl_model", None) is None:
+        return None
+    try:
+        betas = tuple(float(value) for value in args.betas.split(",") if value.strip())
+    except ValueError as error:
+        raise ValueError(f"--betas {args.betas!r}: give comma-separated numbers, e.g. 0.5,-1") from error
+    return SmplBody(args.smpl_model, args.gender, args.body_model, betas)
+
+
 def write_outputs(motion, outputs: Sequence[Path], preset: str = "unity", fps: float | None = None,
-                  title: str = "") -> list[Path]:
+                  title: str = "", body: SmplBody | None = None) -> list[Path]:
     """Every output by suffix: .fbx/.blend through bpy (one scene), .bvh/.npy/.npz, .gif/.png previews."""
     outputs = [Path(p) for p in outputs]
     known = SCENE_SUFFIXES + MOTION_SUFFIXES + PREVIEW_SUFFIXES
@@ -251,7 +296,7 @@ def write_outputs(motion, outputs: Sequence[Path], preset: str = "unity", fps: f
             written.append(render_preview(motion.joints, path, fps=motion.fps, title=title or motion.prompt))
     scenes = [p for p in outputs if p.suffix.lower() in SCENE_SUFFIXES]
     if scenes:
-        written += write_scene(motion, scenes, preset, fps)
+        written += write_scene(motion, scenes, preset, fps, body=body)
     return written
 
 
@@ -261,6 +306,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, action="append", required=True,
                         help="output file, repeatable: .fbx, .blend (through bpy), .bvh, .npy, .npz, .gif/.png preview")
     add_scene_options(parser)
+    add_body_options(parser)
     parser.add_argument("--filmstrip", type=Path, help="also render a filmstrip PNG with Cycles on the CPU")
     parser.add_argument("--filmstrip-frames", type=int, default=6)
     parser.add_argument("--samples", type=int, default=16, help="Cycles samples per filmstrip frame")
@@ -271,12 +317,13 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         motion = Motion.load(args.motion)
-        for path in write_outputs(motion, args.output, args.preset, args.fps):
+        body = body_from_args(args)
+        for path in write_outputs(motion, args.output, args.preset, args.fps, body=body):
             print(f"wrote {path}")
         if args.filmstrip is not None:
             if not any(p.suffix.lower() in SCENE_SUFFIXES for p in args.output):
                 new_session()
-                build_scene(motion, args.fps)
+                build_scene(motion, args.fps, body=body)
             print(f"wrote {render_filmstrip(args.filmstrip, frames=args.filmstrip_frames, samples=args.samples)}")
     except BlenderUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
