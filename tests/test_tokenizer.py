@@ -290,7 +290,7 @@ def _corpus(root: Path, clips: int = 12) -> Path:
     rng = np.random.default_rng(0)
     (root / "new_joint_vecs").mkdir(parents=True)
     (root / "texts").mkdir()
-    names = [f"{i:04d}" for i in range(clips)]
+    names = [f"{'src' if i % 2 else 'other'}_{i:04d}" for i in range(clips)]
     for i, name in enumerate(names):
         frames = 48 + 8 * (i % 4)
         walk = np.cumsum(rng.normal(size=(frames, 263)), axis=0) / 10
@@ -333,6 +333,13 @@ def test_train_resume_and_evaluate_commands(tmp_path):
     assert len(metrics["mpjpe_mm"]) == 4 and all(np.isfinite(metrics["mpjpe_mm"]))
     assert 0 < metrics["codebook_usage"] <= 1 and metrics["clips"] == 2
     assert Path(metrics["figure"]).is_file()
+    # The per-source MPJPE (point-weighted) recombines into the total; the figure shows the median clip.
+    by_source = metrics["mpjpe_mm_by_source"]
+    assert sorted(by_source) == ["other", "src"] and sorted(metrics["clip_mpjpe_mm"]) == ["other_0010", "src_0011"]
+    weights = {"other": 48 + 8 * (10 % 4), "src": 48 + 8 * (11 % 4)}
+    total = sum(weights[k] * np.array(by_source[k]["mpjpe_mm"]) for k in weights) / sum(weights.values())
+    np.testing.assert_allclose(total, metrics["mpjpe_mm"], rtol=1e-6)
+    assert metrics["median_clip"] in metrics["clip_mpjpe_mm"] and metrics["median_clip"] in metrics["figure"]
 
 
 def _csv(path: Path) -> list[dict]:
