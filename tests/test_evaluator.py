@@ -420,12 +420,14 @@ def test_compare_command_writes_tables_and_figures(trained, corpus, encoder_dir,
                          {"name": "next-token", "folder": "runs/token/release"}],
               "guidance_sweep": {"models": ["MoScale", "next-token"], "values": [1, 3], "repeats": 1},
               "schedule_sweep": {"models": ["MoScale", "next-token"], "values": ["1,1,1,1", "1,2,2,3"], "repeats": 1},
-              "training_curve": {"repeats": 1}, "timing": {"frames": 40, "runs": 2}}
+              "training_curve": {"repeats": 1}, "timing": {"frames": 40, "runs": 2}, "notes": "notes.md"}
     (tmp_path / "compare.json").write_text(json.dumps(config))
+    (tmp_path / "notes.md").write_text("Reading: next-scale wins.\n")
     assert comparison.main(["--config", str(tmp_path / "compare.json")]) == 0
     docs = tmp_path / "docs"
     text = (docs / "results.md").read_text()
-    for expected in ("| ground truth |", "| MoScale |", "| next-token |", "## Quality against training time",
+    for expected in ("| ground truth |", "| MoScale |", "| next-token |", "Reading: next-scale wins.",
+                     "## Quality against training time",
                      "## Guidance scale", "## Refinement schedules", "## Generation time"):
         assert expected in text
     assert sorted(p.name for p in docs.glob("*.png")) == ["results_guidance.png", "results_schedules.png",

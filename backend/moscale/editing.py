@@ -39,7 +39,7 @@ from moscale import features as feature_codec
 from moscale import scales
 from moscale.kinematics import facing_directions, retarget_bone_lengths
 from moscale.motion import Motion
-from moscale.sampling import (CancelFlag, Constraint, ProgressFn, SamplingOptions, resolve_schedule,
+from moscale.sampling import (DEFAULT_GUIDANCE, CancelFlag, Constraint, ProgressFn, SamplingOptions, resolve_schedule,
                               sample_next_scale)
 from moscale.skeleton import BONE_LENGTHS_M
 from moscale.transformer import NEXT_SCALE
@@ -379,7 +379,7 @@ def _regenerate(pipe, joints_TJ3: np.ndarray, start: int, end: int, prompt: str,
 
 
 def edit(pipe, source: Motion, start_frame: int, end_frame: int, prompt: str, *, seed: int | None = None,
-         guidance: float = 5.0, schedule: str | tuple[int, ...] = "fast", temperature: float = 1.0,
+         guidance: float = DEFAULT_GUIDANCE, schedule: str | tuple[int, ...] = "fast", temperature: float = 1.0,
          top_p: float | None = 0.9, top_k: int | None = None, blend_frames: int = BLEND_FRAMES,
          progress: ProgressFn | None = None, cancel: CancelFlag = None) -> Motion:
     """Regenerate frames [start_frame, end_frame) (20 fps, end exclusive) to follow `prompt`. Returns a Motion of the
@@ -448,7 +448,7 @@ def inbetween(pipe, first: Motion, second: Motion, seconds: float | None, prompt
 
 
 def _defaults(sampling: dict) -> dict:
-    known = dict(seed=None, guidance=5.0, schedule="fast", temperature=1.0, top_p=0.9, top_k=None,
+    known = dict(seed=None, guidance=DEFAULT_GUIDANCE, schedule="fast", temperature=1.0, top_p=0.9, top_k=None,
                  blend_frames=BLEND_FRAMES, progress=None, cancel=None)
     unknown = sorted(set(sampling) - set(known))
     if unknown:
@@ -536,7 +536,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--figure", type=Path, help="also write a PNG of source and edit with the range shaded")
     parser.add_argument("--model", type=Path, help="release folder (default: $MOSCALE_MODEL or the bundled model)")
     parser.add_argument("--seed", type=int, help="random seed (default: random, printed)")
-    parser.add_argument("--guidance", type=float, default=5.0)
+    parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     parser.add_argument("--schedule", default="fast", help="'fast' (1,1,1,1), 'best' (1,2,5,10) or e.g. '1,2,3,4'")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-p", type=float, default=0.9)

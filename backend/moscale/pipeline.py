@@ -27,7 +27,8 @@ from typing import Any
 import torch
 
 from moscale import editing
-from moscale.sampling import (CancelFlag, ProgressFn, SamplingOptions, generate_features, resolve_schedule)
+from moscale.sampling import (DEFAULT_GUIDANCE, CancelFlag, ProgressFn, SamplingOptions, generate_features,
+                              resolve_schedule)
 from moscale.text import TextEncoder, TextEncoderConfig, check_prompts
 from moscale.tokenizer import MotionTokenizer
 from moscale.transformer import NEXT_SCALE, MotionTransformer, TransformerConfig
@@ -251,7 +252,7 @@ class MoScalePipeline:
 
     @torch.inference_mode()
     def generate(self, prompt: str, seconds: float | None = None, frames: int | None = None, seed: int | None = None,
-                 guidance: float = 5.0, schedule: str | tuple[int, ...] = "fast", num_samples: int = 1,
+                 guidance: float = DEFAULT_GUIDANCE, schedule: str | tuple[int, ...] = "fast", num_samples: int = 1,
                  temperature: float = 1.0, top_p: float | None = 0.9, top_k: int | None = None,
                  progress: ProgressFn | None = None, cancel: CancelFlag = None):
         """A Motion (or a list of `num_samples` Motions) of the requested length at 20 fps, joints in metres.
@@ -330,7 +331,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "(preview); several samples get _0, _1, ... suffixes")
     parser.add_argument("--model", type=Path, help="release folder (default: $MOSCALE_MODEL or the bundled model)")
     parser.add_argument("--seed", type=int, help="random seed (default: random, printed)")
-    parser.add_argument("--guidance", type=float, default=5.0, help="classifier-free guidance weight (default 5)")
+    parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
+                        help=f"classifier-free guidance weight (default {DEFAULT_GUIDANCE:g})")
     parser.add_argument("--schedule", default="fast", help="'fast' (1,1,1,1), 'best' (1,2,5,10) or e.g. '1,2,3,4'")
     parser.add_argument("--num-samples", type=int, default=1)
     parser.add_argument("--temperature", type=float, default=1.0)

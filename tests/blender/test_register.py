@@ -58,6 +58,12 @@ def test_disable_removes_everything_and_enable_restores(addon):
     assert hasattr(bpy.types.Scene, "moscale") and registered_operators() == set(OPERATORS)
 
 
+def test_guidance_default_is_the_backends(addon):
+    from moscale.sampling import DEFAULT_GUIDANCE
+
+    assert bpy.context.scene.moscale.guidance == pytest.approx(DEFAULT_GUIDANCE)
+
+
 def test_data_changing_operators_support_undo(addon):
     for name in OPERATORS:
         options = getattr(bpy.types, f"MOSCALE_OT_{name}").bl_options

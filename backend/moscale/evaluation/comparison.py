@@ -18,10 +18,12 @@ compare.json (relative paths are relative to the file's folder):
       "guidance_sweep": {"models": ["MoScale"], "values": [1, 2, 3, 5, 7], "repeats": 5},
       "schedule_sweep": {"models": ["MoScale"], "values": ["1,1,1,1", "1,2,3,4", "1,2,5,10"], "repeats": 5},
       "training_curve": {"repeats": 5},
-      "timing": {"frames": 200, "runs": 5}
+      "timing": {"frames": 200, "runs": 5},
+      "notes": "comparison_notes.md"
     }
 
-Sections (each optional except "models"):
+Sections (each optional except "models"); "notes" names a markdown file (the reading of the numbers) that goes in
+after the main tables, so a regenerated report keeps it:
 - the results table: ground truth and every model at the default sampling settings, with seconds per clip;
 - quality against training time (like the paper's Figure 3): every snapshot release folder of a model ("snapshots": a
   glob or a list; each folder's config.json `training.step` places it) and its final folder, against the minutes its
@@ -42,6 +44,7 @@ import csv
 import glob
 import hashlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -78,7 +81,7 @@ def read_config(path: str | Path) -> dict:
     resolve = (lambda p: str(p if Path(p).is_absolute() else base / p))
     config["data"], config["evaluator"] = resolve(config["data"]), resolve(config["evaluator"])
     config["out"] = resolve(config.get("out", "docs"))
-    for key in ("glove", "evaluator_mean", "evaluator_std"):
+    for key in ("glove", "evaluator_mean", "evaluator_std", "notes"):
         if config.get(key):
             config[key] = resolve(config[key])
     names = set()
@@ -338,8 +341,8 @@ def write_results(out: Path, result: dict) -> None:
     figures = plot_results(out, result)
     c = result["config"]
     lines = ["# Results: next-scale generation against its ablations and a next-token baseline", "",
-             f"Evaluator `{c['evaluator']}` on {result['items']} items of the `{c.get('split', 'test')}` split of "
-             f"`{c['data']}`; mean ± 95% confidence half-width over {c.get('repeats', 20)} repeats; sampling "
+             f"Evaluator `{_shown(c['evaluator'])}` on {result['items']} items of the `{c.get('split', 'test')}` split "
+             f"of `{_shown(c['data'])}`; mean ± 95% confidence half-width over {c.get('repeats', 20)} repeats; sampling "
              + ", ".join(f"{k} {v}" for k, v in c["sampling"].items()) + ". s/clip: generation time per clip at the "
              "ground-truth lengths on this machine.", "", results_table(result["rows"]), ""]
     if result.get("models"):
@@ -353,6 +356,8 @@ def write_results(out: Path, result: dict) -> None:
                          f"{flag('temporal_refinement')} | {m['parameters'] / 1e6:.2f} M | "
                          f"{m['step']} × {m['batch_size'] or '-'} | {minutes} |")
         lines.append("")
+    if c.get("notes") and Path(c["notes"]).is_file():  # the authors' reading of the numbers, kept beside the config
+        lines += [Path(c["notes"]).read_text().strip(), ""]
     if result.get("fid_test_vs_train") is not None:
         lines += [f"FID between the ground-truth test and train motions (the floor set by the split and the test-set "
                   f"size): {result['fid_test_vs_train']:.4f}.", ""]
@@ -390,6 +395,12 @@ def write_results(out: Path, result: dict) -> None:
             lines.append(f"| {t['name']} | {t['frames']} | {t['median_s']:.3f} | {t['min_s']:.3f} | {t['threads']} |")
         lines.append("")
     (out / "results.md").write_text("\n".join(lines))
+
+
+def _shown(path: str | Path) -> str:
+    """A path as the report shows it: relative to the working directory when inside it (no machine-specific prefix)."""
+    absolute = Path(os.path.abspath(path))  # normalised, symlinks kept (corpus/ is often a link)
+    return str(absolute.relative_to(Path.cwd())) if absolute.is_relative_to(Path.cwd()) else str(absolute)
 
 
 def plot_results(out: Path, result: dict) -> dict[str, str]:

@@ -29,6 +29,7 @@ import torch
 from moscale.data.dataset import TEXTS_DIR, MotionDataset, read_split
 from moscale.evaluation import metrics
 from moscale.evaluation.evaluator import Embedder, TextMotionEvaluator, load_evaluator
+from moscale.sampling import DEFAULT_GUIDANCE
 
 GROUND_TRUTH = "ground truth"
 # generate(caption, frames, seed, num_samples) -> (num_samples, frames, D) raw features
@@ -211,8 +212,8 @@ def _checked(motion: np.ndarray, frames: int, caption: str) -> np.ndarray:
 class PipelineGenerator:
     """A GenerateFn over a MoScalePipeline release folder with fixed sampling settings."""
 
-    def __init__(self, folder: str | Path, *, guidance: float = 5.0, schedule: str = "fast", temperature: float = 1.0,
-                 top_p: float | None = 0.9, device: str = "cpu"):
+    def __init__(self, folder: str | Path, *, guidance: float = DEFAULT_GUIDANCE, schedule: str = "fast",
+                 temperature: float = 1.0, top_p: float | None = 0.9, device: str = "cpu"):
         from moscale.pipeline import MoScalePipeline
 
         self.pipe = MoScalePipeline.from_pretrained(folder, device=device)
@@ -283,7 +284,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="row name for the model (default: its folder name)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--schedule", default="fast", help="'fast', 'best' or e.g. '1,2,3,4'")
-    parser.add_argument("--guidance", type=float, default=5.0)
+    parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-p", type=float, default=0.9)
     parser.add_argument("--mm-texts", type=int, default=100, help="items scored for MultiModality (default 100)")
