@@ -73,20 +73,37 @@ def test_data_changing_operators_support_undo(addon):
             assert {'REGISTER', 'UNDO'} <= options, name
 
 
-def test_undo_after_generate_restores_the_prior_state(scene, use_model):
-    """Runs where bpy has an undo stack; headless bpy starts without one ('Undo disabled at startup in
-    background-mode'), so here it is skipped and only the UNDO flags above are checked."""
-    if not bpy.ops.ed.undo.poll():
-        pytest.skip("bpy in background mode has no undo stack: bpy.ops.ed.undo cannot run headless")
+def test_undo_and_redo_of_generate_and_edit(scene, use_model):
+    """Headless bpy starts with an empty undo stack ('Undo disabled at startup in background-mode'); two pushes give
+    it a base and a step to return to, after which undo and redo work as in the UI. Python calls skip the undo push
+    unless asked (the `undo=True` positional argument), which is how a button press in the UI runs it. Redo proves
+    Generate pushed its own step: without one, redo would land on the manual push's state, from before generating."""
     from blender_helpers import scene_state
 
     scene.moscale.target = 'SMPL'
+    bpy.ops.ed.undo_push(message="base")
     bpy.ops.ed.undo_push(message="before generate")
-    before = scene_state(scene)
-    assert bpy.ops.moscale.generate() == {'FINISHED'}
-    assert scene_state(bpy.context.scene) != before
-    bpy.ops.ed.undo()
+    if not bpy.ops.ed.undo.poll():
+        pytest.skip("this bpy build keeps no undo stack in background mode")
+    before = scene_state(bpy.context.scene)
+    assert bpy.ops.moscale.generate('EXEC_DEFAULT', True) == {'FINISHED'}
+    after = scene_state(bpy.context.scene)
+    assert after != before and len(after["takes"]) == len(before["takes"]) + 1
+    assert bpy.ops.ed.undo() == {'FINISHED'}
     assert scene_state(bpy.context.scene) == before
+    assert bpy.ops.ed.redo() == {'FINISHED'}
+    assert scene_state(bpy.context.scene) == after
+    # An edit is one undo step too: undo brings back exactly the generated take, redo the edited one.
+    settings = bpy.context.scene.moscale
+    settings.edit_range, settings.edit_start, settings.edit_end = 'FRAMES', 21, 40
+    settings.edit_prompt = "the person jumps"
+    assert bpy.ops.moscale.edit('EXEC_DEFAULT', True) == {'FINISHED'}
+    edited = scene_state(bpy.context.scene)
+    assert len(edited["takes"]) == len(after["takes"]) + 1
+    assert bpy.ops.ed.undo() == {'FINISHED'}
+    assert scene_state(bpy.context.scene) == after
+    assert bpy.ops.ed.redo() == {'FINISHED'}
+    assert scene_state(bpy.context.scene) == edited
 
 
 def test_extension_zip_builds_and_installs(addon, tmp_path):
