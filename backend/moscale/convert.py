@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from .skeleton import FPS
@@ -55,15 +54,10 @@ def convert(source: Path, outputs: list[Path], fps: float | None = None, input_f
 
 
 def run(args: argparse.Namespace) -> int:
-    from moscale.export import BlenderUnavailable, body_from_args
+    from moscale.export import body_from_args, command_status
 
-    try:
+    def work() -> None:
         for path in convert(args.motion, args.output, args.fps, args.input_fps, args.joint_map, body_from_args(args)):
             print(f"wrote {path}")
-    except BlenderUnavailable as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 3
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+
+    return command_status(work)

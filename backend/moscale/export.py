@@ -22,7 +22,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -312,10 +312,24 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=16, help="Cycles samples per filmstrip frame")
 
 
+def command_status(work: Callable[[], None]) -> int:
+    """Run a file-writing command's body; errors a user can act on become one line and an exit status
+    (2: bad input, 3: bpy missing for .fbx/.blend) instead of a traceback."""
+    try:
+        work()
+    except BlenderUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from moscale.motion import Motion
 
-    try:
+    def work() -> None:
         motion = Motion.load(args.motion)
         body = body_from_args(args)
         for path in write_outputs(motion, args.output, args.preset, args.fps, body=body):
@@ -325,13 +339,8 @@ def run(args: argparse.Namespace) -> int:
                 new_session()
                 build_scene(motion, args.fps, body=body)
             print(f"wrote {render_filmstrip(args.filmstrip, frames=args.filmstrip_frames, samples=args.samples)}")
-    except BlenderUnavailable as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 3
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+
+    return command_status(work)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -144,6 +144,12 @@ def minutes_at(points: list[tuple[int, float]], step: int) -> float | None:
     return float(seconds[-1] + rate * (step - steps[-1])) / 60
 
 
+def run_times(model: dict) -> list[tuple[int, float]]:
+    """`training_seconds` of a model's run folder (its train_log.csv), or [] when the config names none."""
+    log_path = Path(model["run"]) / "train_log.csv" if model.get("run") else None
+    return training_seconds(log_path, int(model.get("batch_size", 64))) if log_path and log_path.is_file() else []
+
+
 def model_facts(model: dict) -> dict:
     """What the matched budget is about: transformer parameters, mode, training iterations and minutes."""
     from safetensors import safe_open
@@ -152,8 +158,7 @@ def model_facts(model: dict) -> dict:
     config = json.loads((folder / "config.json").read_text())
     with safe_open(str(folder / "generator.safetensors"), framework="pt") as weights:
         parameters = sum(int(np.prod(weights.get_slice(k).get_shape())) for k in weights.keys())
-    log_path = Path(model["run"]) / "train_log.csv" if model.get("run") else None
-    times = training_seconds(log_path, int(model.get("batch_size", 64))) if log_path and log_path.is_file() else []
+    times = run_times(model)
     step = release_step(folder)
     return {"name": model["name"], "mode": config["transformer"]["mode"], "parameters": parameters, "step": step,
             "batch_size": model.get("batch_size"), "options": config.get("training", {}).get("options", {}),
@@ -247,9 +252,7 @@ class Comparison:
         curves = []
         for model in self.config["models"]:
             points = []
-            log_path = Path(model["run"]) / "train_log.csv" if model.get("run") else None
-            times = training_seconds(log_path, int(model.get("batch_size", 64))) if log_path and log_path.is_file() \
-                else []
+            times = run_times(model)
             for folder in [*model["snapshots"], model["folder"]]:
                 step = release_step(folder)
                 row = self.evaluate(model["name"], folder, self.config["sampling"], repeats)
@@ -345,56 +348,62 @@ def write_results(out: Path, result: dict) -> None:
              f"of `{_shown(c['data'])}`; mean ± 95% confidence half-width over {c.get('repeats', 20)} repeats; sampling "
              + ", ".join(f"{k} {v}" for k, v in c["sampling"].items()) + ". s/clip: generation time per clip at the "
              "ground-truth lengths on this machine.", "", results_table(result["rows"]), ""]
+    ci = metrics.format_mean_ci
     if result.get("models"):
-        lines += ["| Model | Mode | HR | TR | Parameters | Iterations × batch | Training minutes |",
-                  "|---|---|---|---|---|---|---|"]
-        for m in result["models"]:
-            options = m["options"]
-            flag = (lambda key: "-" if key not in options else ("yes" if options[key] else "no"))
-            minutes = "-" if m["minutes"] is None else f"{m['minutes']:.1f}"
-            lines.append(f"| {m['name']} | {m['mode']} | {flag('hierarchical_refinement')} | "
-                         f"{flag('temporal_refinement')} | {m['parameters'] / 1e6:.2f} M | "
-                         f"{m['step']} × {m['batch_size'] or '-'} | {minutes} |")
-        lines.append("")
+        def flag(options: dict, key: str) -> str:
+            return "-" if key not in options else ("yes" if options[key] else "no")
+
+        lines += [*_table(["Model", "Mode", "HR", "TR", "Parameters", "Iterations × batch", "Training minutes"],
+                          [[m["name"], m["mode"], flag(m["options"], "hierarchical_refinement"),
+                            flag(m["options"], "temporal_refinement"), f"{m['parameters'] / 1e6:.2f} M",
+                            f"{m['step']} × {m['batch_size'] or '-'}", _minutes(m["minutes"])]
+                           for m in result["models"]]), ""]
     if c.get("notes") and Path(c["notes"]).is_file():  # the authors' reading of the numbers, kept beside the config
         lines += [Path(c["notes"]).read_text().strip(), ""]
     if result.get("fid_test_vs_train") is not None:
         lines += [f"FID between the ground-truth test and train motions (the floor set by the split and the test-set "
                   f"size): {result['fid_test_vs_train']:.4f}.", ""]
+
+    def section(title: str, columns: list[str], rows: list[list], figure: tuple[str, str] | None) -> list[str]:
+        """A titled table and, for sections that have one, the line of its figure (`figure`: its key in `figures`
+        and its alt text; the line stays blank when the figure was not drawn)."""
+        if figure is None:
+            return [f"## {title}", "", *_table(columns, rows), ""]
+        key, alt = figure
+        return [f"## {title}", "", *_table(columns, rows), "", f"![{alt}]({figures[key]})" if key in figures else "",
+                ""]
+
     if result["training_curve"]:
-        lines += ["## Quality against training time", "", "| Model | Step | Minutes | Top-1 | FID |",
-                  "|---|---|---|---|---|"]
-        for curve in result["training_curve"]:
-            for p in curve["points"]:
-                minutes = "-" if p["minutes"] is None else f"{p['minutes']:.1f}"
-                lines.append(f"| {curve['name']} | {p['step'] if p['step'] is not None else '-'} | {minutes} | "
-                             f"{p['top1']:.3f} | {p['fid']:.3f} |")
-        lines += ["", f"![quality against training time]({figures['training']})" if "training" in figures else "", ""]
+        lines += section("Quality against training time", ["Model", "Step", "Minutes", "Top-1", "FID"],
+                         [[curve["name"], p["step"] if p["step"] is not None else "-", _minutes(p["minutes"]),
+                           f"{p['top1']:.3f}", f"{p['fid']:.3f}"]
+                          for curve in result["training_curve"] for p in curve["points"]],
+                         ("training", "quality against training time"))
     if result["guidance_sweep"]:
-        lines += ["## Guidance scale", "", "| Model | Guidance | Top-1 | FID | MM-Dist | Diversity |",
-                  "|---|---|---|---|---|---|"]
-        for e in result["guidance_sweep"]:
-            m = e["metrics"]
-            lines.append(f"| {e['name']} | {e['guidance']} | {metrics.format_mean_ci(m['top1'])} | "
-                         f"{metrics.format_mean_ci(m['fid'])} | {metrics.format_mean_ci(m['mm_dist'])} | "
-                         f"{metrics.format_mean_ci(m['diversity'])} |")
-        lines += ["", f"![guidance sweep]({figures['guidance']})" if "guidance" in figures else "", ""]
+        lines += section("Guidance scale", ["Model", "Guidance", "Top-1", "FID", "MM-Dist", "Diversity"],
+                         [[e["name"], e["guidance"], *(ci(e["metrics"][k]) for k in ("top1", "fid", "mm_dist",
+                                                                                  "diversity"))]
+                          for e in result["guidance_sweep"]], ("guidance", "guidance sweep"))
     if result["schedule_sweep"]:
-        lines += ["## Refinement schedules", "", "| Model | Schedule | Passes | Top-1 | FID | MM-Dist | s/clip |",
-                  "|---|---|---|---|---|---|---|"]
-        for e in result["schedule_sweep"]:
-            m = e["metrics"]
-            lines.append(f"| {e['name']} | {e['schedule']} | {e['passes']} | {metrics.format_mean_ci(m['top1'])} | "
-                         f"{metrics.format_mean_ci(m['fid'])} | {metrics.format_mean_ci(m['mm_dist'])} | "
-                         f"{e['seconds_per_clip']:.3f} |")
-        lines += ["", f"![refinement schedules]({figures['schedules']})" if "schedules" in figures else "", ""]
+        lines += section("Refinement schedules", ["Model", "Schedule", "Passes", "Top-1", "FID", "MM-Dist", "s/clip"],
+                         [[e["name"], e["schedule"], e["passes"],
+                           *(ci(e["metrics"][k]) for k in ("top1", "fid", "mm_dist")), f"{e['seconds_per_clip']:.3f}"]
+                          for e in result["schedule_sweep"]], ("schedules", "refinement schedules"))
     if result["timing"]:
-        lines += ["## Generation time", "", "| Model | Frames | Median s | Fastest s | Threads |",
-                  "|---|---|---|---|---|"]
-        for t in result["timing"]:
-            lines.append(f"| {t['name']} | {t['frames']} | {t['median_s']:.3f} | {t['min_s']:.3f} | {t['threads']} |")
-        lines.append("")
+        lines += section("Generation time", ["Model", "Frames", "Median s", "Fastest s", "Threads"],
+                         [[t["name"], t["frames"], f"{t['median_s']:.3f}", f"{t['min_s']:.3f}", t["threads"]]
+                          for t in result["timing"]], None)
     (out / "results.md").write_text("\n".join(lines))
+
+
+def _table(columns: list[str], rows: list[list]) -> list[str]:
+    """Markdown table lines: header, separator, one line per row."""
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+            *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)]
+
+
+def _minutes(minutes: float | None) -> str:
+    return "-" if minutes is None else f"{minutes:.1f}"
 
 
 def _shown(path: str | Path) -> str:

@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import json
 import math
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -468,8 +469,8 @@ def _save(out, model, tokenizer, optimizer, step, epoch, runtime, log, options, 
     training = {"step": step, "elapsed_s": round(training_seconds, 3), "options": asdict(options),
                 "data": str(args.data), "preset": args.preset}
     save_release(out / RELEASE_DIR, model, tokenizer, text_cache.encoder, training=training)
-    if snapshot:
-        save_release(out / SNAPSHOT_DIR / f"step-{step:06d}", model, tokenizer, text_cache.encoder, training=training)
+    if snapshot:  # the release folder just written, kept under its step
+        shutil.copytree(out / RELEASE_DIR, out / SNAPSHOT_DIR / f"step-{step:06d}", dirs_exist_ok=True)
     if val_set is not None:
         memo = LatentMemo(tokenizer, max_bytes=64 << 20)
         scores = validation_scores(model, tokenizer, memo, text_cache, val_set, args.val_clips, options,
