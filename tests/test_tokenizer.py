@@ -14,7 +14,8 @@ import torch
 
 from moscale import scales
 from moscale.tokenizer import (
-    CONFIG_FILE, NORMALIZATION_FILE, WEIGHTS_FILE, MotionTokenizer, TokenizerConfig, upgrade_config,
+    CONFIG_FILE, NORMALIZATION_FILE, WEIGHTS_FILE, MotionTokenizer, TokenizerConfig, pelvis_aligned_joints,
+    upgrade_config,
 )
 
 TINY = TokenizerConfig(width=32, depth=2, codebook_size=32, code_dim=16, reset_buffer_size=256)
@@ -82,7 +83,7 @@ def test_decode_of_indices_equals_quantised_forward(model):
     decoded = model.decode(encoded, lengths)
     assert decoded.shape == features.shape
     assert torch.allclose(decoded, recon, atol=1e-6)
-    assert set(losses) == {"total", "recon", "joints", "commit"}
+    assert set(losses) == {"total", "recon", "joints", "commit", "pose"}
 
 
 def test_padding_never_changes_a_clip(model):
@@ -162,6 +163,38 @@ def test_latent_norm_normalises_valid_steps_and_keeps_padding_zero():
     assert torch.all(f_BNC[1, valid[1]:] == 0)
     alone = tokenizer.encode_latent(features[1:, :40], lengths[1:])
     torch.testing.assert_close(f_BNC[1, : valid[1]], alone[0])
+
+
+FIXTURE = Path(__file__).parent / "fixtures" / "humanml3d"
+
+
+def test_pose_loss_joints_match_the_feature_decoder():
+    # A turning reference clip: the differentiable joints equal features_to_joints with the pelvis subtracted.
+    from moscale.features import features_to_joints
+
+    raw = np.load(FIXTURE / "new_joint_vecs" / "012314.npy")
+    expected = features_to_joints(raw)
+    expected = expected[:, 1:] - expected[:, :1]
+    got = pelvis_aligned_joints(torch.from_numpy(raw)[None].double())[0].numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert np.ptp(np.cumsum(raw[:, 0])) > 0.5  # the clip really turns, so the yaw integration is exercised
+
+
+def test_pose_loss_sees_yaw_drift_and_weighs_in():
+    torch.manual_seed(0)
+    tokenizer = MotionTokenizer(dataclasses.replace(TINY, pose_weight=2.0)).eval()
+    raw = torch.from_numpy(np.load(FIXTURE / "new_joint_vecs" / "012314.npy"))[None, :80]
+    drifted = raw.clone()
+    drifted[..., 0] += 0.002  # a small constant yaw-velocity error: it turns the body more every frame
+    distance = (pelvis_aligned_joints(drifted) - pelvis_aligned_joints(raw)).norm(dim=-1).mean(-1)[0]
+    assert distance[0] == 0 and distance[-1] > 10 * distance[5] > 0  # the error accumulates along the clip
+    features, lengths = _batch(torch.Generator().manual_seed(8), [40, 32])
+    plain = MotionTokenizer(TINY).eval()
+    plain.load_state_dict(tokenizer.state_dict())
+    _, _, weighted = tokenizer(features, lengths)
+    _, _, unweighted = plain(features, lengths)
+    torch.testing.assert_close(weighted["pose"], unweighted["pose"])
+    torch.testing.assert_close(weighted["total"], unweighted["total"] + 2.0 * unweighted["pose"])
 
 
 def test_gradients_reach_encoder_and_decoder():
@@ -340,6 +373,33 @@ def test_train_resume_and_evaluate_commands(tmp_path):
     total = sum(weights[k] * np.array(by_source[k]["mpjpe_mm"]) for k in weights) / sum(weights.values())
     np.testing.assert_allclose(total, metrics["mpjpe_mm"], rtol=1e-6)
     assert metrics["median_clip"] in metrics["clip_mpjpe_mm"] and metrics["median_clip"] in metrics["figure"]
+
+
+def test_fine_tune_starts_from_a_release_folder(model, tmp_path):
+    from moscale.cli import main
+
+    data = _corpus(tmp_path / "corpus")
+    model.set_normalization(np.zeros(263), np.ones(263))
+    model.save_pretrained(tmp_path / "base")
+    tuned_config = tmp_path / "tuned.json"
+    tuned_config.write_text(json.dumps(dataclasses.replace(TINY, pose_weight=1.5).to_dict()))
+    out = tmp_path / "tuned"
+    args = ["train", "tokenizer", "--data", str(data), "--out", str(out), "--init", str(tmp_path / "base"),
+            "--config", str(tuned_config), "--batch-size", "4", "--crop-frames", "32", "--warmup", "1", "--iters", "1",
+            "--lr", "0", "--threads", "1", "--no-progress", "--device", "cpu", "--val-clips", "0"]
+    assert main(args) == 0
+    tuned = MotionTokenizer.from_pretrained(out / "tokenizer")
+    assert tuned.config.pose_weight == 1.5
+    # lr 0: the weights are the base's. One EMA step moved the codebook (on this tiny corpus most codes are dead and
+    # reset), but the live codes stay within 2% of the base's instead of being re-initialised from data.
+    for name, weight in model.release_state_dict().items():
+        if not name.startswith("quantizer."):
+            torch.testing.assert_close(tuned.release_state_dict()[name], weight, msg=name)
+    drift = (tuned.quantizer.codebook - model.quantizer.codebook).norm(dim=-1)
+    assert (drift < 0.02 * model.quantizer.codebook.norm(dim=-1)).any()
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps(dataclasses.replace(TINY, width=48).to_dict()))
+    assert main(args[:-1] + ["0", "--config", str(wrong), "--out", str(tmp_path / "bad")]) == 2
 
 
 def _csv(path: Path) -> list[dict]:

@@ -2,9 +2,11 @@
 
     moscale train tokenizer --data corpus/ --preset small --out runs/tokenizer-small
     torchrun --nproc_per_node=2 -m moscale.train.tokenizer --data corpus/ --preset small --out runs/tok   # DDP
+    moscale train tokenizer --data corpus/ --init assets/model/tokenizer --lr 1e-4 --iters 3000 --out runs/tok-ft
 
 Recipe (the paper's): random `--crop-frames` crops of the train split, AdamW (0.9, 0.99), linear warm-up, then the
 learning rate times 0.3 at 30% and 70% of the iterations. `--batch-size` is the global batch, split over the processes.
+`--init FOLDER` fine-tunes a released tokenizer: its weights and codebook, a fresh optimizer and schedule.
 
 Speed (small preset, 64-frame crops, batch 128, 2 CPU cores): ~460 samples/s end to end, either one process with 2
 threads or `torchrun --nproc_per_node=2` with 1 thread each, i.e. ~3.6 iterations/s. A second busy process on a 2-core
@@ -38,7 +40,7 @@ LOG_FILE = "train_log.csv"
 CURVES_FILE = "loss_curves.png"
 # The progress bar's postfix and the columns of a --no-progress log line.
 POSTFIX = {"loss": "{total:.4f}", "ppl": "{perplexity:.0f}", "sps": "{samples_per_s:.0f}"}
-LOG_KEYS = ("total", "recon", "joints", "commit", "perplexity", "used", "reset", "lr", "samples_per_s")
+LOG_KEYS = ("total", "recon", "joints", "commit", "pose", "perplexity", "used", "reset", "lr", "samples_per_s")
 
 # Iterations and warm-up when not given on the command line.
 DEFAULTS = {
@@ -52,6 +54,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder (checkpoint, release folder, logs)")
     parser.add_argument("--preset", choices=sorted(DEFAULTS), default="small", help="tokenizer size (default small)")
     parser.add_argument("--config", type=Path, help="a config.json to use instead of the preset")
+    parser.add_argument("--init", type=Path,
+                        help="fine-tune: start from this release folder's weights and codebook (fresh optimizer and "
+                             "schedule); its config is used unless --config is given, which must match its shapes")
     parser.add_argument("--iters", type=int, help="training iterations (default: per preset, small 7000, paper 100000)")
     parser.add_argument("--batch-size", type=int, help="global batch size (default: small 128, paper 256)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default 3e-4)")
@@ -120,7 +125,13 @@ def prepare(args: argparse.Namespace, runtime: common.Runtime) -> Setup:
     if args.batch_size % runtime.world_size:
         raise ValueError(f"--batch-size {args.batch_size} is not divisible by {runtime.world_size} processes")
     checkpoint = common.load_checkpoint(Path(args.out) / CHECKPOINT_FILE) if args.resume else None
-    config = TokenizerConfig.from_dict(checkpoint["config"]) if checkpoint else build_config(args)
+    initial = MotionTokenizer.from_pretrained(args.init) if args.init is not None and not checkpoint else None
+    if checkpoint:
+        config = TokenizerConfig.from_dict(checkpoint["config"])
+    elif initial is not None and args.config is None:
+        config = initial.config
+    else:
+        config = build_config(args)
     common.seed_everything(args.seed)  # same seed on every rank: identical initial weights
 
     dataset = MotionDataset(args.data, "train", crop_frames=args.crop_frames, seed=args.seed + runtime.rank)
@@ -131,6 +142,11 @@ def prepare(args: argparse.Namespace, runtime: common.Runtime) -> Setup:
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_motions, num_workers=args.workers)
 
     model = MotionTokenizer(config)
+    if initial is not None:
+        model.load_pretrained_weights(initial, source=args.init)
+        if not torch.allclose(initial.feature_std, torch.as_tensor(dataset.std, dtype=torch.float32), rtol=1e-4):
+            print(f"note: {args.init} was normalised with other statistics than {args.data}; fine-tuning adapts it "
+                  "to this data's Mean/Std", file=sys.stderr)
     model.set_normalization(dataset.mean, dataset.std)
     model.to(runtime.device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
@@ -242,7 +258,7 @@ def _save(out, model, optimizer, step, epoch, runtime, log, val_set, val_clips) 
         log.merge(step, scores)
         print(f"step {step} validation: " + " ".join(f"{k}={v:.4g}" for k, v in scores.items()), flush=True)
         _keep_best(out, model, step, scores["val_mpjpe_mm"])
-    log.plot(out / CURVES_FILE, ["total", "recon", "joints", "commit", "val_total", "val_mpjpe_mm", "perplexity",
+    log.plot(out / CURVES_FILE, ["total", "recon", "joints", "commit", "pose", "val_total", "val_mpjpe_mm", "perplexity",
                                  "samples_per_s"],
              title=f"tokenizer training, step {step}")
 
