@@ -216,6 +216,31 @@ def test_sampler_covers_every_index_once_per_epoch():
         assert sum(len(batch) < 8 for batch in batches) == 1  # 203 = 25 * 8 + 3
 
 
+def test_sampler_repeats_oversample_items():
+    lengths = _lengths(50)
+    repeats = np.ones(50, np.int64)
+    repeats[:5] = 4  # five rare clips, four visits each
+    repeats[5] = 0  # one left out
+    sampler = LengthBucketSampler(lengths, batch_size=8, seed=1, repeats=repeats)
+    flat = [i for batch in sampler for i in batch]
+    assert len(sampler) == -(-len(flat) // 8) and len(flat) == 50 - 1 + 5 * 3
+    assert np.array_equal(np.bincount(flat, minlength=50), repeats)
+    unshuffled = [i for batch in LengthBucketSampler(lengths, 8, shuffle=False, repeats=repeats) for i in batch]
+    assert np.array_equal(np.bincount(unshuffled, minlength=50), repeats)
+    with pytest.raises(ValueError, match="repeats"):
+        LengthBucketSampler(lengths, 8, repeats=[1, 2])
+
+
+def test_source_repeats_by_clip_name_prefix():
+    from moscale.data.dataset import clip_source, source_repeats
+
+    names = ["bandai2_walk_001_w00", "cmu_05_04_w00", "cmu_05_04_w01", "bandai1_bow_001_w00"]
+    assert clip_source(names[1]) == "cmu"
+    assert source_repeats(names, {"cmu": 5, "bandai1": 2}).tolist() == [1, 5, 5, 2]
+    with pytest.raises(ValueError, match="no clips of source"):
+        source_repeats(names, {"cmv": 5})  # a typo is an error, not a silent no-op
+
+
 def test_sampler_batches_similar_lengths():
     lengths = _lengths(2000)
     sampler = LengthBucketSampler(lengths, batch_size=16, seed=0, drop_last=True, pool_batches=20)

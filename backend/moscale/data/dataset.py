@@ -387,7 +387,10 @@ class LengthBucketSampler(Sampler[list[int]]):
 
     Under DDP every rank builds the same global batch list and takes every `num_replicas`-th batch, so shards are
     disjoint; without drop_last the list is padded by repeating its first batches so all ranks get as many batches.
-    `shuffle=False` sorts everything by length (least padding, for evaluation)."""
+    `shuffle=False` sorts everything by length (least padding, for evaluation).
+
+    `repeats[i]` (default 1) is how often item i comes per epoch: oversampling a rare source (`source_repeats`). The
+    dataset draws each visit's crop afresh, so the repeats are different crops of the clip."""
 
     def __init__(
         self,
@@ -400,6 +403,7 @@ class LengthBucketSampler(Sampler[list[int]]):
         num_replicas: int | None = None,
         rank: int | None = None,
         pool_batches: int = 50,
+        repeats: Sequence[int] | np.ndarray | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -412,6 +416,10 @@ class LengthBucketSampler(Sampler[list[int]]):
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} outside [0, {num_replicas})")
         self.lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
+        repeats = np.ones(len(self.lengths), np.int64) if repeats is None else np.asarray(repeats, np.int64).reshape(-1)
+        if repeats.shape != self.lengths.shape or (repeats < 0).any():
+            raise ValueError(f"repeats must be {len(self.lengths)} non-negative counts, got shape {repeats.shape}")
+        self.items = np.repeat(np.arange(len(self.lengths)), repeats)  # one entry per visit in an epoch
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
@@ -425,16 +433,16 @@ class LengthBucketSampler(Sampler[list[int]]):
         self.epoch = int(epoch)
 
     def _global_batches(self) -> list[list[int]]:
-        count = len(self.lengths)
+        count = len(self.items)
         if self.shuffle:
             rng = np.random.default_rng((self.seed, self.epoch))
-            order = rng.permutation(count)
+            order = self.items[rng.permutation(count)]
             # A pool is a multiple of batch_size, so only the very last batch can be short.
             pool = self.batch_size * self.pool_batches
             pools = [order[s : s + pool] for s in range(0, count, pool)]
             order = np.concatenate([p[np.argsort(self.lengths[p], kind="stable")] for p in pools]) if pools else order
         else:
-            order = np.argsort(self.lengths, kind="stable")
+            order = self.items[np.argsort(self.lengths[self.items], kind="stable")]
         batches = [order[s : s + self.batch_size].tolist() for s in range(0, count, self.batch_size)]
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
@@ -454,11 +462,29 @@ class LengthBucketSampler(Sampler[list[int]]):
         yield from batches[self.rank :: replicas]
 
     def __len__(self) -> int:
-        count = len(self.lengths)
+        count = len(self.items)
         batches = count // self.batch_size + (0 if self.drop_last or count % self.batch_size == 0 else 1)
         if self.drop_last:
             return batches // self.num_replicas
         return -(-batches // self.num_replicas)
+
+
+def clip_source(name: str) -> str:
+    """The data source of a clip: its name's prefix before the first "_" (`moscale data build` names clips
+    SOURCE_..., e.g. bandai2_walk_normal_001_w00, cmu_05_04_w00)."""
+    return name.split("_", 1)[0]
+
+
+def source_repeats(names: Sequence[str], oversample: dict[str, int]) -> np.ndarray:
+    """Per-clip visit counts for `LengthBucketSampler(repeats=...)`: `oversample[source]` for that source's clips, 1
+    for the rest. Raises if a named source has no clip (a typo would otherwise silently oversample nothing)."""
+    sources = [clip_source(name) for name in names]
+    missing = sorted(set(oversample) - set(sources))
+    if missing:
+        raise ValueError(f"oversample: no clips of source(s) {missing}; sources here: {sorted(set(sources))}")
+    if any(int(n) < 1 for n in oversample.values()):
+        raise ValueError(f"oversample counts must be >= 1, got {oversample}")
+    return np.array([int(oversample.get(source, 1)) for source in sources], dtype=np.int64)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

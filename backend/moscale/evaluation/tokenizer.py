@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from moscale.data.dataset import MotionDataset, collate_motions
+from moscale.data.dataset import MotionDataset, clip_source, collate_motions
 from moscale.tokenizer import MotionTokenizer
 
 
@@ -111,7 +111,7 @@ def _breakdown(per_clip: list[dict]) -> dict:
     clip_mm = {c["name"]: c["aligned_m"] / c["points"] * 1000 for c in per_clip}
     sources: dict[str, list[dict]] = {}
     for c in per_clip:
-        sources.setdefault(c["name"].split("_", 1)[0], []).append(c)
+        sources.setdefault(clip_source(c["name"]), []).append(c)
     by_source = {source: {"clips": len(clips),
                           "mpjpe_mm": (sum(c["aligned_m"] for c in clips) / sum(c["points"] for c in clips)
                                        * 1000).tolist()}

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from moscale.data.dataset import LengthBucketSampler, MotionDataset, collate_motions
+from moscale.data.dataset import LengthBucketSampler, MotionDataset, collate_motions, source_repeats
 from moscale.tokenizer import MotionTokenizer, TokenizerConfig, count_parameters
 from moscale.train import common
 
@@ -66,6 +66,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="max gradient norm (default 1; 0 disables). Without it the encoder's latents can run away "
                              "from the EMA codebook and the commitment loss explodes")
     parser.add_argument("--crop-frames", type=int, default=64, help="training crop length in frames (default 64)")
+    parser.add_argument("--oversample", action="append", default=[], metavar="SOURCE=N",
+                        help="visit the clips of a data source (clip-name prefix, e.g. cmu) N times per epoch, each "
+                             "time a new crop; repeatable")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (default auto)")
     parser.add_argument("--threads", type=int, help="CPU threads per process (default: cores / processes)")
@@ -84,6 +87,17 @@ def resolve_settings(args: argparse.Namespace) -> argparse.Namespace:
         if getattr(settings, name) is None:
             setattr(settings, name, value)
     return settings
+
+
+def parse_oversample(values: list[str]) -> dict[str, int]:
+    """["cmu=5", "bandai1=3"] -> {"cmu": 5, "bandai1": 3}."""
+    result = {}
+    for value in values:
+        source, _, count = value.partition("=")
+        if not source or not count.isdigit():
+            raise ValueError(f"--oversample {value!r}: expected SOURCE=N, e.g. cmu=4")
+        result[source] = int(count)
+    return result
 
 
 def build_config(args: argparse.Namespace) -> TokenizerConfig:
@@ -135,9 +149,11 @@ def prepare(args: argparse.Namespace, runtime: common.Runtime) -> Setup:
     common.seed_everything(args.seed)  # same seed on every rank: identical initial weights
 
     dataset = MotionDataset(args.data, "train", crop_frames=args.crop_frames, seed=args.seed + runtime.rank)
+    repeats = source_repeats(dataset.names, parse_oversample(args.oversample))
     sampler = LengthBucketSampler(
         dataset.lengths, args.batch_size // runtime.world_size, shuffle=True, seed=args.seed,
-        drop_last=len(dataset) >= args.batch_size, num_replicas=runtime.world_size, rank=runtime.rank,
+        drop_last=int(repeats.sum()) >= args.batch_size, num_replicas=runtime.world_size, rank=runtime.rank,
+        repeats=repeats,
     )
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_motions, num_workers=args.workers)
 
@@ -174,7 +190,9 @@ def train(args: argparse.Namespace, runtime: common.Runtime, setup: Setup | None
     ddp_model = common.wrap_ddp(model, runtime, sync_buffers=False)
     config = model.config
     say(f"tokenizer {count_parameters(model) / 1e6:.2f} M parameters, config {json.dumps(config.to_dict())}")
-    say(f"{len(dataset)} training clips, {args.crop_frames}-frame crops, global batch {args.batch_size} on "
+    oversampled = f" ({len(sampler.items)} visits per epoch: --oversample {' '.join(args.oversample)})" \
+        if args.oversample else ""
+    say(f"{len(dataset)} training clips{oversampled}, {args.crop_frames}-frame crops, global batch {args.batch_size} on "
         f"{runtime.world_size} process(es) ({runtime.device}, {torch.get_num_threads()} threads each), "
         f"{args.iters} iterations")
     log = common.LossLog(out / LOG_FILE, resume_from_step=step if step else None) if runtime.is_main else None
