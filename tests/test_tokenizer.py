@@ -399,6 +399,8 @@ def test_fine_tune_starts_from_a_release_folder(model, tmp_path):
     assert (drift < 0.02 * model.quantizer.codebook.norm(dim=-1)).any()
     assert main(args[:-2] + ["--val-clips", "0", "--oversample", "src=3", "--out", str(tmp_path / "over")]) == 0
     assert main(args + ["--oversample", "nosuch=3", "--out", str(tmp_path / "typo")]) == 2
+    whole = args[:-2] + ["--val-clips", "0", "--crop-frames", "0", "--out", str(tmp_path / "whole")]
+    assert main(whole) == 0  # whole clips (48-72 frames here) instead of crops
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps(dataclasses.replace(TINY, width=48).to_dict()))
     assert main(args[:-1] + ["0", "--config", str(wrong), "--out", str(tmp_path / "bad")]) == 2

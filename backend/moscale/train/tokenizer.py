@@ -4,7 +4,7 @@
     torchrun --nproc_per_node=2 -m moscale.train.tokenizer --data corpus/ --preset small --out runs/tok   # DDP
     moscale train tokenizer --data corpus/ --init assets/model/tokenizer --lr 1e-4 --iters 3000 --out runs/tok-ft
 
-Recipe (the paper's): random `--crop-frames` crops of the train split, AdamW (0.9, 0.99), linear warm-up, then the
+Recipe (the paper's): random `--crop-frames` crops of the train split (or whole clips), AdamW (0.9, 0.99), linear warm-up, then the
 learning rate times 0.3 at 30% and 70% of the iterations. `--batch-size` is the global batch, split over the processes.
 `--init FOLDER` fine-tunes a released tokenizer: its weights and codebook, a fresh optimizer and schedule.
 
@@ -65,7 +65,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grad-clip", type=float, default=1.0,
                         help="max gradient norm (default 1; 0 disables). Without it the encoder's latents can run away "
                              "from the EMA codebook and the commitment loss explodes")
-    parser.add_argument("--crop-frames", type=int, default=64, help="training crop length in frames (default 64)")
+    parser.add_argument("--crop-frames", type=int, default=64,
+                        help="training crop length in frames (default 64); 0: whole clips of up to 196 frames, so the "
+                             "pose loss sees the root's turn add up over a full window, as the evaluation does")
     parser.add_argument("--oversample", action="append", default=[], metavar="SOURCE=N",
                         help="visit the clips of a data source (clip-name prefix, e.g. cmu) N times per epoch, each "
                              "time a new crop; repeatable")
@@ -148,7 +150,9 @@ def prepare(args: argparse.Namespace, runtime: common.Runtime) -> Setup:
         config = build_config(args)
     common.seed_everything(args.seed)  # same seed on every rank: identical initial weights
 
-    dataset = MotionDataset(args.data, "train", crop_frames=args.crop_frames, seed=args.seed + runtime.rank)
+    if args.crop_frames < 0:
+        raise ValueError(f"--crop-frames must be >= 0, got {args.crop_frames}")
+    dataset = MotionDataset(args.data, "train", crop_frames=args.crop_frames or None, seed=args.seed + runtime.rank)
     repeats = source_repeats(dataset.names, parse_oversample(args.oversample))
     sampler = LengthBucketSampler(
         dataset.lengths, args.batch_size // runtime.world_size, shuffle=True, seed=args.seed,
@@ -159,7 +163,10 @@ def prepare(args: argparse.Namespace, runtime: common.Runtime) -> Setup:
 
     model = MotionTokenizer(config)
     if initial is not None:
-        model.load_pretrained_weights(initial, source=args.init)
+        try:
+            model.load_pretrained_weights(initial, source=args.init)
+        except ValueError as error:
+            raise ValueError(f"--init {args.init} does not fit --config {args.config} (sizes must match): {error}") from None
         if not torch.allclose(initial.feature_std, torch.as_tensor(dataset.std, dtype=torch.float32), rtol=1e-4):
             print(f"note: {args.init} was normalised with other statistics than {args.data}; fine-tuning adapts it "
                   "to this data's Mean/Std", file=sys.stderr)
@@ -192,7 +199,8 @@ def train(args: argparse.Namespace, runtime: common.Runtime, setup: Setup | None
     say(f"tokenizer {count_parameters(model) / 1e6:.2f} M parameters, config {json.dumps(config.to_dict())}")
     oversampled = f" ({len(sampler.items)} visits per epoch: --oversample {' '.join(args.oversample)})" \
         if args.oversample else ""
-    say(f"{len(dataset)} training clips{oversampled}, {args.crop_frames}-frame crops, global batch {args.batch_size} on "
+    crops = f"{args.crop_frames}-frame crops" if args.crop_frames else f"whole clips of <= {dataset.max_frames} frames"
+    say(f"{len(dataset)} training clips{oversampled}, {crops}, global batch {args.batch_size} on "
         f"{runtime.world_size} process(es) ({runtime.device}, {torch.get_num_threads()} threads each), "
         f"{args.iters} iterations")
     log = common.LossLog(out / LOG_FILE, resume_from_step=step if step else None) if runtime.is_main else None
