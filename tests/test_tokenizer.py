@@ -365,6 +365,7 @@ def test_train_resume_and_evaluate_commands(tmp_path):
     metrics = json.loads((out / "eval_test" / "metrics.json").read_text())
     assert len(metrics["mpjpe_mm"]) == 4 and all(np.isfinite(metrics["mpjpe_mm"]))
     assert 0 < metrics["codebook_usage"] <= 1 and metrics["clips"] == 2
+    assert 0 < metrics["mpjpe_true_yaw_mm"] and np.isfinite(metrics["mpjpe_true_yaw_mm"])
     assert Path(metrics["figure"]).is_file()
     # The per-source MPJPE (point-weighted) recombines into the total; the figure shows the median clip.
     by_source = metrics["mpjpe_mm_by_source"]

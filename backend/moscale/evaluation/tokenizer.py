@@ -8,6 +8,8 @@ positions the same way (`moscale.features.features_to_joints`), and compared:
 
 - MPJPE (mm): mean joint distance after aligning each frame's pelvis (the convention of MoMask's tokenizer tables);
 - global MPJPE (mm): the same without alignment, so drift of the integrated root trajectory counts too;
+- MPJPE with the true root yaw velocity put into the reconstruction (all scales): the pelvis-aligned joints still turn
+  with the integrated yaw, so the gap to the MPJPE is the error the root's turn adds up to over a window;
 
 plus codebook usage (fraction of codes used at least once over the split's tokens, all scales) and perplexity. A mean
 over a mixed corpus hides where the error is, so the MPJPE is also given per data source (the clip-name prefix before
@@ -67,6 +69,7 @@ def evaluate(model: MotionTokenizer, dataset: MotionDataset, *, batch_size: int 
     order = sorted(range(count), key=lambda i: int(dataset.lengths[i]))  # similar lengths together: less padding
     num_scales = model.config.num_scales
     aligned_m, global_m = np.zeros(num_scales), np.zeros(num_scales)
+    true_yaw_m = 0.0
     points = 0
     per_clip = []
     all_indices: list[list[torch.Tensor]] = [[] for _ in range(num_scales)]
@@ -87,11 +90,14 @@ def evaluate(model: MotionTokenizer, dataset: MotionDataset, *, batch_size: int 
         for k in range(num_scales):
             recon = model.decode(indices, lengths, num_scales=k + 1).cpu()
             for b, t in enumerate(batch["lengths"].tolist()):
-                pred = joints_from_features(recon[b, :t].numpy() * std + mean)
-                a, g = joint_errors(pred, true[b])
+                raw = recon[b, :t].numpy() * std + mean
+                a, g = joint_errors(joints_from_features(raw), true[b])
                 aligned_m[k] += a
                 global_m[k] += g
                 clip_aligned[b, k] = a
+                if k == num_scales - 1:  # how much of the error is the integrated root turn
+                    raw[:, 0] = batch["features"][b, :t, 0].numpy() * std[0] + mean[0]
+                    true_yaw_m += joint_errors(joints_from_features(raw), true[b])[0]
         for b, name in enumerate(batch["names"]):
             per_clip.append({"name": name, "points": true[b].shape[0] * true[b].shape[1],
                              "aligned_m": clip_aligned[b]})
@@ -101,6 +107,7 @@ def evaluate(model: MotionTokenizer, dataset: MotionDataset, *, batch_size: int 
         "scales": list(range(1, num_scales + 1)),
         "mpjpe_mm": (aligned_m / points * 1000).tolist(),
         "global_mpjpe_mm": (global_m / points * 1000).tolist(),
+        "mpjpe_true_yaw_mm": true_yaw_m / points * 1000,
         **_breakdown(per_clip),
         **usage,
     }
@@ -161,6 +168,8 @@ def format_table(results: dict) -> str:
     lines.append(f"codebook: {results['codebook_usage']:.1%} of codes used, perplexity "
                  f"{results['codebook_perplexity']:.1f} ({results['clips']} clips)")
     per_scale = (lambda values: " / ".join(f"{v:.1f}" for v in values))
+    lines.append(f"all scales with the true root yaw velocity: {results['mpjpe_true_yaw_mm']:.1f} mm (the rest of the "
+                 f"MPJPE is the integrated root turn)")
     lines.append(f"median clip MPJPE mm per scale: {per_scale(results['median_clip_mpjpe_mm'])}")
     for source, entry in results["mpjpe_mm_by_source"].items():
         lines.append(f"  {source}: {per_scale(entry['mpjpe_mm'])} ({entry['clips']} clips)")
