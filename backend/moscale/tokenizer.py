@@ -30,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from moscale import scales
+from moscale.skeleton import NUM_JOINTS, RIC_SLICE
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "tokenizer.safetensors"
@@ -172,9 +173,9 @@ def pelvis_aligned_joints(raw_BTD: torch.Tensor) -> torch.Tensor:
     last frame never reaches its valid frames."""
     half_angle = torch.cumsum(raw_BTD[..., 0], dim=-1) - raw_BTD[..., 0]  # exclusive: frame 0 faces +Z
     cos, sin = torch.cos(2 * half_angle)[..., None], torch.sin(2 * half_angle)[..., None]
-    ric = raw_BTD[..., 4:67].unflatten(-1, (21, 3))
+    ric = raw_BTD[..., RIC_SLICE].unflatten(-1, (NUM_JOINTS - 1, 3))
     x, y, z = ric.unbind(-1)
-    height = raw_BTD[..., 3:4]
+    height = raw_BTD[..., 3:4]  # the last root channel
     # Un-rotating by the facing (a turn of +angle about +Y) is a turn of -angle: x' = x cos - z sin, z' = x sin + z cos.
     return torch.stack([x * cos - z * sin, y - height, x * sin + z * cos], dim=-1)
 
@@ -509,8 +510,8 @@ class MotionTokenizer(nn.Module):
     def forward(
         self, features_BTD: torch.Tensor, lengths_B: torch.Tensor
     ) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, torch.Tensor]]:
-        """Reconstruction (B, T, D), indices per scale, and losses {total, recon, joints, commit, pose}. In training mode the
-        codebook is EMA-updated; batch statistics (perplexity, used fraction, codes reset) land in `last_stats`."""
+        """Reconstruction (B, T, D), indices per scale, and losses {total, recon, joints, commit, pose}. In training mode
+        the codebook is EMA-updated; batch statistics (perplexity, used fraction, codes reset) land in `last_stats`."""
         lengths_B = lengths_B.to(features_BTD.device)
         f_BNC = self.encode_latent(features_BTD, lengths_B)
         with torch.no_grad():

@@ -2,10 +2,10 @@
 
     moscale train tokenizer --data corpus/ --preset small --out runs/tokenizer-small
     torchrun --nproc_per_node=2 -m moscale.train.tokenizer --data corpus/ --preset small --out runs/tok   # DDP
-    moscale train tokenizer --data corpus/ --init assets/model/tokenizer --lr 1e-4 --iters 3000 --out runs/tok-ft
+    moscale train tokenizer --data corpus/ --init assets/model/tokenizer --lr 5e-5 --crop-frames 0 --out runs/tok-ft
 
-Recipe (the paper's): random `--crop-frames` crops of the train split (or whole clips), AdamW (0.9, 0.99), linear warm-up, then the
-learning rate times 0.3 at 30% and 70% of the iterations. `--batch-size` is the global batch, split over the processes.
+Recipe (the paper's): random `--crop-frames` crops of the train split (or whole clips), AdamW (0.9, 0.99), linear
+warm-up, then the learning rate times 0.3 at 30% and 70% of the iterations. `--batch-size` is the global batch, split over the processes.
 `--init FOLDER` fine-tunes a released tokenizer: its weights and codebook, a fresh optimizer and schedule.
 
 Speed (small preset, 64-frame crops, batch 128, 2 CPU cores): ~460 samples/s end to end, either one process with 2
