@@ -83,8 +83,8 @@ def evaluate(model: MotionTokenizer, dataset: MotionDataset, *, batch_size: int 
         for k in range(num_scales):
             width = int(counts[:, k].max())
             all_indices[k].append(indices[k].cpu()[:, :width])
-        true = [joints_from_features(f[:t].numpy() * std + mean)
-                for f, t in zip(batch["features"], batch["lengths"].tolist())]
+        true_raw = [f[:t].numpy() * std + mean for f, t in zip(batch["features"], batch["lengths"].tolist())]
+        true = [joints_from_features(raw) for raw in true_raw]
         points += sum(j.shape[0] * j.shape[1] for j in true)
         clip_aligned = np.zeros((len(true), num_scales))
         for k in range(num_scales):
@@ -96,7 +96,7 @@ def evaluate(model: MotionTokenizer, dataset: MotionDataset, *, batch_size: int 
                 global_m[k] += g
                 clip_aligned[b, k] = a
                 if k == num_scales - 1:  # how much of the error is the integrated root turn
-                    raw[:, 0] = batch["features"][b, :t, 0].numpy() * std[0] + mean[0]
+                    raw[:, 0] = true_raw[b][:, 0]
                     true_yaw_m += joint_errors(joints_from_features(raw), true[b])[0]
         for b, name in enumerate(batch["names"]):
             per_clip.append({"name": name, "points": true[b].shape[0] * true[b].shape[1],
