@@ -72,6 +72,27 @@ def test_hierarchical_refinement_requantises_later_scales():
     assert any(later)
 
 
+def test_hierarchical_refinement_shows_clean_tokens_and_corrupts_only_f_hat():
+    """The paper's HR: visible tokens within a scale are the (re-quantised) targets, never the corrupted codes;
+    the corruption reaches the model only through the next scales' f_hat inputs."""
+    torch.manual_seed(0)
+    tokenizer = tiny_tokenizer()
+    f_BNC, lengths_B, features = latents(tokenizer, [52] * 16)
+    batch = next_scale_batch(tokenizer, f_BNC, lengths_B, CODES,
+                             TrainOptions(hierarchical_refinement=True, gamma_max=0.6, temporal_refinement=True,
+                                          token_noise_max=0.0))
+    valid, selected = batch["layout"].valid_BL, batch["loss_mask"]
+    visible = valid & ~selected
+    assert visible.any()
+    assert torch.equal(batch["tokens"][visible], batch["targets"][visible])
+    # f_hat seen by scales >= 1 is built from corrupted codes, so it differs from clean teacher forcing of the targets
+    spans = scales.begin_end(batch["layout"].lengths)
+    targets = [batch["targets"][:, b:e] for b, e in spans]
+    teacher = torch.cat(tokenizer.teacher_forcing(targets, lengths_B), 1)
+    later = torch.arange(valid.shape[1]) >= spans[1][0]
+    assert (batch["fhat"][:, later] - teacher[:, later]).abs().amax() > 1e-3
+
+
 def test_temporal_refinement_inputs():
     torch.manual_seed(0)
     tokenizer = tiny_tokenizer()

@@ -8,7 +8,8 @@
 One step (next-scale): the frozen tokenizer encodes the batch to latents f (memoised per clip window, since the
 tokenizer never changes), then, coarse to fine, scale k's targets are quantised against f_hat so far:
 - hierarchical refinement (HR): a fraction gamma ~ U[0, gamma_max] of the codes that go into f_hat is replaced by wrong
-  codes, so the next scale's targets are re-quantised against a corrupted f_hat and learn to correct it;
+  codes, so the next scale's targets are re-quantised against a corrupted f_hat and learn to correct it (the tokens
+  shown within a scale stay clean: only f_hat is corrupted);
 - temporal refinement (TR): per scale, a cosine-schedule fraction of the tokens is selected (80% MASK, 10% random,
   10% kept) and the other tokens get 0-10% random-token noise; without TR every token of a scale is MASK (plain VAR);
 - 10% of the prompts are replaced by the learned unconditional embedding (classifier-free guidance).
@@ -106,18 +107,21 @@ def next_scale_batch(tokenizer: MotionTokenizer, f_BNC: torch.Tensor, lengths_B:
     for k in range(K):
         fhat_inputs.append(tokenizer.next_scale_input(f_hat, k, lengths_B))
         target_BL = tokenizer.quantize_scale(f_BNC, f_hat, k, lengths_B)
-        shown_BL = target_BL
+        # HR corrupts only what goes into f_hat (so scale k+1's targets are re-quantised against a wrong f_hat and
+        # learn to correct it); the tokens shown inside scale k stay the clean targets, as in the paper and the
+        # authors' code. Showing the corrupted codes as visible inputs taught TR to trust wrong context.
+        accumulated_BL = target_BL
         if options.hierarchical_refinement and k < K - 1:
             wrong_BL = torch.rand(target_BL.shape, device=device) < gamma_B[:, None]
-            shown_BL = torch.where(wrong_BL, random_codes_except(target_BL, num_codes), target_BL)
-        f_hat = tokenizer.accumulate(f_hat, shown_BL, k, lengths_B)
+            accumulated_BL = torch.where(wrong_BL, random_codes_except(target_BL, num_codes), target_BL)
+        f_hat = tokenizer.accumulate(f_hat, accumulated_BL, k, lengths_B)
         width = target_BL.shape[1]
         if options.temporal_refinement:
             chosen_BL = cosine_mask(counts_BK[:, k], width, device)
             noisy_BL = (torch.rand(target_BL.shape, device=device) < noise_B[:, None]) & ~chosen_BL
             roll_BL = torch.rand(target_BL.shape, device=device)
             input_BL = torch.where(noisy_BL | (chosen_BL & (roll_BL >= 0.8) & (roll_BL < 0.9)),
-                                   torch.randint_like(target_BL, num_codes), shown_BL)
+                                   torch.randint_like(target_BL, num_codes), target_BL)
             input_BL = input_BL.masked_fill(chosen_BL & (roll_BL < 0.8), mask_id)
         else:
             chosen_BL = torch.arange(width, device=device)[None] < counts_BK[:, k:k + 1]
