@@ -78,6 +78,67 @@ BANDAI_ACTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Synonyms an animator types for the same action (stroll, amble, jog, hop ...), mixed into the training captions so
+# the model hears more than one wording per action.
+BANDAI_PARAPHRASES: dict[str, tuple[str, ...]] = {
+    "walk": ("strolls forward", "ambles forward", "takes a walk forward", "paces forward", "walks on ahead"),
+    "run": ("jogs ahead", "runs at a steady pace", "trots forward", "goes for a jog"),
+    "dash": ("races forward", "bolts forward", "runs fast straight ahead", "sprints off"),
+    "walk-back": ("backs up", "retreats backward", "moves backward step by step", "steps back"),
+    "walk-left": ("walks forward veering left", "walks ahead bearing left"),
+    "walk-right": ("walks forward veering right", "walks ahead bearing right"),
+    "walk-turn-left": ("walks and turns to the left", "makes a left turn while walking"),
+    "walk-turn-right": ("walks and turns to the right", "makes a right turn while walking"),
+    "bow": ("takes a bow", "bows the head and upper body", "bows deeply"),
+    "bye": ("waves bye with the right hand", "waves farewell with the right hand"),
+    "byebye": ("waves bye with both hands", "waves farewell with both hands"),
+    "guide": ("points the way with the right hand", "directs someone with the right hand"),
+    "respond": ("raises the left hand to answer", "answers with a raised left hand"),
+    "call": ("beckons someone over", "calls to someone"),
+    "punch": ("boxes", "jabs forward with the fists", "throws jabs", "punches"),
+    "kick": ("kicks", "kicks with the right foot", "does kicks", "kicks out with the right leg"),
+    "slash": ("swings a sword", "hacks with a two-handed sword", "cuts with a sword"),
+    "dance-short": ("dances around", "grooves to music", "busts a move"),
+    "dance-long": ("dances around", "grooves to music", "busts a move"),
+    "wave-both-hands": ("waves hello with both hands", "waves both arms", "greets with both hands"),
+    "wave-left-hand": ("greets with a wave of the left hand", "waves hi with the left hand"),
+    "wave-right-hand": ("greets with a wave of the right hand", "waves hi with the right hand"),
+    "raise-up-both-hands": ("puts both hands in the air", "lifts both hands up"),
+    "raise-up-left-hand": ("puts the left hand in the air", "lifts the left hand up"),
+    "raise-up-right-hand": ("puts the right hand in the air", "lifts the right hand up"),
+}
+
+# Wordings that never enter a training caption: the held-out set (moscale.data.compound) re-captions test clips
+# with them, to measure whether the model follows a prompt it was not trained on word for word.
+HELDOUT_PARAPHRASES: dict[str, tuple[str, ...]] = {
+    "walk": ("saunters ahead", "marches forward", "wanders forward on foot"),
+    "run": ("hurries forward at a run", "runs along"),
+    "dash": ("sprints as fast as they can", "races ahead at full speed"),
+    "walk-back": ("moves backwards on foot", "walks back the way they came"),
+    "walk-turn-left": ("walks and swings round to the left",),
+    "walk-turn-right": ("walks and swings round to the right",),
+    "bow": ("bows down respectfully", "does a deep bow"),
+    "bye": ("bids farewell waving the right hand",),
+    "byebye": ("bids farewell waving both hands",),
+    "punch": ("does some boxing punches", "punches repeatedly"),
+    "kick": ("does karate kicks with the right leg", "kicks repeatedly"),
+    "slash": ("chops with a sword",),
+    "dance-short": ("does a little dance",),
+    "dance-long": ("does a little dance",),
+    "wave-both-hands": ("waves hi using both hands",),
+    "wave-left-hand": ("waves hi using the left hand",),
+    "wave-right-hand": ("waves hi using the right hand",),
+    "raise-up-both-hands": ("sticks both arms up",),
+    "raise-up-left-hand": ("sticks the left arm up",),
+    "raise-up-right-hand": ("sticks the right arm up",),
+}
+
+
+def action_phrases(action: str) -> tuple[str, ...]:
+    """Every training wording of a Bandai-Namco action: the checked descriptions, then the paraphrase bank."""
+    return BANDAI_ACTIONS[action] + BANDAI_PARAPHRASES.get(action, ())
+
+
 @dataclass(frozen=True)
 class Style:
     adverbs: tuple[str, ...]  # phrases after the verb phrase
@@ -157,7 +218,7 @@ def bandai_captions(stem: str, count: int = DEFAULT_COUNT) -> list[str]:
     label = parse_bandai_name(stem)
     if label.action not in BANDAI_ACTIONS or label.style not in BANDAI_STYLES:
         raise ValueError(f"{stem}: no caption vocabulary for action {label.action!r} / style {label.style!r}")
-    actions, style = BANDAI_ACTIONS[label.action], BANDAI_STYLES[label.style]
+    actions, style = action_phrases(label.action), BANDAI_STYLES[label.style]
     candidates = []
     for verb in actions:
         for subject in SUBJECTS:
@@ -412,8 +473,9 @@ _CLOSED: dict[str, set[str]] = {
     "SCONJ": _words("while as if because until"),
     "NUM": _words("two three four five six ten"),
     "ADV": _words("forward forwards backward backwards sideways ahead then again around back away high very "
-                  "straight together finally once twice apart far fast aside slightly downward upward closer forth overhead"),
-    "AUX": _words("is are was were be been"),
+                  "straight together finally once twice apart far fast aside slightly downward upward closer forth overhead "
+                  "round afterwards"),
+    "AUX": _words("is are was were be been can"),
 }
 _ADJECTIVES = _words(
     "left right tired happy sad angry proud confident haughty timid insecure shy hesitant masculine manly macho "
@@ -422,7 +484,7 @@ _ADJECTIVES = _words(
     "cheerful joyful dejected downcast furious irritated neutral normal strong small little short long slow quick "
     "brisk uneven bumpy tall low open several sharp exaggerated expressive flowing large other whole same upright "
     "tilted turning gliding cutting pointed lifted raised circular full happy street delinquent musical few upper "
-    "possible ladylike relaxed lazy steady first last next ordinary fighting")
+    "possible ladylike relaxed lazy steady first last next ordinary fighting deep handed")
 _NOUNS = _words(
     "person human man woman child kid hand hands arm arms leg legs foot feet knee knees head chest waist hip hips "
     "body torso shoulder shoulders back fist fists toe toes ankle chin side sides way manner mood pace posture swagger "
@@ -432,14 +494,16 @@ _NOUNS = _words(
     "floor stool seat ladder stairs flight window windows bottle cap soda drink traffic signals jacks twists squats "
     "jump jumps leap leaps spin spins ballet routine pose arabesque pirouette circle circles object set cartwheel move "
     "giant spot time times confidence heel direction distance walk run jog sprint speed terrain tiptoe swordplay "
-    "jungle angle angles place height")
+    "jungle angle angles place height farewell music karate bye hi")
 _VERB_BASES = _words(
     "walk run jog sprint dash step turn bow wave raise lift put say give hold gesture guide point show respond answer "
     "call lean punch throw kick slash swing dance perform move bend scoop stand straighten rise fight practice "
     "pretend wash mime wipe clean laugh burst drink open twist unscrew screw close jump grab reach stretch sit take "
     "swing dangle let hang rock lower climb get hop push do squat direct signal circle draw rotate glide slide "
     "balance keep spin leap arch fold cross bring point extend cut begin start make face back shuffle stride "
-    "dribble bounce shoot go look drift trudge answer shadowbox hold box try come pick go rest prop carry head strike sidestep")
+    "dribble bounce shoot go look drift trudge answer shadowbox hold box try come pick go rest prop carry head strike sidestep "
+    "amble bear beckon bid bolt bust chop greet groove hack hurry jab march pace race retreat saunter stick stroll "
+    "trot veer use stop wander")
 _IRREGULAR = {"ran": "run", "running": "run", "took": "take", "taking": "take", "held": "hold", "holding": "hold",
               "threw": "throw", "thrown": "throw", "swung": "swing", "rose": "rise", "rising": "rise", "stood": "stand",
               "gave": "give", "giving": "give", "said": "say", "says": "say", "does": "do", "doing": "do", "did": "do",

@@ -20,6 +20,8 @@ the window's first T of T + 1 preprocessed frames, the rows the features describ
 (``caption#tokens#0.0#0.0``, every caption of the recording), train/val/test/all.txt (window names; a recording's
 windows share one split, ~85/5/10 stratified by source and action, deterministic in the names), Mean.npy/Std.npy
 (train split, HumanML3D's group-wise std), SOURCES.md, LICENSES/, manifest.json (per recording), summary.json.
+Then ``--compounds`` (1200) joined "A, then B" clips go into train/val and heldout.txt is written
+(``moscale.data.compound``).
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ import numpy as np
 
 from moscale import features as feature_codec
 from moscale.data import captions as captions_lib
+from moscale.data import compound
 from moscale.skeleton import FEATURE_DIM, FPS, NUM_JOINTS
 from moscale.sources import RigError, RigMap, load_source_clip, root_jitter
 
@@ -92,6 +95,7 @@ class BuildConfig:
     captions: int = captions_lib.DEFAULT_COUNT
     fps: int = FPS
     facing: str = "corrected"  # features.joints_to_features(facing=...): "corrected" decodes exactly; "humanml3d" = published
+    compounds: int = 1200  # joined "A, then B" training clips (moscale.data.compound); 0: none, and no held-out split
 
 
 @dataclass
@@ -292,6 +296,10 @@ def build(sources: list[tuple[str, Path]], out: Path, *, workers: int = 2, confi
     assign_splits(recordings)
     results = _run(recordings, out, config, workers, progress)
     summary = _finish(recordings, results, excluded, sources, out, config, time.time() - started)
+    if config.compounds > 0:
+        summary["compounds"] = compound.augment(out, train=config.compounds, val=max(1, config.compounds // 20),
+                                                heldout=max(1, config.compounds // 10))
+        (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return summary
 
 
@@ -452,6 +460,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--facing", choices=("humanml3d", "corrected"), default="corrected",
                         help="facing convention of the features (moscale.features). 'corrected' (default) decodes back to the "
                              "input exactly; 'humanml3d' reproduces the published code, hip-order and ±180° bugs included")
+    parser.add_argument("--compounds", type=int, default=BuildConfig.compounds,
+                        help="joined 'A, then B' training clips to add, and a held-out split of test-clip compounds "
+                             "and unseen paraphrases (default %(default)s; 0: none)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N recordings of each source (tests)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing corpus in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -463,7 +474,8 @@ def run(args: argparse.Namespace) -> int:
     if args.rig_map is not None:
         RigMap.from_json(args.rig_map)  # fail early on a malformed map
     config = BuildConfig(max_frames=args.max_frames, stride=min(args.stride, args.max_frames),
-                         min_frames=args.min_frames, captions=args.captions, facing=args.facing)
+                         min_frames=args.min_frames, captions=args.captions, facing=args.facing,
+                         compounds=args.compounds)
     summary = build(args.source, args.out, workers=args.workers, config=config, rig_map=args.rig_map,
                     overwrite=args.overwrite, limit=args.limit, progress=not args.quiet)
     print(format_summary(summary))

@@ -231,6 +231,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--amp", choices=["auto", "off", "bf16", "fp16"], default="auto",
                         help="mixed precision on CUDA (auto: bf16 where supported); always off on the CPU")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--init", type=Path, default=None, metavar="RELEASE",
+                        help="start from a released generator's weights and config (a release folder trained on "
+                             "the same tokenizer, e.g. assets/model) instead of random ones: fine-tuning")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, help="CPU threads per process")
     parser.add_argument("--seed", type=int, default=0)
@@ -322,8 +325,9 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
     tokenizer.requires_grad_(False)
     text_cache = _text_cache(args, runtime)
     checkpoint = common.load_checkpoint(out / CHECKPOINT_FILE) if args.resume else None
+    init = _init_weights(args.init, tokenizer) if args.init is not None and not checkpoint else None
     config = (TransformerConfig.from_dict(checkpoint["config"]) if checkpoint
-              else build_config(args, tokenizer, text_cache.encoder.dim))
+              else init.config if init is not None else build_config(args, tokenizer, text_cache.encoder.dim))
     options = TrainOptions(**checkpoint["options"]) if checkpoint else train_options(args)
     common.seed_everything(args.seed)
 
@@ -339,6 +343,9 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
     no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n and "queries" not in n)]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
+    if init is not None:
+        model.load_state_dict(init.state_dict())
+        say(f"initialised from {args.init}")
     step, epoch = 0, 0
     # Seconds spent training, not saving or validating: the x axis of quality-against-training-time plots.
     training_seconds = 0.0
@@ -391,6 +398,19 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
                       clock.seconds(), snapshot)
     bar.close()
     say(f"done: {step} iterations in {(time.perf_counter() - started) / 60:.1f} min; release folder {out / RELEASE_DIR}")
+
+
+def _init_weights(folder: Path, tokenizer: MotionTokenizer) -> MotionTransformer:
+    """The generator of a release folder, checked against the tokenizer it will be trained on."""
+    weights = Path(folder) / "generator.safetensors"
+    if not weights.is_file():
+        raise SystemExit(f"--init {folder}: no generator.safetensors there (give a release folder, e.g. assets/model)")
+    model = MotionTransformer.from_pretrained(weights)
+    c, t = model.config, tokenizer.config
+    if (c.num_codes, c.code_dim, tuple(c.factors)) != (t.codebook_size, t.code_dim, tuple(t.scale_factors)):
+        raise SystemExit(f"--init {folder}: made for a tokenizer with {c.num_codes} codes of width {c.code_dim} and "
+                         f"scales {c.factors}; --tokenizer has {t.codebook_size} x {t.code_dim}, {t.scale_factors}")
+    return model
 
 
 def _amp_dtype(choice: str, device: torch.device):
