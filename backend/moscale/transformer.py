@@ -183,13 +183,14 @@ class KVCache:
     def length(self) -> int:
         return 0 if self.valid_BL is None else self.valid_BL.shape[1]
 
-    def commit(self) -> None:
+    def commit(self, first: int | None = None) -> None:
+        """Move the pending keys/values into the cache: all of them, or only the first `first` positions."""
         for i, item in enumerate(self.pending):
-            key, value = item
+            key, value = item if first is None else (item[0][:, :, :first], item[1][:, :, :first])
             self.keys[i] = key if self.keys[i] is None else torch.cat([self.keys[i], key], dim=2)
             self.values[i] = value if self.values[i] is None else torch.cat([self.values[i], value], dim=2)
             self.pending[i] = None
-        valid = self.pending_valid_BL
+        valid = self.pending_valid_BL if first is None else self.pending_valid_BL[:, :first]
         self.valid_BL = valid if self.valid_BL is None else torch.cat([self.valid_BL, valid], dim=1)
 
 
@@ -406,14 +407,20 @@ class MotionTransformer(nn.Module):
     # --- a run of new positions against the cache (sampling)
 
     def step(self, ctx: Context, cache: KVCache, tokens_BL: torch.Tensor, fhat_BLC: torch.Tensor | None,
-             level: int, pos_BL: torch.Tensor, valid_BL: torch.Tensor, n_query_slots: int = 0,
+             level: int | torch.Tensor, pos_BL: torch.Tensor, valid_BL: torch.Tensor, n_query_slots: int = 0,
              causal: bool = False) -> torch.Tensor:
         """Logits (B, L, V) for new positions that see every committed position and each other (causally if asked).
+        `level` is one level for all, or a (L,) tensor of non-decreasing levels: then the new positions attend
+        block-causally among themselves, as in `forward` (a finished scale and the next one in one pass).
         Their keys/values wait in `cache.pending` until `cache.commit()`."""
         B, L = pos_BL.shape
-        level_L = torch.full((L,), level, dtype=torch.long, device=pos_BL.device)
+        if isinstance(level, torch.Tensor):
+            level_L = level.to(pos_BL.device)
+            within_LL = level_L[:, None] >= level_L[None, :]
+        else:
+            level_L = torch.full((L,), level, dtype=torch.long, device=pos_BL.device)
+            within_LL = torch.ones(L, L, dtype=torch.bool, device=pos_BL.device)
         x_BLD = self.embed(ctx, tokens_BL, fhat_BLC, level_L, n_query_slots)
-        within_LL = torch.ones(L, L, dtype=torch.bool, device=pos_BL.device)
         if causal:
             within_LL = within_LL.tril()
         mask_B1LK = within_LL[None] & valid_BL[:, None, :]
