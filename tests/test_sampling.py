@@ -75,20 +75,28 @@ def test_options_guidance_per_scale():
 
 @pytest.mark.parametrize("frames", [52, 37, 4])
 @pytest.mark.parametrize("schedule", [(1, 1, 1, 1), (1, 2, 5, 10)])
-def test_cached_sampling_equals_full_forward(model, tokenizer, frames, schedule):
-    """The logits of every scale's last pass (KV cache, CFG batch) equal one full block-causal forward pass."""
+@pytest.mark.parametrize("prefix", ["final", "mask"])
+def test_cached_sampling_equals_full_forward(model, tokenizer, frames, schedule, prefix):
+    """The logits of every scale's last pass (KV cache, CFG batch) equal a full block-causal forward pass whose
+    earlier scales hold their final tokens (prefix "final", what TR training shows) or their last pass's inputs."""
     trace = Trace()
     text_BSD, mask_BS = text(2)
     indices, f_hat = sample_next_scale(model, tokenizer, text_BSD, mask_BS, frames,
-                                       SamplingOptions(schedule=schedule, guidance=3.0), seeded(0), trace=trace)
+                                       SamplingOptions(schedule=schedule, guidance=3.0, prefix=prefix), seeded(0),
+                                       trace=trace)
     n = scales.latent_length(frames)
     assert [tuple(i.shape) for i in indices] == [(2, c) for c in scales.token_lengths(n)]
     assert all(int(i.max()) < CODES for i in indices)  # no MASK left
     layout = next_scale_layout(torch.tensor([n, n]), model.config.factors)
     fhat_BLC = torch.cat([torch.zeros(2, layout.lengths[0], CODE_DIM)] + trace.fhat_inputs[1:], dim=1)
-    with torch.no_grad():
-        full_BLV = model(torch.cat(trace.inputs, 1), fhat_BLC, layout, text_BSD, mask_BS)
-    assert (full_BLV - torch.cat(trace.logits, 1)).abs().max() <= 1e-5
+    earlier = indices if prefix == "final" else trace.inputs
+    for k, (begin, end) in enumerate(scales.begin_end(layout.lengths)):
+        tokens_BL = torch.cat(earlier[:k] + [trace.inputs[k]] + indices[k + 1:], 1)  # later scales cannot matter
+        with torch.no_grad():
+            full_BLV = model(tokens_BL, fhat_BLC, layout, text_BSD, mask_BS)
+        assert (full_BLV[:, begin:end] - trace.logits[k]).abs().max() <= 1e-5, f"scale {k}"
+    if len(schedule) > 1 and max(schedule) == 1 and len(indices) > 1:  # fast: the two states really differ
+        assert not torch.equal(trace.inputs[0], indices[0])
     # f_hat is what the tokenizer accumulates from the sampled indices
     torch.testing.assert_close(f_hat, _accumulate(tokenizer, indices, frames))
 

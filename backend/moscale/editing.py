@@ -329,7 +329,7 @@ def _sampling(pipe, seed, guidance, schedule, temperature, top_p, top_k) -> tupl
     schedule = resolve_schedule(schedule, len(pipe.model.config.factors))
     seed = random.randrange(2**31) if seed is None else int(seed)
     return SamplingOptions(schedule=schedule, guidance=float(guidance), temperature=float(temperature), top_p=top_p,
-                           top_k=top_k), seed
+                           top_k=top_k, prefix=pipe.prefix), seed
 
 
 def _check_source(pipe, motion: Motion, name: str = "source") -> np.ndarray:

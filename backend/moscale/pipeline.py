@@ -28,7 +28,7 @@ import torch
 
 from moscale import editing
 from moscale.sampling import (DEFAULT_GUIDANCE, CancelFlag, ProgressFn, SamplingOptions, generate_features,
-                              resolve_schedule)
+                              prefix_mode, resolve_schedule)
 from moscale.text import TextEncoder, TextEncoderConfig, check_prompts
 from moscale.tokenizer import MotionTokenizer
 from moscale.transformer import NEXT_SCALE, MotionTransformer, TransformerConfig
@@ -141,6 +141,7 @@ class MoScalePipeline:
         self.folder = folder
         self._text_encoder = text_encoder
         self._text_memo: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.prefix = "final"  # the KV-cache state the model was trained for (moscale.sampling.prefix_mode)
         if tokenizer.config.codebook_size != model.config.num_codes or tokenizer.config.code_dim != model.config.code_dim:
             raise ValueError(f"tokenizer (codebook {tokenizer.config.codebook_size} x {tokenizer.config.code_dim}) "
                              f"does not match the transformer ({model.config.num_codes} x {model.config.code_dim})")
@@ -170,6 +171,8 @@ class MoScalePipeline:
             pipe = cls(model, tokenizer, text_config, resolve_device(device), folder, text_encoder)
         except ValueError as error:
             raise ValueError(f"{folder}: incompatible parts: {error}") from error
+        training = config.get("training")
+        pipe.prefix = prefix_mode(training.get("options") if isinstance(training, dict) else None)
         if load_text_encoder:
             pipe.ensure_text_encoder()
         return pipe
@@ -274,7 +277,7 @@ class MoScalePipeline:
         seed = random.randrange(2**31) if seed is None else int(seed)
         generator = torch.Generator(device=self.device).manual_seed(seed)
         options = SamplingOptions(schedule=schedule, guidance=float(guidance), temperature=float(temperature),
-                                  top_p=top_p, top_k=top_k)
+                                  top_p=top_p, top_k=top_k, prefix=self.prefix)
         B = int(num_samples)
         features_BTD = generate_features(self.model, self.tokenizer, text_1SD.expand(B, -1, -1),
                                          mask_1S.expand(B, -1), frames, options, generator, progress, cancel,

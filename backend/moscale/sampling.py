@@ -5,7 +5,13 @@ masked token (classifier-free guidance with weight max(0, s - decay * k), logits
 uncond in one batch), samples them (temperature, top-k, top-p), and re-masks the lowest-confidence new tokens so that
 floor(free * cos(pi/2 * pass / passes)) stay masked (MaskGIT's cosine schedule); the last pass keeps everything. Then
 f_hat += upsample(codebook[tokens]) and the next scale reads f_hat downsampled. Earlier scales' keys/values sit in a
-KV cache (those of each scale's last pass), so a pass only runs the current scale's tokens.
+KV cache, so a pass only runs the current scale's tokens.
+
+Which inputs of a finished scale go into the cache (`SamplingOptions.prefix`): a model trained with temporal
+refinement saw earlier scales as their (nearly all visible) target tokens, never as all-MASK, so "final" caches each
+scale computed from its *final* tokens, as the authors' code does when it recomputes the prefix. That costs no extra
+pass: scale k-1's final tokens ride along in scale k's first pass (block-causal, so they cannot see scale k) and only
+they are committed. A model trained without TR saw every scale as all MASK: "mask" caches the last pass's inputs.
 
 `Constraint` locks tokens (and restores the source's f_hat outside a window after every scale): continuation of long
 clips uses it here, zero-shot editing builds on it.
@@ -29,6 +35,12 @@ from moscale.tokenizer import MotionTokenizer
 from moscale.transformer import NEXT_SCALE, Context, KVCache, MotionTransformer, scale_positions
 
 SCHEDULES = {"fast": (1, 1, 1, 1), "best": (1, 2, 5, 10)}
+PREFIX_MODES = ("final", "mask")
+
+
+def prefix_mode(training_options: dict | None) -> str:
+    """The cache state a release was trained for: its training options say whether TR was on (default: on)."""
+    return "final" if (training_options or {}).get("temporal_refinement", True) else "mask"
 
 ProgressFn = Callable[[int, int, str], None]  # (pass done, passes in total, what) -> None
 CancelFlag = threading.Event | Callable[[], bool] | None
@@ -52,6 +64,11 @@ class SamplingOptions:
     temperature: float = 1.0
     top_p: float | None = 0.9
     top_k: int | None = None
+    prefix: str = "final"  # finished scales enter the KV cache with their final tokens ("final") or as MASK ("mask")
+
+    def __post_init__(self):
+        if self.prefix not in PREFIX_MODES:
+            raise ValueError(f"prefix {self.prefix!r}: use one of {PREFIX_MODES}")
 
     def guidance_at(self, k: int) -> float:
         return max(0.0, self.guidance - self.guidance_decay * k)
@@ -83,7 +100,8 @@ class Constraint:
 
 @dataclass
 class Trace:
-    """What the last pass of each scale saw and produced (for tests: equals a full forward pass)."""
+    """What the last pass of each scale saw and produced (for tests: equals a full forward pass whose earlier scales
+    hold their final tokens, or with prefix "mask" their last pass's inputs)."""
     inputs: list[torch.Tensor] = field(default_factory=list)  # per scale (B, L_k) input tokens of the last pass
     fhat_inputs: list[torch.Tensor | None] = field(default_factory=list)
     logits: list[torch.Tensor] = field(default_factory=list)  # per scale (B, L_k, V), conditional branch
@@ -171,6 +189,8 @@ def sample_next_scale(model: MotionTransformer, tokenizer: MotionTokenizer, text
     f_hat = tokenizer.init_f_hat(lengths_B)
     total, done = sum(schedule), 0
     indices = []
+    previous = None  # prefix "final": (tokens, f̂ inputs, positions) of the finished scale not yet in the cache
+    both_rows = (lambda x: torch.cat([x, x])) if use_cfg else (lambda x: x)
     for k, count in enumerate(counts):
         fhat_in = tokenizer.next_scale_input(f_hat, k, lengths_B) if k > 0 else None
         pos_BL = scale_positions(n, count).to(device)[None].expand(rows, -1)
@@ -183,9 +203,22 @@ def sample_next_scale(model: MotionTransformer, tokenizer: MotionTokenizer, text
         free = int((~locked).sum(1).max())
         for step in range(1, schedule[k] + 1):
             check_cancel(cancel)
-            both = torch.cat([tokens, tokens]) if use_cfg else tokens
-            fhat_both = None if fhat_in is None else (torch.cat([fhat_in, fhat_in]) if use_cfg else fhat_in)
-            logits = model.step(ctx, cache, both, fhat_both, k, pos_BL, valid_BL, n_query_slots=count if k == 0 else 0)
+            both = both_rows(tokens)
+            fhat_both = None if fhat_in is None else both_rows(fhat_in)
+            if previous is not None:  # first pass of scale k also computes scale k-1 from its final tokens
+                prev_tokens, prev_fhat, prev_pos = previous
+                width = prev_tokens.shape[1]
+                prev_fhat = prev_fhat if prev_fhat is not None else fhat_both.new_zeros(rows, width, fhat_both.shape[-1])
+                levels_L = torch.cat([torch.full((width,), k - 1), torch.full((count,), k)]).to(device)
+                logits = model.step(ctx, cache, torch.cat([both_rows(prev_tokens), both], 1),
+                                    torch.cat([prev_fhat, fhat_both], 1), levels_L, torch.cat([prev_pos, pos_BL], 1),
+                                    torch.cat([torch.ones(rows, width, dtype=torch.bool, device=device), valid_BL], 1),
+                                    n_query_slots=width if k == 1 else 0)[:, width:]
+                cache.commit(first=width)
+                previous = None
+            else:
+                logits = model.step(ctx, cache, both, fhat_both, k, pos_BL, valid_BL,
+                                    n_query_slots=count if k == 0 else 0)
             if trace is not None and step == schedule[k]:
                 trace.inputs.append(tokens.clone())
                 trace.fhat_inputs.append(fhat_in)
@@ -204,7 +237,10 @@ def sample_next_scale(model: MotionTransformer, tokenizer: MotionTokenizer, text
             done += 1
             if progress is not None:
                 progress(done, total, f"scale {k + 1}/{len(counts)}, pass {step}/{schedule[k]}")
-        cache.commit()
+        if options.prefix == "final":
+            previous = (tokens, fhat_both, pos_BL)
+        else:
+            cache.commit()
         f_hat = tokenizer.accumulate(f_hat, tokens, k, lengths_B)
         if constraint is not None and constraint.keep_latent_BN is not None:
             f_hat = torch.where(constraint.keep_latent_BN[..., None], constraint.source_f_hat[k], f_hat)

@@ -402,10 +402,15 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
 
 def _init_weights(folder: Path, tokenizer: MotionTokenizer) -> MotionTransformer:
     """The generator of a release folder, checked against the tokenizer it will be trained on."""
-    weights = Path(folder) / "generator.safetensors"
-    if not weights.is_file():
+    from moscale.pipeline import load_generator, read_release_config
+
+    folder = Path(folder)
+    if not (folder / "generator.safetensors").is_file():
         raise SystemExit(f"--init {folder}: no generator.safetensors there (give a release folder, e.g. assets/model)")
-    model = MotionTransformer.from_pretrained(weights)
+    try:  # a release keeps the transformer config in config.json, not in the weights' metadata
+        model = load_generator(folder, read_release_config(folder))
+    except ValueError as error:
+        raise SystemExit(f"--init {folder}: {error}") from None
     c, t = model.config, tokenizer.config
     if (c.num_codes, c.code_dim, tuple(c.factors)) != (t.codebook_size, t.code_dim, tuple(t.scale_factors)):
         raise SystemExit(f"--init {folder}: made for a tokenizer with {c.num_codes} codes of width {c.code_dim} and "
