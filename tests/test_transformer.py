@@ -189,3 +189,50 @@ def test_save_load_identical(tmp_path):
     with torch.no_grad():
         assert torch.equal(model(tokens_BL, fhat_BLC, layout, text_BSD, mask_BS),
                            loaded(tokens_BL, fhat_BLC, layout, text_BSD, mask_BS))
+
+
+def test_precomputed_modulation_equals_per_pass():
+    """The AdaLN modulation computed once per prompt (Context.modulation) gives the logits of recomputing it in every
+    block on every pass, for the full forward pass and for cached steps."""
+    config = tiny_config()
+    model = random_model(config)
+    layout, tokens_BL, fhat_BLC = forward_inputs(config, [13, 6])
+    text_BSD, mask_BS = text_batch(2)
+    with torch.no_grad():
+        x_BLD_inputs = (tokens_BL, fhat_BLC, layout.level_L, layout.lengths[0])
+        for precompute in (True, False):
+            ctx = model.context(text_BSD, mask_BS, precompute=precompute)
+            assert (ctx.modulation is not None) == precompute
+        with_ctx = model.context(text_BSD, mask_BS)
+        without_ctx = model.context(text_BSD, mask_BS, precompute=False)
+        x_BLD = model.embed(with_ctx, *x_BLD_inputs)
+        mask = layout.attention_mask()
+        a = model.run(x_BLD, layout.pos_BL, mask, with_ctx)
+        b = model.run(x_BLD, layout.pos_BL, mask, without_ctx)
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(model(tokens_BL, fhat_BLC, layout, text_BSD, mask_BS), b, atol=1e-6, rtol=1e-6)
+        count = layout.lengths[0]
+        steps = [model.step(ctx, KVCache(config.n_layer), tokens_BL[:, :count], fhat_BLC[:, :count], 0,
+                            layout.pos_BL[:, :count], layout.valid_BL[:, :count], n_query_slots=count)
+                 for ctx in (with_ctx, without_ctx)]
+        torch.testing.assert_close(steps[0], steps[1], atol=1e-6, rtol=1e-6)
+
+
+def test_modulation_is_computed_once_per_generate():
+    """Sampling with the 18-pass schedule runs each block's AdaLN linear once (per prompt), not once per pass."""
+    from moscale.sampling import SamplingOptions, sample_next_scale
+    from moscale.tokenizer import MotionTokenizer, TokenizerConfig
+
+    config = tiny_config()
+    model = random_model(config)
+    torch.manual_seed(0)
+    tokenizer = MotionTokenizer(TokenizerConfig(width=16, depth=1, codebook_size=CODES, code_dim=CODE_DIM)).eval()
+    calls = []
+    hooks = [module.register_forward_hook(lambda *_: calls.append(1))
+             for module in [*(block.ada for block in model.blocks), model.ada_out]]
+    text_BSD, mask_BS = text_batch(1)
+    sample_next_scale(model, tokenizer, text_BSD, mask_BS, 52, SamplingOptions(schedule=(1, 2, 5, 10)),
+                      torch.Generator().manual_seed(0))
+    for hook in hooks:
+        hook.remove()
+    assert len(calls) == config.n_layer + 1

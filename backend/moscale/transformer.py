@@ -264,8 +264,16 @@ class Block(nn.Module):
         self.mlp = MLP(config)
         self.ada = nn.Linear(D, 6 * D)  # shift, scale, gate for attention and MLP
 
-    def forward(self, x_BLD, cond_BD, text_BSD, text_mask_BS, rope, mask_B1LK, cache=None):
-        shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = self.ada(F.silu(cond_BD)).chunk(6, dim=-1)
+    def modulation(self, cond_BD: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(shift_a, scale_a, gate_a, shift_m, scale_m, gate_m), each (B, D): fixed for a prompt."""
+        return self.ada(F.silu(cond_BD)).chunk(6, dim=-1)
+
+    def forward(self, x_BLD, cond_BD, text_BSD, text_mask_BS, rope, mask_B1LK, cache=None,
+                modulation: tuple[torch.Tensor, ...] | None = None):
+        """`modulation`: this block's `self.modulation(cond_BD)` computed beforehand (then cond_BD is not read)."""
+        if modulation is None:
+            modulation = self.modulation(cond_BD)
+        shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = modulation
         x_BLD = x_BLD + gate_a[:, None] * self.attn(modulate(self.ln_attn(x_BLD), shift_a, scale_a), rope, mask_B1LK,
                                                     cache)
         x_BLD = x_BLD + self.cross(self.ln_cross(x_BLD), text_BSD, text_mask_BS, cache)
@@ -294,12 +302,20 @@ class QueryPool(nn.Module):
 
 
 @dataclass
+class Modulation:
+    """AdaLN shift/scale/gate of every block and of the output norm, computed once from the pooled condition."""
+    blocks: list[tuple[torch.Tensor, ...]]  # per block 6 x (B, D)
+    out: tuple[torch.Tensor, torch.Tensor]  # (shift_BD, scale_BD)
+
+
+@dataclass
 class Context:
     """Per-prompt tensors shared by every pass of one sampling run."""
     queries_BQD: torch.Tensor
     cond_BD: torch.Tensor
     text_BSD: torch.Tensor  # projected to n_embd
     text_mask_BS: torch.Tensor
+    modulation: Modulation | None = None  # None: every pass recomputes it from cond_BD
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -348,9 +364,11 @@ class MotionTransformer(nn.Module):
 
     # --- conditioning
 
-    def context(self, text_BSD: torch.Tensor, text_mask_BS: torch.Tensor, drop_text_B: torch.Tensor | None = None
-                ) -> Context:
-        """Project the text; samples with drop_text_B True see only the learned unconditional embedding."""
+    def context(self, text_BSD: torch.Tensor, text_mask_BS: torch.Tensor, drop_text_B: torch.Tensor | None = None,
+                precompute: bool = True) -> Context:
+        """Project the text; samples with drop_text_B True see only the learned unconditional embedding.
+        `precompute`: also compute every block's AdaLN modulation now, once for all passes of a sampling run
+        (False: each `run` recomputes it; the logits are the same)."""
         if drop_text_B is not None:  # always through torch.where, so DDP sees null_text used in every step
             null_BSD = self.null_text.to(text_BSD.dtype).expand_as(text_BSD)
             text_BSD = torch.where(drop_text_B[:, None, None], null_BSD, text_BSD)
@@ -358,7 +376,13 @@ class MotionTransformer(nn.Module):
             text_mask_BS = torch.where(drop_text_B[:, None], first_S[None, :], text_mask_BS)
         text_BSD = self.text_proj(self.text_norm(text_BSD))
         queries_BQD, cond_BD = self.query_pool(text_BSD, text_mask_BS)
-        return Context(queries_BQD, cond_BD, text_BSD, text_mask_BS)
+        return Context(queries_BQD, cond_BD, text_BSD, text_mask_BS,
+                       self.modulation(cond_BD) if precompute else None)
+
+    def modulation(self, cond_BD: torch.Tensor) -> Modulation:
+        """Every block's AdaLN modulation for a condition (B, D): constant across the passes of one prompt."""
+        return Modulation([block.modulation(cond_BD) for block in self.blocks],
+                          self.ada_out(F.silu(cond_BD)).chunk(2, dim=-1))
 
     def unconditional_text(self, batch: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
         """(text_BSD, mask_BS) for the unconditional branch of classifier-free guidance."""
@@ -381,9 +405,10 @@ class MotionTransformer(nn.Module):
 
     def run(self, x_BLD, pos_BL, mask_B1LK, ctx: Context, cache: KVCache | None = None) -> torch.Tensor:
         rope = rope_cos_sin(pos_BL, self.config.n_embd // self.config.n_head, self.config.rope_base)
-        for block in self.blocks:
-            x_BLD = block(x_BLD, ctx.cond_BD, ctx.text_BSD, ctx.text_mask_BS, rope, mask_B1LK, cache)
-        shift, scale = self.ada_out(F.silu(ctx.cond_BD)).chunk(2, dim=-1)
+        modulation = ctx.modulation if ctx.modulation is not None else self.modulation(ctx.cond_BD)
+        for block, block_modulation in zip(self.blocks, modulation.blocks):
+            x_BLD = block(x_BLD, ctx.cond_BD, ctx.text_BSD, ctx.text_mask_BS, rope, mask_B1LK, cache, block_modulation)
+        shift, scale = modulation.out
         return self.head(modulate(self.ln_out(x_BLD), shift, scale))
 
     # --- whole sequence (training, and the reference for cached sampling)
