@@ -142,27 +142,40 @@ def fbx_options(preset: str) -> dict:
 
 def export_fbx(context: bpy.types.Context, target: ExportTarget, filepath: str | Path, preset: str = "UNITY") -> Path:
     """Write ``target`` (armature, its meshes, the action baked over its frame range) to ``filepath``."""
+    from moscale import atomic
+
     options = fbx_options(preset)
     path = Path(bpy.path.abspath(str(filepath)))
-    path.parent.mkdir(parents=True, exist_ok=True)
     rename = UNREAL_ARMATURE_NAME if preset == "UNREAL" else None
-    with _posed_for_export(context, target, rename):
-        result = bpy.ops.export_scene.fbx(filepath=str(path), check_existing=False, **options)
-    if result != {'FINISHED'}:
-        raise ExportError(f"Blender's FBX exporter did not finish ({', '.join(result)}).")
+    # Written beside the file and renamed over it: an export that fails half way keeps the previous file.
+    with atomic.replacing(path) as temporary, _posed_for_export(context, target, rename):
+        result = bpy.ops.export_scene.fbx(filepath=str(temporary), check_existing=False, **options)
+        if result != {'FINISHED'}:
+            raise ExportError(f"Blender's FBX exporter did not finish ({', '.join(result)}).")
     return path
 
 
 def export_bvh(context: bpy.types.Context, target: ExportTarget, filepath: str | Path) -> Path:
-    """Write ``target``'s armature and action to BVH (Blender's exporter: armature space, Z up, metres)."""
+    """Write ``target``'s armature and action to BVH, Y up (metres), like ``moscale`` writes BVH.
+
+    Blender's exporter writes armature space, Z up, and has no axis options, while BVH files (and Blender's own
+    importer, by default) are Y up: imported with the defaults, its file lay on its back. So its output is turned
+    into the Y-up world by the backend (``moscale.bvh.rotate_clip``) before it replaces ``filepath``."""
+    import tempfile
+
+    from moscale import atomic, bvh
+
     path = Path(bpy.path.abspath(str(filepath)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _posed_for_export(context, target):
-        result = bpy.ops.export_anim.bvh(filepath=str(path), check_existing=False, frame_start=target.frame_start,
-                                         frame_end=target.frame_end, global_scale=1.0, rotate_mode='NATIVE',
-                                         root_transform_only=False)
-    if result != {'FINISHED'}:
-        raise ExportError(f"Blender's BVH exporter did not finish ({', '.join(result)}).")
+    with tempfile.TemporaryDirectory(prefix="moscale-bvh-") as folder:
+        z_up = Path(folder) / "z_up.bvh"
+        with _posed_for_export(context, target):
+            result = bpy.ops.export_anim.bvh(filepath=str(z_up), check_existing=False, frame_start=target.frame_start,
+                                             frame_end=target.frame_end, global_scale=1.0, rotate_mode='NATIVE',
+                                             root_transform_only=False)
+        if result != {'FINISHED'}:
+            raise ExportError(f"Blender's BVH exporter did not finish ({', '.join(result)}).")
+        clip = bvh.rotate_clip(bvh.read_bvh(z_up), bvh.Y_UP_FROM_Z_UP)
+    bvh.write_bvh(path, clip)  # atomic: a failed export keeps the previous file
     return path
 
 
@@ -190,8 +203,7 @@ def export_amass(context: bpy.types.Context, target: ExportTarget, filepath: str
         params = amass.pose_parameters(motion.joints, motion.fps, rest_joints=rest, betas=betas, gender=gender,
                                        root_scale=amass.leg_ratio(rest, motion.joints), lift_m=lift)
     path = Path(bpy.path.abspath(str(filepath)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return amass.write_npz(path, motion, params)
+    return amass.write_npz(path, motion, params)  # atomic
 
 
 # ----------------------------------------------------------------------------------------------- operators

@@ -186,7 +186,9 @@ def write_npz(path: str | Path, motion, params: PoseParameters | None = None) ->
     """Write ``motion`` as an AMASS-style .npz that keeps MoScale's own keys (see the module docstring)."""
     path = Path(path)
     arrays = npz_arrays(motion, params)
-    with open(path, "wb") as handle:  # np.savez would append ".npz" to other names
+    from .atomic import open_for_write
+
+    with open_for_write(path) as handle:  # a handle: np.savez would append ".npz" to other names
         np.savez(handle, **arrays)
     return path
 

@@ -486,7 +486,52 @@ def format_bvh(clip: BvhClip, *, decimals: int | None = 6) -> str:
 
 
 def write_bvh(path: str | Path, clip: BvhClip, *, decimals: int | None = 6) -> None:
-    Path(path).write_text(format_bvh(clip, decimals=decimals), encoding="utf-8")
+    from .atomic import write_text
+
+    write_text(path, format_bvh(clip, decimals=decimals))
+
+
+# Blender's world (Z up, the front facing -Y) -> the BVH convention (Y up, the front facing +Z): the inverse of what
+# Blender's BVH importer applies with its defaults (axis_forward='-Z', axis_up='Y'), so a file turned by it imports
+# standing up. (x, y, z) -> (x, z, -y).
+Y_UP_FROM_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+
+
+def rotate_clip(clip: BvhClip, rotation_33: np.ndarray) -> BvhClip:
+    """The same motion seen in a rotated world (``rotation_33`` maps old coordinates to new, e.g. ``Y_UP_FROM_Z_UP``).
+
+    Offsets, End Sites and position channels are rotated; each joint's local rotation ``L`` becomes ``C L C^T``,
+    written back as Euler angles in the joint's own channel order, so forward kinematics of the result is the
+    original's turned by ``C``. Joints must have all three position channels or none, and three distinct rotation
+    channels or none (Blender's, ours and most mocap files do)."""
+    rotation = np.asarray(rotation_33, dtype=np.float64)
+    if rotation.shape != (3, 3) or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-9) \
+            or not np.isclose(np.linalg.det(rotation), 1.0):
+        raise ValueError("rotation_33 must be a proper 3x3 rotation matrix")
+    skeleton = clip.skeleton
+    channels = clip.channels.copy()
+    local = clip.local_rotations()
+    for joint, names in enumerate(skeleton.channels):
+        start = skeleton.channel_starts[joint]
+        positions = [start + c for c, name in enumerate(names) if name in POSITION_CHANNELS]
+        turns = [start + c for c, name in enumerate(names) if name in ROTATION_CHANNELS]
+        if len(positions) not in (0, 3) or len(turns) not in (0, 3):
+            raise ValueError(f"joint {skeleton.names[joint]!r}: rotate_clip needs 0 or 3 position and 0 or 3 "
+                             f"rotation channels, got {' '.join(names)}")
+        if positions:
+            axes = [_AXIS_INDEX[skeleton.channels[joint][c - start][0]] for c in positions]
+            values = np.zeros((clip.num_frames, 3))
+            values[:, axes] = clip.channels[:, positions]
+            channels[:, positions] = (values @ rotation.T)[:, axes]
+        if turns:
+            order = "".join(skeleton.channels[joint][c - start][0] for c in turns)
+            angles = matrix_to_euler(rotation @ local[:, joint] @ rotation.T, order)
+            # no 360-degree jumps between frames (as Blender's exporter keeps its Eulers compatible frame to frame)
+            channels[:, turns] = np.unwrap(angles, period=360.0, axis=0)
+    end_sites = [None if e is None else rotation @ e for e in skeleton.end_sites]
+    turned = BvhSkeleton(list(skeleton.names), list(skeleton.parents), skeleton.offsets @ rotation.T,
+                         [list(c) for c in skeleton.channels], end_sites)
+    return BvhClip(turned, clip.frame_time, channels)
 
 
 # ----------------------------------------------------------------------------------------------- SMPL-22 export

@@ -140,15 +140,17 @@ def write_scene(motion, paths: str | Path | Sequence[str | Path], preset: str = 
     new_session()
     from moscale_blender import export
 
+    from moscale import atomic
+
     target = build_scene(motion, fps, name, body)
     written = []
     for path in paths:
         path = path.resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix.lower() == ".fbx":
-            written.append(export.export_fbx(bpy.context, target, path, preset.upper()))
+            written.append(export.export_fbx(bpy.context, target, path, preset.upper()))  # atomic
         else:
-            bpy.ops.wm.save_as_mainfile(filepath=str(path), check_existing=False, copy=True)
+            with atomic.replacing(path) as temporary:  # a save cut off half way keeps the previous .blend
+                bpy.ops.wm.save_as_mainfile(filepath=str(temporary), check_existing=False, copy=True)
             written.append(path)
     return written
 
@@ -236,12 +238,14 @@ def render_filmstrip(path: str | Path, frames: int = 6, width: int = 200, height
             image.pixels.foreach_get(pixels)
             strip[:, i * width:(i + 1) * width] = pixels.reshape(height, width, 4)
             bpy.data.images.remove(image)
+    from moscale import atomic
+
     out = Path(path).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
     result = bpy.data.images.new("MoScale filmstrip", width * frames, height, alpha=True)
     result.pixels.foreach_set(strip.ravel())
-    result.filepath_raw, result.file_format = str(out), 'PNG'
-    result.save()
+    with atomic.replacing(out) as temporary:
+        result.filepath_raw, result.file_format = str(temporary), 'PNG'
+        result.save()
     bpy.data.images.remove(result)
     return out
 
@@ -285,8 +289,7 @@ def write_outputs(motion, outputs: Sequence[Path], preset: str = "unity", fps: f
     if unknown:
         raise ValueError(f"{', '.join(unknown)}: unknown output type; use {', '.join(known)}")
     written = []
-    for path in outputs:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    for path in outputs:  # every writer below is atomic (moscale.atomic)
         if path.suffix.lower() in MOTION_SUFFIXES:
             motion.save(path)
             written.append(path)

@@ -103,7 +103,10 @@ class Motion:
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix == ".npy":
-            np.save(path, self.joints)
+            from .atomic import open_for_write
+
+            with open_for_write(path) as handle:
+                np.save(handle, self.joints)
         elif suffix == ".npz":
             from .amass import write_npz
 

@@ -3,7 +3,7 @@
 `render_preview(joints_TJ3, "clip.gif")` animates joint positions (metres, Y up, HumanML3D's SMPL-22); the camera
 follows the root over a floor grid, and the root's path is drawn on the floor. A `.png` path gives N evenly spaced frames side
 by side. `moscale preview CLIP -o clip.gif` does the same for a file: `.npy` joints (T, 22, 3), (T, 66) or 263-d
-features (T, 263), or `.bvh` mocap.
+features (T, 263), an `.npz` motion (ours or AMASS), or `.bvh` mocap.
 """
 from __future__ import annotations
 
@@ -58,10 +58,13 @@ def render_preview(
     points_TJ3 = _to_plot_axes(joints_TJ3)
     style = dict(elevation=elevation, azimuth=azimuth, chains=chains, colors=colors, head_joint=head_joint,
                  root_joint=root_joint)
-    if suffix == ".gif":
-        _render_gif(points_TJ3, out_path, fps, title, size_px, style)
-    else:
-        _render_filmstrip(points_TJ3, out_path, fps, title, size_px, filmstrip_frames, style)
+    from moscale import atomic
+
+    with atomic.replacing(out_path) as temporary:  # a preview cut off half way keeps the previous one
+        if suffix == ".gif":
+            _render_gif(points_TJ3, temporary, fps, title, size_px, style)
+        else:
+            _render_filmstrip(points_TJ3, temporary, fps, title, size_px, filmstrip_frames, style)
     return out_path
 
 
@@ -191,7 +194,8 @@ def load_clip_joints(
     std: str | Path | None = None,
     normalized: bool | None = None,
 ) -> tuple[np.ndarray, float]:
-    """(joints (T, 22, 3) metres Y-up, fps) from a .npy file: joints (T, 22, 3) or (T, 66), or 263-d features.
+    """(joints (T, 22, 3) metres Y-up, fps) from a .npy file (joints (T, 22, 3) or (T, 66), or 263-d features) or
+    an .npz motion (as `moscale generate` writes it, or AMASS).
 
     Features may be raw or normalised: with Mean/Std (given, or Mean.npy/Std.npy beside the file or one folder up, as in
     HumanML3D's layout) normalised input is detected and denormalised; `normalized=True/False` overrides the guess.
@@ -199,7 +203,17 @@ def load_clip_joints(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    array = np.load(path)
+    if path.suffix.lower() == ".npz":  # a motion file (ours or AMASS): its joints, at its own frame rate
+        from moscale.motion import Motion
+
+        motion = Motion.load(path)
+        return motion.joints.astype(np.float64), motion.fps
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise ValueError(f"{path}: not a readable .npy file ({error})") from error
+    if not isinstance(array, np.ndarray):
+        raise ValueError(f"{path}: not a single array; preview reads .npy joints or features, .npz or .bvh motions")
     if array.ndim == 3 and array.shape[1:] == (NUM_JOINTS, 3):
         return array.astype(np.float64), FPS
     if array.ndim == 2 and array.shape[1] == NUM_JOINTS * 3:
@@ -338,7 +352,8 @@ def chains_from_parents(parents: Sequence[int]) -> tuple[tuple[int, ...], ...]:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("clip", type=Path, help=".npy joints (T,22,3) or features (T,263), or .bvh")
+    parser.add_argument("clip", type=Path, help=".npz motion (ours or AMASS), .npy joints (T,22,3) or features "
+                                                "(T,263), or .bvh")
     parser.add_argument("-o", "--output", type=Path, default=None,
                         help=".gif animation or .png filmstrip (default: CLIP.gif)")
     parser.add_argument("--fps", type=float, default=None, help="playback frames per second (default: the clip's, 20)")

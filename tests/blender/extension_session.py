@@ -46,8 +46,8 @@ def reimport(path: Path, expected: np.ndarray, frames, names) -> dict:
     empty_scene()
     if path.suffix == ".fbx":
         bpy.ops.import_scene.fbx(filepath=str(path), anim_offset=0)
-    else:  # Blender's BVH exporter writes armature space, Z up
-        bpy.ops.import_anim.bvh(filepath=str(path), axis_forward='Y', axis_up='Z', frame_start=int(frames[0]))
+    else:  # the add-on's BVH is Y up, like every BVH: Blender's importer defaults read it
+        bpy.ops.import_anim.bvh(filepath=str(path), frame_start=int(frames[0]))
     (rig,) = [obj for obj in bpy.data.objects if obj.type == 'ARMATURE']
     action = rig.animation_data.action
     return {"bones": len(rig.data.bones), "frame_range": [round(v) for v in action.frame_range],

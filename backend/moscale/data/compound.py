@@ -18,14 +18,13 @@ statistics fixed keeps a tokenizer trained on the corpus valid for it.
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from moscale import atomic
 from moscale import features as codec
 from moscale import kinematics
 from moscale import rotations as rot
@@ -147,25 +146,14 @@ def join_joints(a_TJ3: np.ndarray, b_TJ3: np.ndarray, transition: int = TRANSITI
     return np.concatenate([a_TJ3[:start], blended, b_placed[transition:]]).astype(np.float32)
 
 
-def _replace_into(path: Path, write) -> None:
-    """Write through a temporary file in the same folder and rename it over `path`: an interrupted build never
-    leaves a half-written clip where the loader would find it."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            write(f)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def save_npy(path: Path, array: np.ndarray) -> None:
-    _replace_into(path, lambda f: np.save(f, array))
+    """Atomic (moscale.atomic): an interrupted build never leaves a half-written clip where the loader would find it."""
+    with atomic.open_for_write(path) as handle:
+        np.save(handle, array)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    _replace_into(path, lambda f: f.write(text.encode("utf-8")))
+    atomic.write_text(path, text)
 
 
 class CorpusClips:

@@ -1,0 +1,132 @@
+"""Atomic saves: every output goes to a temporary file in the destination's folder and is renamed over it.
+
+    with atomic.replacing("walk.fbx") as temporary:      # a writer that takes a file name (bpy, matplotlib, PIL)
+        bpy.ops.export_scene.fbx(filepath=str(temporary))
+    with atomic.open_for_write("walk.npz") as handle:    # a writer that takes an open binary file
+        np.savez(handle, **arrays)
+    atomic.write_text("walk.bvh", text)
+    with atomic.replacing_folder("release/") as folder:  # a model release: config.json + weights, all or nothing
+        save_files_into(folder)
+
+A save cut off half way (an exception, a kill, a full disk) leaves the file that was there untouched, and at
+most a hidden ``.NAME.*.tmp`` folder next to it; readers never see a half-written file. The temporary file keeps
+the destination's name and suffix, because bpy, matplotlib and PIL choose the format from it. ``os.replace`` is atomic
+within one file system, which is why the temporary file lives in the same folder and not in /tmp.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+
+def _mode_for(path: Path) -> int:
+    """The permissions the file would get from a plain ``open(path, 'w')``: an existing file's own, else
+    0o666 less the umask (mkstemp makes 0o600 files, which would lock other users out of a shared output)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
+def check_writable(path: str | Path) -> Path:
+    """``path`` as a Path if a file can be saved there; else ValueError saying why (checked before computing)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; give a file name (e.g. {path / 'motion.npz'})")
+    if path.name in ("", ".", ".."):
+        raise ValueError(f"{path!s}: not a file name")
+    folder = path.parent
+    existing = folder
+    while not existing.exists():  # the writer creates missing folders: the nearest existing one must be writable
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise ValueError(f"cannot write {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write {path}: no permission to write in {existing}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"cannot write {path}: the file is read-only")
+    return path
+
+
+@contextlib.contextmanager
+def replacing(path: str | Path, *, allow_empty: bool = False) -> Iterator[Path]:
+    """Yield a temporary path to write (same name, in a fresh hidden folder next to ``path``); on success the file
+    replaces ``path``, on any exception (or when the writer wrote nothing) it is removed and ``path`` is left as it
+    was. Creates the destination folder if needed.
+
+    A folder of its own, not just a temporary name: writers that add files beside their output (Blender's
+    ``.blend1`` backups, an FBX's ``.fbm`` textures folder) leave them in it, and it goes away with it."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; give a file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _mode_for(path)
+    scratch = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    temporary = scratch / path.name
+    try:
+        yield temporary
+        if not temporary.is_file():
+            raise OSError(f"writing {path} produced no file; the previous file was kept")
+        if temporary.stat().st_size == 0 and not allow_empty:
+            raise OSError(f"writing {path} produced an empty file; the previous file was kept")
+        with open(temporary, "rb+") as written:  # the data is on disk before the rename makes it visible
+            os.fsync(written.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def open_for_write(path: str | Path, *, text: bool = False, encoding: str = "utf-8") -> Iterator[IO]:
+    """An open file (binary, or text with ``text=True``) whose contents replace ``path`` when the block ends
+    without an exception."""
+    with replacing(path, allow_empty=True) as temporary:  # an empty file written on purpose is still a file
+        with (open(temporary, "w", encoding=encoding, newline="") if text else open(temporary, "wb")) as handle:
+            yield handle
+
+
+def write_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
+    with open_for_write(path, text=True, encoding=encoding) as handle:
+        handle.write(text)
+    return Path(path)
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    with open_for_write(path) as handle:
+        handle.write(data)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def replacing_folder(folder: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary folder next to ``folder``; on success it takes ``folder``'s place (the old one is
+    moved aside first and deleted after), on an exception it is deleted and ``folder`` is untouched.
+
+    Two renames, not one (a directory cannot be renamed over a non-empty one), so there is an instant with no
+    folder at ``folder`` — but never a folder holding half a release."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is a file, not a folder")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+    try:
+        yield temporary
+        aside = None
+        if folder.exists():
+            aside = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".old"))
+            os.replace(folder, aside / folder.name)
+        os.replace(temporary, folder)
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise

@@ -1,0 +1,145 @@
+"""Atomic saves: a save that fails half way (an exception, a full disk, a kill) keeps the file that was there.
+
+The "full disk" is real: a child process lowers RLIMIT_FSIZE, so the kernel refuses (EFBIG) the writes of the real
+writers (np.savez, the BVH writer, Pillow, matplotlib) once they pass the limit, part way through the file."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moscale import atomic
+from moscale.motion import Motion
+
+REPO = Path(__file__).resolve().parents[1]
+CLIP = REPO / "tests" / "fixtures" / "humanml3d" / "new_joints" / "012314.npy"
+OLD = b"the good file that was there\n" * 40
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_a_writer_that_fails_half_way_keeps_the_old_file(tmp_path):
+    path = tmp_path / "clip.bvh"
+    path.write_bytes(OLD)
+    with pytest.raises(RuntimeError, match="half way"):
+        with atomic.open_for_write(path, text=True) as handle:
+            handle.write("HIERARCHY\n" * 1000)
+            handle.flush()
+            raise RuntimeError("disk gone half way")
+    assert path.read_bytes() == OLD
+    assert leftovers(tmp_path) == []
+
+
+def test_a_writer_that_writes_nothing_keeps_the_old_file(tmp_path):
+    # e.g. an exporter that returns without writing (bpy reports CANCELLED): the empty temporary file is not kept
+    path = tmp_path / "take.fbx"
+    path.write_bytes(OLD)
+    with pytest.raises(OSError, match="produced no file"):
+        with atomic.replacing(path):
+            pass
+    assert path.read_bytes() == OLD and leftovers(tmp_path) == []
+
+
+def test_success_replaces_and_keeps_the_permissions(tmp_path):
+    path = tmp_path / "walk.npy"
+    path.write_bytes(OLD)
+    path.chmod(0o640)
+    Motion(np.load(CLIP)).save(path)
+    assert np.array_equal(np.load(path), np.load(CLIP).astype(np.float32))
+    assert path.stat().st_mode & 0o777 == 0o640 and leftovers(tmp_path) == []
+    fresh = tmp_path / "new" / "walk.bvh"  # a missing folder is made; a new file gets the umask's mode, not 0600
+    Motion(np.load(CLIP)).save(fresh)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_directory_is_refused(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        with atomic.replacing(tmp_path):
+            pass
+    with pytest.raises(ValueError, match="is a directory"):
+        atomic.check_writable(tmp_path)
+
+
+def test_a_release_folder_is_replaced_whole_or_not_at_all(tmp_path):
+    release = tmp_path / "release"
+    release.mkdir()
+    (release / "config.json").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic.replacing_folder(release) as folder:
+            (folder / "config.json").write_text("new")
+            raise RuntimeError("weights failed")
+    assert [p.name for p in release.iterdir()] == ["config.json"] and (release / "config.json").read_text() == "old"
+    with atomic.replacing_folder(release) as folder:
+        (folder / "config.json").write_text("new")
+    assert (release / "config.json").read_text() == "new" and leftovers(tmp_path) == []
+
+
+FULL_DISK = textwrap.dedent("""
+    import resource, signal, sys
+    import numpy as np
+    from moscale.motion import Motion
+    from moscale.preview import render_preview
+    path, limit = sys.argv[1], int(sys.argv[2])
+    motion = Motion(np.load(sys.argv[3]))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead of killing us
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+    try:
+        if path.endswith((".gif", ".png")):
+            render_preview(motion.joints[:20], path, size_px=120)
+        else:
+            motion.save(path)
+    except OSError as error:
+        print("refused:", error)
+        sys.exit(0)
+    sys.exit("the write was expected to fail")
+""")
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".npy", ".bvh", ".gif", ".png"])
+def test_a_full_disk_half_way_keeps_the_old_file(tmp_path, suffix):
+    path = tmp_path / f"walk{suffix}"
+    path.write_bytes(OLD)
+    limit = 4096  # each of these files is tens of kB: the writer gets part of the way and fails
+    done = subprocess.run([sys.executable, "-c", FULL_DISK, str(path), str(limit), str(CLIP)], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "refused:" in done.stdout
+    assert path.read_bytes() == OLD
+    assert leftovers(tmp_path) == []
+
+
+KILLED = textwrap.dedent("""
+    import sys, time
+    from moscale import atomic
+    with atomic.open_for_write(sys.argv[1]) as handle:
+        handle.write(b"half a file")
+        handle.flush()
+        print("writing", flush=True)
+        time.sleep(60)
+""")
+
+
+def test_a_kill_half_way_keeps_the_old_file(tmp_path):
+    path = tmp_path / "walk.npz"
+    path.write_bytes(OLD)
+    child = subprocess.Popen([sys.executable, "-c", KILLED, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "writing"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert path.read_bytes() == OLD
+    # a kill leaves the hidden scratch folder (nothing could remove it), never a damaged file under the real name
+    assert all(name.startswith(".walk.npz.") for name in leftovers(tmp_path))
