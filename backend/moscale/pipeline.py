@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from moscale import editing
+from moscale import editing, feet
 from moscale.sampling import (DEFAULT_GUIDANCE, CancelFlag, ProgressFn, SamplingOptions, generate_features,
                               prefix_mode, resolve_schedule)
 from moscale.text import TextEncoder, TextEncoderConfig, check_prompts
@@ -42,6 +42,9 @@ TOKENIZER_DIR = "tokenizer"
 FPS = 20
 MAX_SECONDS = 60.0  # longest clip generate() accepts (longer than a window: overlapping continued windows)
 OVERLAP_FRAMES = 48  # 2.4 s shared by consecutive windows
+# Arithmetic of the model passes: "fp32", or "bf16" autocast (matmuls and convolutions in bfloat16, sampling
+# probabilities in fp32). bf16 is an option, not a default: measured in benchmarks/precision.py.
+PRECISIONS = ("fp32", "bf16")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -133,7 +136,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 class MoScalePipeline:
     def __init__(self, model: MotionTransformer, tokenizer: MotionTokenizer, text_config: TextEncoderConfig,
-                 device: torch.device, folder: Path | None = None, text_encoder: TextEncoder | None = None):
+                 device: torch.device, folder: Path | None = None, text_encoder: TextEncoder | None = None,
+                 precision: str = "fp32"):
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer.to(device).eval()
         self.text_config = text_config
@@ -142,6 +146,9 @@ class MoScalePipeline:
         self._text_encoder = text_encoder
         self._text_memo: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.prefix = "final"  # the KV-cache state the model was trained for (moscale.sampling.prefix_mode)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r}: use one of {PRECISIONS}")
+        self.precision = precision
         if tokenizer.config.codebook_size != model.config.num_codes or tokenizer.config.code_dim != model.config.code_dim:
             raise ValueError(f"tokenizer (codebook {tokenizer.config.codebook_size} x {tokenizer.config.code_dim}) "
                              f"does not match the transformer ({model.config.num_codes} x {model.config.code_dim})")
@@ -154,7 +161,8 @@ class MoScalePipeline:
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: str | torch.device = "auto",
-                        text_encoder: TextEncoder | None = None, load_text_encoder: bool = True) -> "MoScalePipeline":
+                        text_encoder: TextEncoder | None = None, load_text_encoder: bool = True,
+                        precision: str = "fp32") -> "MoScalePipeline":
         """Load a release folder. Errors name the missing, corrupt or incompatible file. The text encoder is loaded
         here too (a few seconds for MiniLM) unless `load_text_encoder=False` defers it to the first prompt."""
         folder = Path(folder)
@@ -168,7 +176,7 @@ class MoScalePipeline:
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{folder / CONFIG_FILE}: bad 'text_encoder' section ({error})") from error
         try:
-            pipe = cls(model, tokenizer, text_config, resolve_device(device), folder, text_encoder)
+            pipe = cls(model, tokenizer, text_config, resolve_device(device), folder, text_encoder, precision)
         except ValueError as error:
             raise ValueError(f"{folder}: incompatible parts: {error}") from error
         training = config.get("training")
@@ -230,6 +238,10 @@ class MoScalePipeline:
 
     # --- generation
 
+    def autocast(self):
+        """The context the model passes run in: bf16 autocast when `precision` is "bf16", else a no-op."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
     def resolve_frames(self, seconds: float | None, frames: int | None) -> int:
         if seconds is not None and frames is not None:
             raise ValueError("give the length in seconds or in frames, not both")
@@ -257,8 +269,10 @@ class MoScalePipeline:
     def generate(self, prompt: str, seconds: float | None = None, frames: int | None = None, seed: int | None = None,
                  guidance: float = DEFAULT_GUIDANCE, schedule: str | tuple[int, ...] = "fast", num_samples: int = 1,
                  temperature: float = 1.0, top_p: float | None = 0.9, top_k: int | None = None,
-                 progress: ProgressFn | None = None, cancel: CancelFlag = None):
+                 foot_lock: bool = True, progress: ProgressFn | None = None, cancel: CancelFlag = None):
         """A Motion (or a list of `num_samples` Motions) of the requested length at 20 fps, joints in metres.
+        `foot_lock` pins each foot while the model's contact channels say it is on the floor (moscale.feet: the
+        joints change, the model's features are kept as generated).
 
         progress(done, total, description) is called after every pass; cancel (threading.Event or a callable returning
         True) is checked before every pass and raises moscale.sampling.Cancelled."""
@@ -279,34 +293,43 @@ class MoScalePipeline:
         options = SamplingOptions(schedule=schedule, guidance=float(guidance), temperature=float(temperature),
                                   top_p=top_p, top_k=top_k, prefix=self.prefix)
         B = int(num_samples)
-        features_BTD = generate_features(self.model, self.tokenizer, text_1SD.expand(B, -1, -1),
-                                         mask_1S.expand(B, -1), frames, options, generator, progress, cancel,
-                                         self.overlap_frames)
+        with self.autocast():
+            features_BTD = generate_features(self.model, self.tokenizer, text_1SD.expand(B, -1, -1),
+                                             mask_1S.expand(B, -1), frames, options, generator, progress, cancel,
+                                             self.overlap_frames)
         features_BTD = self.tokenizer.denormalize(features_BTD).float().cpu().numpy()
         settings: dict[str, Any] = dict(seed=seed, guidance=float(guidance), schedule=list(schedule),
                                         temperature=float(temperature), top_p=top_p, top_k=top_k, frames=frames,
-                                        mode=self.model.config.mode, model=str(self.folder) if self.folder else None)
+                                        mode=self.model.config.mode, model=str(self.folder) if self.folder else None,
+                                        foot_lock=bool(foot_lock))
         motions = [Motion.from_features(features_BTD[b], fps=FPS, prompt=prompt, sample=b, num_samples=B, **settings)
                    for b in range(B)]
+        if foot_lock:
+            for motion in motions:
+                motion.joints = feet.lock_feet(motion.joints, feet.motion_contacts(motion.joints, motion.features, FPS))
         return motions[0] if B == 1 else motions
 
     # Editing lives in moscale.editing (zero-shot: the same model with tokens outside the range locked).
     def edit(self, source, start_frame: int, end_frame: int, prompt: str, **options):
         """Regenerate frames [start_frame, end_frame) of `source` (20 fps) to follow `prompt`; frames outside are kept
         bit-identical. Options as for `generate` (seed, guidance, schedule, ...)."""
-        return editing.edit(self, source, start_frame, end_frame, prompt, **options)
+        with self.autocast():
+            return editing.edit(self, source, start_frame, end_frame, prompt, **options)
 
     def extend(self, source, seconds: float, prompt: str, **options):
         """`source` followed by `seconds` of new motion that continues it."""
-        return editing.extend(self, source, seconds, prompt, **options)
+        with self.autocast():
+            return editing.extend(self, source, seconds, prompt, **options)
 
     def prepend(self, source, seconds: float, prompt: str, **options):
         """`seconds` of new lead-in motion followed by `source`."""
-        return editing.prepend(self, source, seconds, prompt, **options)
+        with self.autocast():
+            return editing.prepend(self, source, seconds, prompt, **options)
 
     def inbetween(self, first, second, seconds: float, prompt: str, **options):
         """`first`, then `seconds` of new motion, then `second`."""
-        return editing.inbetween(self, first, second, seconds, prompt, **options)
+        with self.autocast():
+            return editing.inbetween(self, first, second, seconds, prompt, **options)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -342,6 +365,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-p", type=float, default=0.9)
     parser.add_argument("--top-k", type=int)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, ...")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="fp32 (default) or bf16 autocast (faster on CPUs/GPUs with bf16 units; see "
+                             "benchmarks/precision.py for its measured deviation)")
     from moscale.export import add_scene_options
 
     add_scene_options(parser)  # --preset unity|unreal, --fps (for .fbx / .blend)
@@ -369,7 +395,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 3
     try:
-        pipe = MoScalePipeline.from_pretrained(folder, device=args.device)
+        pipe = MoScalePipeline.from_pretrained(folder, device=args.device, precision=args.precision)
         pipe.encode_text(args.prompt)  # so the timing below is generation only
         started = time.perf_counter()
         result = pipe.generate(args.prompt, seconds=args.seconds, frames=args.frames, seed=args.seed,

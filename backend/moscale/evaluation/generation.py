@@ -213,10 +213,10 @@ class PipelineGenerator:
     """A GenerateFn over a MoScalePipeline release folder with fixed sampling settings."""
 
     def __init__(self, folder: str | Path, *, guidance: float = DEFAULT_GUIDANCE, schedule: str = "fast",
-                 temperature: float = 1.0, top_p: float | None = 0.9, device: str = "cpu"):
+                 temperature: float = 1.0, top_p: float | None = 0.9, device: str = "cpu", precision: str = "fp32"):
         from moscale.pipeline import MoScalePipeline
 
-        self.pipe = MoScalePipeline.from_pretrained(folder, device=device)
+        self.pipe = MoScalePipeline.from_pretrained(folder, device=device, precision=precision)
         self.settings = dict(guidance=guidance, schedule=schedule, temperature=temperature, top_p=top_p)
 
     def prepare(self, caption: str) -> None:
@@ -295,6 +295,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="CPU threads")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="generator arithmetic")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -310,7 +311,8 @@ def run(args: argparse.Namespace) -> int:
         rows = [evaluate_ground_truth(context, repeats=args.repeats, seed=args.seed)]
         if args.model is not None:
             generate = PipelineGenerator(args.model, guidance=args.guidance, schedule=args.schedule,
-                                         temperature=args.temperature, top_p=args.top_p, device=args.device)
+                                         temperature=args.temperature, top_p=args.top_p, device=args.device,
+                                         precision=args.precision)
             bar = None if args.no_progress else _bar("generate")
             rows.append(evaluate_generator(generate, context, repeats=args.repeats, seed=args.seed,
                                            mm_texts=args.mm_texts, mm_samples=args.mm_samples,
@@ -320,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     settings = {"repeats": args.repeats, "schedule": args.schedule, "guidance": args.guidance,
-                "temperature": args.temperature, "top_p": args.top_p, "seed": args.seed}
+                "temperature": args.temperature, "top_p": args.top_p, "seed": args.seed, "precision": args.precision}
     result = {"data": str(args.data), "split": args.split, "items": len(eval_set), "evaluator": str(args.evaluator),
               "model": str(args.model) if args.model else None, "settings": settings,
               "fid_test_vs_train": context.fid_test_vs_train, "rows": rows}
