@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from moscale import feet
 from moscale import features as feature_codec
 from moscale import scales
 from moscale.kinematics import facing_directions, retarget_bone_lengths
@@ -305,8 +306,9 @@ def edit_constraint(tokenizer, features_1TD: torch.Tensor, latent_begin: int, la
 
 def generate_piece(pipe, joints_TJ3: np.ndarray, piece: Piece, text, options: SamplingOptions,
                    generator: torch.Generator, progress: ProgressFn | None, cancel: CancelFlag,
-                   facing: str) -> np.ndarray:
-    """The model's motion for a piece's window, in the clip's world frame: (window frames, 22, 3)."""
+                   facing: str) -> tuple[np.ndarray, np.ndarray]:
+    """The model's motion for a piece's window, in the clip's world frame: (window frames, 22, 3), and the foot
+    contacts it predicts with it, (window frames, 4) bool."""
     tokenizer, unit = pipe.tokenizer, pipe.tokenizer.config.downsample
     a, b = piece.window_start, piece.window_stop
     raw, heading, origin = window_features(joints_TJ3[a:b + 1], b - a, facing)
@@ -315,8 +317,9 @@ def generate_piece(pipe, joints_TJ3: np.ndarray, piece: Piece, text, options: Sa
     constraint = edit_constraint(tokenizer, features_1TD, begin, stop)
     _, f_hat = sample_next_scale(pipe.model, tokenizer, *text, b - a, options, generator, progress, cancel, constraint)
     decoded = tokenizer.denormalize(tokenizer.decode_latent(f_hat, torch.tensor([b - a], device=pipe.device)))
-    joints = feature_codec.features_to_joints(decoded[0].double().cpu().numpy())
-    return rotate_y(joints.astype(np.float64), heading) + origin
+    features = decoded[0].double().cpu().numpy()
+    joints = feature_codec.features_to_joints(features)
+    return rotate_y(joints.astype(np.float64), heading) + origin, feet.contacts_from_features(features)
 
 
 def _sampling(pipe, seed, guidance, schedule, temperature, top_p, top_k) -> tuple[SamplingOptions, int]:
@@ -343,9 +346,10 @@ def _check_source(pipe, motion: Motion, name: str = "source") -> np.ndarray:
 
 @torch.inference_mode()
 def _regenerate(pipe, joints_TJ3: np.ndarray, start: int, end: int, prompt: str, *, kind: str, seed, guidance,
-                schedule, temperature, top_p, top_k, blend_frames, progress, cancel, anchor_end: bool = True,
-                **metadata: Any) -> Motion:
-    """The shared core: regenerate [start, end) of `joints_TJ3` (already checked) piece by piece."""
+                schedule, temperature, top_p, top_k, blend_frames, progress, cancel, foot_lock: bool = True,
+                anchor_end: bool = True, **metadata: Any) -> Motion:
+    """The shared core: regenerate [start, end) of `joints_TJ3` (already checked) piece by piece; with `foot_lock`
+    the feet are pinned where the model predicts contact, inside [start, end) only."""
     text = pipe.encode_text(prompt)
     options, seed = _sampling(pipe, seed, guidance, schedule, temperature, top_p, top_k)
     if int(blend_frames) != blend_frames or blend_frames < 0:
@@ -357,6 +361,7 @@ def _regenerate(pipe, joints_TJ3: np.ndarray, start: int, end: int, prompt: str,
     generator = torch.Generator(device=pipe.device).manual_seed(seed)
     facing = feature_facing(pipe)
     working = np.asarray(joints_TJ3)
+    contacts = np.zeros((len(working), 4), dtype=bool)
     for i, piece in enumerate(pieces):
         piece_progress = None
         if progress is not None:
@@ -364,13 +369,20 @@ def _regenerate(pipe, joints_TJ3: np.ndarray, start: int, end: int, prompt: str,
                 i * passes + done, len(pieces) * passes, f"piece {i + 1}/{len(pieces)}, {what}" if len(pieces) > 1
                 else what))
         generated = np.array(working, dtype=np.float64)
-        generated[piece.window_start:piece.window_stop] = generate_piece(
+        generated[piece.window_start:piece.window_stop], window_contacts = generate_piece(
             pipe, working, piece, text, options, generator, piece_progress, cancel, facing)
+        contacts[piece.start:piece.stop] = window_contacts[piece.start - piece.window_start:
+                                                           piece.stop - piece.window_start]
         working = splice(working, generated, piece.start, piece.stop, int(blend_frames), anchor_end=piece.anchor_end)
+    if foot_lock:
+        editable = np.zeros(len(working), dtype=bool)
+        editable[start:end] = True
+        working = feet.lock_feet(working, contacts & feet.near_floor(working), editable_T=editable,
+                                 border=max(int(blend_frames), 1))
     settings = dict(kind=kind, seed=seed, guidance=float(guidance), schedule=list(options.schedule),
                     temperature=float(temperature), top_p=top_p, top_k=top_k, edit_start=start, edit_end=end,
-                    blend_frames=int(blend_frames), windows=len(pieces), frames=len(working),
-                    model=str(pipe.folder) if pipe.folder else None, **metadata)
+                    blend_frames=int(blend_frames), foot_lock=bool(foot_lock), windows=len(pieces),
+                    frames=len(working), model=str(pipe.folder) if pipe.folder else None, **metadata)
     return Motion(working, fps=pipe.fps, prompt=prompt, metadata=settings)
 
 
@@ -381,15 +393,17 @@ def _regenerate(pipe, joints_TJ3: np.ndarray, start: int, end: int, prompt: str,
 def edit(pipe, source: Motion, start_frame: int, end_frame: int, prompt: str, *, seed: int | None = None,
          guidance: float = DEFAULT_GUIDANCE, schedule: str | tuple[int, ...] = "fast", temperature: float = 1.0,
          top_p: float | None = 0.9, top_k: int | None = None, blend_frames: int = BLEND_FRAMES,
-         progress: ProgressFn | None = None, cancel: CancelFlag = None) -> Motion:
+         foot_lock: bool = True, progress: ProgressFn | None = None, cancel: CancelFlag = None) -> Motion:
     """Regenerate frames [start_frame, end_frame) (20 fps, end exclusive) to follow `prompt`. Returns a Motion of the
-    source's length whose frames outside the range are the source's, bit for bit; `metadata['seed']` replays it."""
+    source's length whose frames outside the range are the source's, bit for bit; `metadata['seed']` replays it.
+    `foot_lock` pins the feet where the model predicts contact (moscale.feet), inside the range only."""
     joints = _check_source(pipe, source)
     start, end = check_range(len(joints), start_frame, end_frame, min_edit_frames(
         pipe.tokenizer.config.downsample, pipe.model.config.factors))
     return _regenerate(pipe, joints, start, end, prompt, kind="edit", seed=seed, guidance=guidance,
                        schedule=schedule, temperature=temperature, top_p=top_p, top_k=top_k,
-                       blend_frames=blend_frames, progress=progress, cancel=cancel, source_prompt=source.prompt)
+                       blend_frames=blend_frames, foot_lock=foot_lock, progress=progress, cancel=cancel,
+                       source_prompt=source.prompt)
 
 
 def _added_frames(pipe, seconds: float | None, frames: int | None) -> int:
@@ -449,7 +463,7 @@ def inbetween(pipe, first: Motion, second: Motion, seconds: float | None, prompt
 
 def _defaults(sampling: dict) -> dict:
     known = dict(seed=None, guidance=DEFAULT_GUIDANCE, schedule="fast", temperature=1.0, top_p=0.9, top_k=None,
-                 blend_frames=BLEND_FRAMES, progress=None, cancel=None)
+                 blend_frames=BLEND_FRAMES, foot_lock=True, progress=None, cancel=None)
     unknown = sorted(set(sampling) - set(known))
     if unknown:
         raise TypeError(f"unexpected keyword arguments {unknown}")

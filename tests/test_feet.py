@@ -1,0 +1,125 @@
+"""Feet: skating/penetration/floating measures and the foot-lock cleanup (pins, keeps bone lengths, touches nothing
+it should not)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moscale import feet
+from moscale.features import features_to_joints
+
+FIXTURES = Path(__file__).parent / "fixtures" / "humanml3d"
+REAL = np.load(FIXTURES / "new_joints" / "012314.npy")  # (170, 22, 3) real HumanML3D motion
+REAL_FEATURES = np.load(FIXTURES / "new_joint_vecs" / "012314.npy")
+
+
+def standing_clip(frames=60, slide_cm_s=5.0):
+    """A still body whose left foot slides forward while the contact channels say it stands."""
+    joints = np.repeat(REAL[:1].astype(np.float64), frames, axis=0)
+    joints[..., 1] -= joints[0, :, 1].min()  # lowest joint on the floor
+    drift = np.arange(frames) * slide_cm_s / 100 / 20
+    for j in (7, 10):  # left ankle, left toe
+        joints[:, j, 2] += drift
+    contacts = np.ones((frames, 4), dtype=bool)
+    return joints.astype(np.float32), contacts
+
+
+def bone(joints, a, b):
+    return np.linalg.norm(joints[:, a] - joints[:, b], axis=-1)
+
+
+def test_stats_measure_a_sliding_foot():
+    joints, contacts = standing_clip(slide_cm_s=20.0)
+    stats = feet.foot_stats(joints, contacts)
+    assert stats.skating_cm_s == pytest.approx(10.0, rel=1e-3)  # one toe at 20 cm/s, the other still
+    assert stats.penetration_cm == 0
+    sunk = joints.copy()
+    sunk[..., 1] -= 0.05
+    assert feet.foot_stats(sunk, contacts).penetration_cm == pytest.approx(5.0, abs=0.01)
+    assert feet.foot_stats(sunk, contacts).floating_cm == 0
+
+
+def test_lock_pins_a_sliding_foot_and_keeps_the_leg():
+    joints, contacts = standing_clip()
+    locked = feet.lock_feet(joints, contacts)
+    assert feet.foot_stats(locked, contacts).skating_cm_s < 0.05
+    # thigh, shin and foot keep their lengths; the knee is re-solved, nothing above the legs moves
+    for a, b in ((1, 4), (4, 7), (7, 10)):
+        np.testing.assert_allclose(bone(locked, a, b), bone(joints, a, b), atol=1e-5)
+    untouched = [j for j in range(22) if j not in (4, 7, 10)]
+    assert np.array_equal(locked[:, untouched], joints[:, untouched])
+
+
+def test_lock_leaves_a_planted_or_airborne_foot_alone():
+    joints, contacts = standing_clip(slide_cm_s=0.0)
+    assert np.array_equal(feet.lock_feet(joints, contacts), joints)
+    sliding, _ = standing_clip()
+    assert np.array_equal(feet.lock_feet(sliding, np.zeros_like(contacts)), sliding)  # no contact: no change
+
+
+def test_lock_lifts_feet_above_the_floor():
+    joints, contacts = standing_clip(slide_cm_s=0.0)
+    joints[:, [7, 10], 1] -= 0.03
+    locked = feet.lock_feet(joints, np.zeros_like(contacts))
+    assert locked[:, [7, 8, 10, 11], 1].min() >= -1e-6
+
+
+def test_lock_respects_the_editable_range_bit_for_bit():
+    joints, contacts = standing_clip(frames=80)
+    editable = np.zeros(80, dtype=bool)
+    editable[20:60] = True
+    locked = feet.lock_feet(joints, contacts, editable_T=editable, border=6)
+    assert np.array_equal(locked[:20], joints[:20]) and np.array_equal(locked[60:], joints[60:])
+    assert np.array_equal(locked[20], joints[20])  # zero on the border frame, rising inside
+    inside = feet.foot_stats(locked[30:50], contacts[30:50]).skating_cm_s
+    assert inside < feet.foot_stats(joints[30:50], contacts[30:50]).skating_cm_s / 3
+
+
+def test_a_contact_that_travels_too_far_is_left_alone():
+    joints, contacts = standing_clip(frames=60, slide_cm_s=150.0)  # 1.5 m/s is walking, not a slide
+    assert np.array_equal(feet.lock_feet(joints, contacts), joints)
+
+
+def test_contacts_from_features_match_the_joints_rule_on_real_motion():
+    decoded = features_to_joints(REAL_FEATURES)
+    from_features = feet.contacts_from_features(REAL_FEATURES, decoded)
+    from_joints = feet.contacts_from_joints(decoded)
+    assert from_features.shape == (len(REAL_FEATURES), 4) and from_features.any()
+    assert (from_features == from_joints).mean() > 0.9
+
+
+def test_real_motion_barely_changes_under_the_lock():
+    """Real mocap skates little: the cleanup moves its feet by millimetres and keeps the bones."""
+    decoded = features_to_joints(REAL_FEATURES)
+    contacts = feet.contacts_from_features(REAL_FEATURES, decoded)
+    locked = feet.lock_feet(decoded, contacts)
+    assert np.linalg.norm(locked - decoded, axis=-1).mean() < 0.01
+    assert feet.foot_stats(locked, contacts).skating_cm_s <= feet.foot_stats(decoded, contacts).skating_cm_s
+    np.testing.assert_allclose(bone(locked, 2, 5), bone(decoded, 2, 5), atol=1e-5)
+    with pytest.raises(ValueError, match="263"):
+        feet.contacts_from_features(np.zeros((5, 10)))
+
+
+def test_clean_contacts_fills_flicker_and_drops_blips():
+    mask = np.array([1, 1, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1], dtype=bool)
+    cleaned = feet.clean_contacts(mask, gap=1, shortest=3)
+    assert cleaned.tolist() == [True] * 5 + [False] * 9 + [True] * 3
+
+
+def test_generate_locks_only_the_legs_and_keeps_the_models_features(tmp_path):
+    from test_editing import tiny_release
+
+    from moscale.pipeline import MoScalePipeline
+    from moscale.text import save_random_encoder
+
+    encoder = save_random_encoder(tmp_path / "encoder", "bert", dim=16)
+    pipe = MoScalePipeline.from_pretrained(tiny_release(tmp_path / "model", encoder), device="cpu")
+    raw = pipe.generate("a person stands still", frames=48, seed=3, foot_lock=False)
+    locked = pipe.generate("a person stands still", frames=48, seed=3)
+    assert locked.metadata["foot_lock"] is True and raw.metadata["foot_lock"] is False
+    assert np.array_equal(locked.features, raw.features)
+    expected = feet.lock_feet(raw.joints, feet.motion_contacts(raw.joints, raw.features, raw.fps))
+    assert np.array_equal(locked.joints, expected)
+    legs = [4, 5, 7, 8, 10, 11]
+    others = [j for j in range(22) if j not in legs]
+    assert np.array_equal(locked.joints[:, others], raw.joints[:, others])
