@@ -5,7 +5,10 @@
     python build.py test [ARGS]  set up if needed, then run the test suite (ARGS go to pytest)
     python build.py test --blender 4.2 [ARGS]
                                  the Blender tests against bpy 4.2.0, set up in .venv-bpy42 (needs only bpy itself)
-    python build.py bench NAME   run a benchmark script from benchmarks/ (e.g. `tokenizer`)
+    python build.py bench        generation speed in one table: MoScale vs a next-token baseline of the same size, small
+                                 and paper presets, fast and best schedules, the share of the fp32 matmul rate reached
+    python build.py bench NAME [ARGS]
+                                 run a benchmark script from benchmarks/ (e.g. `tokenizer`; `speed --threads 1 2 --busy`)
     python build.py demo         set up, generate a motion with the bundled model: out/demo.{fbx,bvh,blend,gif}
     python build.py extension    build the Blender extension zips (full: PyTorch included; light: without) into dist/
 
@@ -333,7 +336,7 @@ def main() -> None:
                              help="run the Blender tests (" + ", ".join(BLENDER_TESTS) + " unless ARGS name test "
                                   "paths) against bpy VERSION (e.g. 4.2), set up in .venv-bpyXY beside .venv")
     bench_parser = sub.add_parser("bench", help="run a benchmark from benchmarks/")
-    bench_parser.add_argument("name")
+    bench_parser.add_argument("name", nargs="?", default="speed", help="a script in benchmarks/ (default: speed)")
     bench_parser.add_argument("args", nargs=argparse.REMAINDER)
     demo_parser = sub.add_parser("demo", help="generate a motion with the bundled model into out/")
     demo_parser.add_argument("--prompt", default=DEMO_PROMPT)
