@@ -10,6 +10,8 @@ the set: R-precision top-1/2/3 (shuffled batches of 32), FID against the ground-
 mean and 95% confidence half-width over the repeats. Ground truth is scored the same way with the same captions
 (the reference row; its FID against its own statistics is 0 by construction, so the FID between the test and train
 ground truth is reported as the floor). Generation time per clip is measured around the generator call alone.
+Foot contact (skating, penetration, floating, jerk; evaluation/contact.py) is scored on the first repeat's clips
+against the real clips of each item's action.
 
 Writes OUT/metrics.json and OUT/results.md (default OUT: MODEL/eval_SPLIT).
 """
@@ -27,7 +29,7 @@ import numpy as np
 import torch
 
 from moscale.data.dataset import TEXTS_DIR, MotionDataset, read_split
-from moscale.evaluation import metrics
+from moscale.evaluation import contact, metrics
 from moscale.evaluation.evaluator import Embedder, TextMotionEvaluator, load_evaluator
 from moscale.sampling import DEFAULT_GUIDANCE
 
@@ -112,9 +114,13 @@ def caption_tokens(root: str | Path, split: str) -> dict[str, str]:
 class EvalContext:
     """What every evaluated row shares: the evaluator, the items, caption embeddings, ground-truth statistics."""
 
-    def __init__(self, embedder: Embedder, eval_set: EvalSet, text_cache=None, reference_set: EvalSet | None = None):
+    def __init__(self, embedder: Embedder, eval_set: EvalSet, text_cache=None, reference_set: EvalSet | None = None,
+                 groups: Sequence[str] | None = None):
         self.embedder = embedder
         self.eval_set = eval_set
+        # foot contact against the real clips of each item's action (evaluation/contact.py); None: not measured
+        self.groups = list(groups) if groups is not None else None
+        self.real_contact = ([contact.clip_stats(f) for f in eval_set.features] if groups is not None else None)
         if hasattr(embedder, "set_caption_tokens"):
             embedder.set_caption_tokens(eval_set.tokens)
         captions = eval_set.unique_captions()
@@ -146,8 +152,11 @@ def evaluate_ground_truth(context: EvalContext, *, repeats: int = 20, seed: int 
         caption_rng, metric_rng = context.rngs(seed, repeat)
         texts = context.texts(context.eval_set.choose_captions(caption_rng))
         rows.append(metrics.repeat_metrics(texts, context.gt_motion, context.reference, metric_rng))
-    return {"name": GROUND_TRUTH, "metrics": metrics.summarize(rows), "seconds_per_clip": None,
-            "fid_test_vs_train": context.fid_test_vs_train}
+    result = {"name": GROUND_TRUTH, "metrics": metrics.summarize(rows), "seconds_per_clip": None,
+              "fid_test_vs_train": context.fid_test_vs_train}
+    if context.groups is not None:
+        result["contact"] = contact.contact_report(context.real_contact, context.real_contact, context.groups)
+    return result
 
 
 def item_seed(seed: int, repeat: int, item: int) -> int:
@@ -165,7 +174,7 @@ def evaluate_generator(generate: GenerateFn, context: EvalContext, *, repeats: i
     total = repeats * len(items) + mm_repeats * mm_count
     done, seconds, clips = 0, 0.0, 0
     prepare = getattr(generate, "prepare", None)
-    rows = []
+    rows, first_motions = [], None
     for repeat in range(repeats):
         caption_rng, metric_rng = context.rngs(seed, repeat)
         captions = items.choose_captions(caption_rng)
@@ -181,6 +190,7 @@ def evaluate_generator(generate: GenerateFn, context: EvalContext, *, repeats: i
             done += 1
             if progress is not None:
                 progress(done, total)
+        first_motions = motions if first_motions is None else first_motions
         motion_emb = np.asarray(context.embedder.embed_motions(motions), dtype=np.float64)
         row = metrics.repeat_metrics(context.texts(captions), motion_emb, context.reference, metric_rng)
         if repeat < mm_repeats and mm_count:
@@ -196,8 +206,13 @@ def evaluate_generator(generate: GenerateFn, context: EvalContext, *, repeats: i
                     progress(done, total)
             row["multimodality"] = metrics.multimodality(np.stack(groups), metrics.MULTIMODALITY_PAIRS, metric_rng)
         rows.append(row)
-    return {"name": name, "metrics": metrics.summarize(rows), "seconds_per_clip": seconds / max(clips, 1),
-            "clips": clips}
+    result = {"name": name, "metrics": metrics.summarize(rows), "seconds_per_clip": seconds / max(clips, 1),
+              "clips": clips}
+    if context.groups is not None and first_motions is not None:  # the first repeat's clips, one per item
+        generated = [contact.clip_stats(m) for m in first_motions]
+        result["contact"] = contact.contact_report(context.real_contact, generated, context.groups)
+        result["contact_by_action"] = contact.per_group(context.real_contact, generated, context.groups)
+    return result
 
 
 def _checked(motion: np.ndarray, frames: int, caption: str) -> np.ndarray:
@@ -255,6 +270,9 @@ def write_report(out: Path, result: dict, title: str = "Text-to-motion evaluatio
              results_table(result["rows"]), ""]
     if floor is not None:
         lines += [f"FID between the ground-truth test and train motions: {floor:.4f}.", ""]
+    if any(row.get("contact") for row in result["rows"]):
+        lines += ["Feet (one clip per item, the first repeat; contacts from each clip's own contact channels):", "",
+                  contact.contact_table(result["rows"]), ""]
     (out / "results.md").write_text("\n".join(lines))
 
 
@@ -307,7 +325,8 @@ def run(args: argparse.Namespace) -> int:
         eval_set = load_eval_set(args.data, args.split)
         if args.max_items:
             eval_set = eval_set.subset(args.max_items, args.seed)
-        context = EvalContext(embedder, eval_set, reference_set=_train_set(args.data, args.split))
+        context = EvalContext(embedder, eval_set, reference_set=_train_set(args.data, args.split),
+                              groups=contact.action_groups(args.data, eval_set.names))
         rows = [evaluate_ground_truth(context, repeats=args.repeats, seed=args.seed)]
         if args.model is not None:
             generate = PipelineGenerator(args.model, guidance=args.guidance, schedule=args.schedule,
@@ -329,6 +348,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or ((args.model if args.model else Path(".")) / f"eval_{args.split}")
     write_report(out, result)
     print(results_table(rows))
+    print(contact.contact_table(rows))
     print(f"wrote {out / 'metrics.json'} and {out / 'results.md'}")
     return 0
 

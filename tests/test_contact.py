@@ -1,0 +1,36 @@
+"""Foot-contact evaluation: action groups from the manifest, reports against the real clips of the same action."""
+import json
+
+import numpy as np
+
+from moscale.evaluation import contact
+from test_feet import REAL_FEATURES
+
+
+def test_action_groups_from_the_manifest(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps([
+        {"name": "a", "source": "bandai", "action": "walk", "windows": ["a_w00", "a_w01"]},
+        {"name": "b", "source": "cmu", "action": "jump", "windows": ["b_w00"]}]))
+    names = ["a_w01", "paraphrase_b_w00", "compound_heldout_00003", "unknown_w00"]
+    assert contact.action_groups(tmp_path, names) == ["bandai/walk", "cmu/jump", "compound", "other"]
+    assert contact.action_groups(tmp_path / "missing", ["a_w00"]) == ["other"]
+
+
+def test_report_flags_clips_that_skate_more_than_real_ones():
+    real = [contact.clip_stats(REAL_FEATURES[i:i + 60]) for i in range(0, 100, 10)]
+    groups = ["walk"] * len(real)
+    same = contact.contact_report(real, real, groups)["skating_cm_s"]
+    assert same["above_real_p95"] <= 0.1 and same["median"] == same["real_median"]
+    sliding = [dict(r, skating_cm_s=r["skating_cm_s"] + 50) for r in real]
+    worse = contact.contact_report(real, sliding, groups)
+    assert worse["skating_cm_s"]["above_real_p95"] == 1.0
+    assert worse["skating_cm_s"]["median"] > same["real_p95"]
+    table = contact.contact_table([{"name": "model", "contact": worse}])
+    assert "| model | Foot skating (cm/s) |" in table and "100 %" in table
+
+
+def test_small_actions_are_pooled():
+    assert contact.pooled(["walk"] * 3 + ["kick"]) == ["walk"] * 3 + ["other"]
+    real = [{"skating_cm_s": 1.0, "penetration_cm": 0.0, "floating_cm": 1.0, "jerk": 1.0}] * 4
+    gen = [dict(r, skating_cm_s=np.nan) for r in real]  # no contact frame: left out, not counted as good
+    assert contact.contact_report(real, gen, ["walk"] * 4)["skating_cm_s"]["above_real_p95"] is None
