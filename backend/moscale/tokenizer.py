@@ -76,6 +76,13 @@ class TokenizerConfig:
     # and turn the whole body; in a small model trained without it a quarter of the test MPJPE came from that alone.
     # 0 (off) here keeps configs saved before the option existed loading as they were trained; the presets set it.
     pose_weight: float = 0.0
+    # Self-attention blocks (pre-norm, RoPE, a sigmoid gate per head, GELU feed-forward), one after each resolution of
+    # the encoder and of the decoder, as the authors' public code builds with `use_attn`; `dropout` is theirs inside
+    # those blocks (attention weights and feed-forward). Off in the small preset: the conv stacks alone are the
+    # bundled model, and False here keeps configs saved before the option existed loading as they were trained.
+    attention: bool = False
+    attention_heads: int = 8
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scale_factors", tuple(int(f) for f in self.scale_factors))
@@ -94,8 +101,9 @@ class TokenizerConfig:
 
     @classmethod
     def paper(cls) -> TokenizerConfig:
-        """The published sizes: width 512, depth 3, codebook 512 x 512, scales (8, 4, 2, 1); latents layer-normalised."""
-        return cls(latent_norm=True, pose_weight=POSE_WEIGHT)
+        """The published sizes: width 512, depth 3, codebook 512 x 512, scales (8, 4, 2, 1), attention blocks with dropout
+        0.1; latents layer-normalised."""
+        return cls(latent_norm=True, pose_weight=POSE_WEIGHT, attention=True, attention_heads=8, dropout=0.1)
 
     @classmethod
     def small(cls) -> TokenizerConfig:
@@ -221,6 +229,47 @@ class ResStack(nn.Module):
         return x_BWT
 
 
+class AttentionBlock(nn.Module):
+    """Pre-norm self-attention over time (RoPE on step indices, padding keys masked, a sigmoid gate per head) and a
+    pre-norm GELU feed-forward, both residual; padding steps stay zero."""
+
+    def __init__(self, width: int, heads: int, dropout: float):
+        super().__init__()
+        if width % heads or (width // heads) % 2:
+            raise ValueError(f"width {width} must split into {heads} heads of even width")
+        self.heads, self.dropout = heads, dropout
+        self.norm_attn = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.gate = nn.Linear(width, heads)
+        self.proj = nn.Linear(width, width)
+        self.norm_ffn = nn.LayerNorm(width)
+        self.ffn = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(4 * width, width), nn.Dropout(dropout))
+
+    def forward(self, x_BWT: torch.Tensor, mask_B1T: torch.Tensor) -> torch.Tensor:
+        from moscale.transformer import apply_rope, rope_cos_sin
+
+        x_BTW = x_BWT.transpose(1, 2)
+        B, T, W = x_BTW.shape
+        h_BTW = self.norm_attn(x_BTW)
+        q, k, v = self.qkv(h_BTW).view(B, T, 3, self.heads, W // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, T, d)
+        rope = rope_cos_sin(torch.arange(T, device=x_BWT.device)[None].expand(B, -1), W // self.heads, 10000.0)
+        q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        keys_B11T = mask_B1T.bool()[:, None]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=keys_B11T,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        y = y * torch.sigmoid(self.gate(h_BTW)).transpose(1, 2)[..., None]  # (B, H, T, 1) gate per head and step
+        x_BTW = x_BTW + self.proj(y.transpose(1, 2).reshape(B, T, W))
+        x_BTW = x_BTW + self.ffn(self.norm_ffn(x_BTW))
+        return x_BTW.transpose(1, 2) * mask_B1T
+
+
+def attention_blocks(config: TokenizerConfig) -> nn.ModuleList:
+    """One attention block per resolution, or none."""
+    count = config.num_downsamples if config.attention else 0
+    return nn.ModuleList(AttentionBlock(config.width, config.attention_heads, config.dropout) for _ in range(count))
+
+
 class Encoder(nn.Module):
     def __init__(self, config: TokenizerConfig):
         super().__init__()
@@ -230,6 +279,7 @@ class Encoder(nn.Module):
         self.stacks = nn.ModuleList(
             ResStack(w, config.depth, config.dilation_growth, reverse=False) for _ in range(config.num_downsamples)
         )
+        self.attention = attention_blocks(config)
         self.conv_out = nn.Conv1d(w, config.code_dim, 3, padding=1)
 
     def forward(self, x_BDT: torch.Tensor, lengths_B: torch.Tensor) -> torch.Tensor:
@@ -240,6 +290,8 @@ class Encoder(nn.Module):
             h = down(h)
             mask = frame_mask(level_lengths(lengths_B, level), h.shape[-1])
             h = stack(h * mask, mask)
+            if self.attention:
+                h = self.attention[level - 1](h, mask)
         return self.conv_out(h) * mask  # (B, C, N)
 
 
@@ -253,6 +305,7 @@ class Decoder(nn.Module):
             ResStack(w, config.depth, config.dilation_growth, reverse=True) for _ in range(config.num_downsamples)
         )
         self.ups = nn.ModuleList(nn.Conv1d(w, w, 3, padding=1) for _ in range(config.num_downsamples))
+        self.attention = attention_blocks(config)
         self.conv_mid = nn.Conv1d(w, w, 3, padding=1)
         self.conv_out = nn.Conv1d(w, config.feature_dim, 3, padding=1)
 
@@ -260,12 +313,14 @@ class Decoder(nn.Module):
         level = self.num_upsamples
         mask = frame_mask(level_lengths(lengths_B, level), z_BCN.shape[-1])
         h = F.relu(self.conv_in(z_BCN)) * mask
-        for stack, up in zip(self.stacks, self.ups):
+        for i, (stack, up) in enumerate(zip(self.stacks, self.ups)):
             h = stack(h, mask)
             level -= 1
             h = F.interpolate(h, scale_factor=2, mode="nearest")
             mask = frame_mask(level_lengths(lengths_B, level), h.shape[-1])
             h = up(h * mask) * mask
+            if self.attention:
+                h = self.attention[i](h, mask)
         h = F.relu(self.conv_mid(h)) * mask
         return self.conv_out(h) * mask  # (B, D, T)
 
