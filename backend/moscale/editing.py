@@ -539,6 +539,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help="what happens in the edited (or added) frames")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--frames", help="regenerate START:END (20 fps frames, end exclusive), e.g. 60:100")
+    what.add_argument("--segment", type=int, metavar="N",
+                      help="regenerate segment N (1 = first) of a take made with `moscale generate --sequence`")
     what.add_argument("--extend", type=float, metavar="SECONDS", help="continue the motion for SECONDS")
     what.add_argument("--prepend", type=float, metavar="SECONDS", help="add a lead-in of SECONDS")
     what.add_argument("--inbetween", type=Path, metavar="SECOND", help="fill a gap (--gap) between SOURCE and SECOND")
@@ -556,6 +558,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-p", type=float, default=0.9)
     parser.add_argument("--top-k", type=int)
     parser.add_argument("--blend-frames", type=int, default=BLEND_FRAMES, help="seam blend inside the range (frames)")
+    parser.add_argument("--no-foot-lock", action="store_true",
+                        help="keep the new frames' feet as the model made them (default: pinned on contact)")
     parser.add_argument("--device", default="auto")
 
 
@@ -581,7 +585,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.output}: unknown output type; use .bvh, .npy, .npz, .gif or .png", file=sys.stderr)
         return 2
     sampling = dict(seed=args.seed, guidance=args.guidance, schedule=args.schedule, temperature=args.temperature,
-                    top_p=args.top_p, top_k=args.top_k, blend_frames=args.blend_frames)
+                    top_p=args.top_p, top_k=args.top_k, blend_frames=args.blend_frames,
+                    foot_lock=not args.no_foot_lock)
     try:
         pipe = MoScalePipeline.from_pretrained(folder, device=args.device)
         source = _load(args.source, pipe.fps)
@@ -590,6 +595,11 @@ def run(args: argparse.Namespace) -> int:
         if args.frames is not None:
             start, end = parse_frames(args.frames, source.num_frames)
             result = edit(pipe, source, start, end, args.prompt, **sampling)
+            reference = source.joints
+        elif args.segment is not None:
+            from moscale.timeline import regenerate_segment
+
+            result = regenerate_segment(pipe, source, args.segment - 1, prompt=args.prompt, **sampling)
             reference = source.joints
         elif args.extend is not None:
             result = extend(pipe, source, args.extend, args.prompt, **sampling)
