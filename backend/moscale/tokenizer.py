@@ -568,14 +568,15 @@ class MotionTokenizer(nn.Module):
         """Reconstruction (B, T, D), indices per scale, and losses {total, recon, joints, commit, pose}. In training mode
         the codebook is EMA-updated; batch statistics (perplexity, used fraction, codes reset) land in `last_stats`."""
         lengths_B = lengths_B.to(features_BTD.device)
-        f_BNC = self.encode_latent(features_BTD, lengths_B)
-        with torch.no_grad():
+        f_BNC = self.encode_latent(features_BTD, lengths_B).float()
+        # Nearest codes and the EMA codebook stay in fp32 under mixed-precision training (autocast off here).
+        with torch.no_grad(), torch.autocast(f_BNC.device.type, enabled=False):
             f_hat, indices, residuals = self._residual_quantize(f_BNC.detach(), lengths_B)
             if self.training:
                 self.last_stats = self.quantizer.update(*residuals)
         # Straight-through: the decoder sees exactly f_hat, the encoder gets the decoder's gradient unchanged.
         z_BNC = f_hat + (f_BNC - f_BNC.detach())
-        recon_BTD = self.decode_latent(z_BNC, lengths_B)
+        recon_BTD = self.decode_latent(z_BNC, lengths_B).float()
         target_BTD = features_BTD[:, : recon_BTD.shape[1]]
         return recon_BTD, indices, self._losses(recon_BTD, target_BTD, f_BNC, f_hat, lengths_B)
 

@@ -98,6 +98,88 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def rank_seed(seed: int, rank: int) -> int:
+    """This rank's seed for its random draws during training (masks, corruption, dropout, text dropout): different
+    on every rank, so that the ranks do not draw the same masks for their different clips. Initial weights come from
+    `seed` itself on every rank (and DDP broadcasts rank 0's anyway)."""
+    return seed + 1_000_003 * rank
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# scaling up: mixed precision, gradient accumulation, data loading
+
+
+def add_scaling_options(parser: argparse.ArgumentParser, *, amp: bool = True, workers: bool = True) -> None:
+    """--grad-accum (and --amp, --workers unless a trainer defines its own) for a trainer's command line."""
+    parser.add_argument("--grad-accum", type=int, default=1, metavar="N",
+                        help="accumulate gradients over N micro-batches per optimizer step; --batch-size stays the "
+                             "global batch of one step, so each process runs batch / (processes x N) at a time")
+    if amp:
+        parser.add_argument("--amp", choices=AMP_CHOICES, default="off",
+                            help="mixed precision: bf16, or fp16 with a gradient scaler; auto = bf16 on CUDA where "
+                                 "supported, else fp16 on CUDA, off on the CPU (default off)")
+    if workers:
+        parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+
+
+AMP_CHOICES = ("auto", "off", "bf16", "fp16")
+
+
+def amp_dtype(choice: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for --amp on `device` (None: full precision). Explicit bf16/fp16 also run on the CPU."""
+    if choice == "off" or (choice == "auto" and device.type != "cuda"):
+        return None
+    if choice == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if choice not in ("bf16", "fp16"):
+        raise ValueError(f"--amp {choice!r}: choose one of {AMP_CHOICES}")
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[choice]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """torch.autocast for `dtype`, or a no-op context for None."""
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
+    """A GradScaler that is active for fp16 only (bf16 has fp32's range and needs none)."""
+    return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+
+def micro_batch_size(batch_size: int, world_size: int, grad_accum: int) -> int:
+    """Samples per process per micro-batch; the global batch must split evenly."""
+    if grad_accum < 1:
+        raise ValueError(f"--grad-accum must be at least 1, got {grad_accum}")
+    if batch_size % (world_size * grad_accum):
+        raise ValueError(f"--batch-size {batch_size} does not split into {world_size} process(es) x {grad_accum} "
+                         "accumulation step(s)")
+    return batch_size // (world_size * grad_accum)
+
+
+def accumulated(batches: Iterator[tuple[int, dict]], grad_accum: int) -> Iterator[tuple[int, list[dict]]]:
+    """Groups of `grad_accum` consecutive (epoch, batch) pairs as (epoch of the last, [batches])."""
+    while True:
+        group = [next(batches) for _ in range(grad_accum)]
+        yield group[-1][0], [batch for _, batch in group]
+
+
+def sync_gradients(ddp_model: nn.Module, last: bool):
+    """Context for one micro-batch's backward: DDP all-reduces the gradients on the last one only."""
+    if last or not isinstance(ddp_model, nn.parallel.DistributedDataParallel):
+        return contextlib.nullcontext()
+    return ddp_model.no_sync()
+
+
+def loader_options(workers: int) -> dict:
+    """DataLoader keyword arguments for `workers` processes (pinned memory when CUDA is there)."""
+    if workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {workers}")
+    options: dict = {"num_workers": workers, "pin_memory": torch.cuda.is_available()}
+    if workers > 0:
+        options["prefetch_factor"] = 4
+    return options
+
+
 def unwrap(model: nn.Module) -> nn.Module:
     """The module inside a DistributedDataParallel wrapper (or the module itself)."""
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
@@ -190,8 +272,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def rng_state() -> dict:
-    """Python and torch RNG states in a form torch.load(weights_only=True) accepts."""
-    return {"python": list(random.getstate()[1]), "torch": torch.get_rng_state()}
+    """Python, NumPy, torch (and CUDA) RNG states in a form torch.load(weights_only=True) accepts."""
+    numpy_state = np.random.get_state()
+    state = {"python": list(random.getstate()[1]), "torch": torch.get_rng_state(),
+             "numpy": {"keys": numpy_state[1].tolist(), "pos": int(numpy_state[2]),
+                       "has_gauss": int(numpy_state[3]), "gauss": float(numpy_state[4])}}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def rng_states(runtime: Runtime) -> list[dict]:
@@ -206,8 +294,15 @@ def rng_states(runtime: Runtime) -> list[dict]:
 
 
 def set_rng_state(state: dict) -> None:
+    """Restore `rng_state()` (checkpoints written before NumPy/CUDA states were kept restore Python and torch)."""
     random.setstate((3, tuple(state["python"]), None))
     torch.set_rng_state(state["torch"])
+    if "numpy" in state:
+        numpy = state["numpy"]
+        np.random.set_state(("MT19937", np.array(numpy["keys"], dtype=np.uint32), numpy["pos"], numpy["has_gauss"],
+                             numpy["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -5,8 +5,9 @@
     moscale train tokenizer --data corpus/ --init assets/model/tokenizer --lr 5e-5 --crop-frames 0 --out runs/tok-ft
 
 Recipe (the paper's): random `--crop-frames` crops of the train split (or whole clips), AdamW (0.9, 0.99), linear
-warm-up, then the learning rate times 0.3 at 30% and 70% of the iterations. `--batch-size` is the global batch, split
-over the processes. `--init FOLDER` fine-tunes a released tokenizer: its weights and codebook, a fresh optimizer and
+warm-up, then the learning rate times 0.3 at 30% and 70% of the iterations. `--batch-size` is the global batch of one
+optimizer step, split over the processes and `--grad-accum` micro-batches; `--amp bf16|fp16` trains in mixed precision
+(fp16 with a gradient scaler; nearest codes and the EMA codebook stay fp32). See docs/training.md for the GPU recipe. `--init FOLDER` fine-tunes a released tokenizer: its weights and codebook, a fresh optimizer and
 schedule (the bundled one was finished with a stage on whole clips, `--crop-frames 0`: see its model card).
 
 Speed (small preset, 64-frame crops, batch 128, 2 CPU cores): ~460 samples/s end to end, either one process with 2
@@ -81,6 +82,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-every", type=int, default=1000, help="iterations between checkpoints + release folder")
     parser.add_argument("--val-clips", type=int, default=256, help="val-split clips scored at every save (0: none)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar (plain log lines only)")
+    common.add_scaling_options(parser, workers=False)  # --grad-accum, --amp
 
 
 def resolve_settings(args: argparse.Namespace) -> argparse.Namespace:
@@ -136,11 +138,12 @@ class Setup:
     val_set: MotionDataset | None
     step: int
     epoch: int
+    amp_dtype: torch.dtype | None = None
+    scaler: torch.amp.GradScaler | None = None
 
 
 def prepare(args: argparse.Namespace, runtime: common.Runtime) -> Setup:
-    if args.batch_size % runtime.world_size:
-        raise ValueError(f"--batch-size {args.batch_size} is not divisible by {runtime.world_size} processes")
+    micro_batch = common.micro_batch_size(args.batch_size, runtime.world_size, getattr(args, "grad_accum", 1))
     checkpoint = common.load_checkpoint(Path(args.out) / CHECKPOINT_FILE) if args.resume else None
     initial = MotionTokenizer.from_pretrained(args.init) if args.init is not None and not checkpoint else None
     if checkpoint:
@@ -156,11 +159,11 @@ def prepare(args: argparse.Namespace, runtime: common.Runtime) -> Setup:
     dataset = MotionDataset(args.data, "train", crop_frames=args.crop_frames or None, seed=args.seed + runtime.rank)
     repeats = source_repeats(dataset.names, parse_oversample(args.oversample))
     sampler = LengthBucketSampler(
-        dataset.lengths, args.batch_size // runtime.world_size, shuffle=True, seed=args.seed,
+        dataset.lengths, micro_batch, shuffle=True, seed=args.seed,
         drop_last=int(repeats.sum()) >= args.batch_size, num_replicas=runtime.world_size, rank=runtime.rank,
         repeats=repeats,
     )
-    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_motions, num_workers=args.workers)
+    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_motions, **common.loader_options(args.workers))
 
     model = MotionTokenizer(config)
     if initial is not None:
@@ -174,10 +177,16 @@ def prepare(args: argparse.Namespace, runtime: common.Runtime) -> Setup:
     model.set_normalization(dataset.mean, dataset.std)
     model.to(runtime.device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
-    setup = Setup(model, optimizer, dataset, sampler, loader, None, 0, 0)
+    amp_dtype = common.amp_dtype(getattr(args, "amp", "off"), runtime.device)
+    setup = Setup(model, optimizer, dataset, sampler, loader, None, 0, 0, amp_dtype,
+                  common.grad_scaler(runtime.device, amp_dtype))
+    if runtime.rank > 0:  # rank 0 keeps a world of one's random stream
+        common.seed_everything(common.rank_seed(args.seed, runtime.rank))
     if checkpoint:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
+        if checkpoint.get("scaler"):
+            setup.scaler.load_state_dict(checkpoint["scaler"])
         setup.step, setup.epoch = int(checkpoint["step"]), int(checkpoint["epoch"])
         common.set_rng_state(checkpoint["rng"][runtime.rank % len(checkpoint["rng"])])
     if runtime.is_main:
@@ -203,35 +212,45 @@ def train(args: argparse.Namespace, runtime: common.Runtime, setup: Setup | None
     crops = f"{args.crop_frames}-frame crops" if args.crop_frames else f"whole clips of <= {dataset.max_frames} frames"
     say(f"{len(dataset)} training clips{oversampled}, {crops}, global batch {args.batch_size} on "
         f"{runtime.world_size} process(es) ({runtime.device}, {torch.get_num_threads()} threads each), "
-        f"{args.iters} iterations")
+        f"{args.iters} iterations" + (f", {args.grad_accum} micro-batches per step" if getattr(args, "grad_accum", 1) > 1
+                                      else "") + (f", {setup.amp_dtype} autocast" if setup.amp_dtype else ""))
     log = common.LossLog(out / LOG_FILE, resume_from_step=step if step else None) if runtime.is_main else None
 
     bar = common.progress(args.iters, initial=step, enabled=runtime.is_main and not args.no_progress)
     throughput = common.Throughput()
     means = common.RunningMeans(runtime, log, bar, POSTFIX, LOG_KEYS, echo=args.no_progress)
     started = time.perf_counter()
-    for epoch, batch in common.cycle(loader, sampler, dataset, start_epoch=setup.epoch):
+    scaler = setup.scaler or common.grad_scaler(runtime.device, None)
+    batches = common.cycle(loader, sampler, dataset, start_epoch=setup.epoch)
+    for epoch, micro_batches in common.accumulated(batches, getattr(args, "grad_accum", 1)):
         if step >= args.iters:
             break
         lr = common.learning_rate(step, base_lr=args.lr, total_steps=args.iters, warmup_steps=args.warmup,
                                   schedule=args.schedule)
         common.set_learning_rate(optimizer, lr)
-        features = batch["features"].to(runtime.device, non_blocking=True)
-        lengths = batch["lengths"].to(runtime.device)
-        _, _, losses = ddp_model(features, lengths)
         optimizer.zero_grad(set_to_none=True)
-        losses["total"].backward()
+        samples = sum(len(batch["lengths"]) for batch in micro_batches)
+        for i, batch in enumerate(micro_batches):
+            features = batch["features"].to(runtime.device, non_blocking=True)
+            lengths = batch["lengths"].to(runtime.device)
+            with common.sync_gradients(ddp_model, last=i == len(micro_batches) - 1):
+                with common.autocast(runtime.device, setup.amp_dtype):
+                    _, _, losses = ddp_model(features, lengths)
+                # Each micro-batch weighs by its share of the step's samples: the mean over the whole batch.
+                scaler.scale(losses["total"] * (len(lengths) / samples)).backward()
+            means.add({**{k: float(v.detach()) for k, v in losses.items()}, **model.last_stats})
+        scaler.unscale_(optimizer)
         if args.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         step += 1
         bar.update(1)
-        throughput.add(len(lengths) * runtime.world_size)
-        means.add({**{k: float(v.detach()) for k, v in losses.items()}, **model.last_stats})
+        throughput.add(samples * runtime.world_size)
         if common.is_due(step, args.log_every, args.iters):
             means.flush(step=step, epoch=epoch, lr=lr, samples_per_s=throughput.rate())
         if common.is_due(step, args.save_every, args.iters):
-            _save(out, model, optimizer, step, epoch, runtime, log, val_set, args.val_clips)
+            _save(out, model, optimizer, step, epoch, runtime, log, val_set, args.val_clips, scaler)
             throughput.rate()  # saving and validation time do not count as training throughput
     bar.close()
     minutes = (time.perf_counter() - started) / 60
@@ -272,12 +291,12 @@ def validation_scores(model: MotionTokenizer, dataset: MotionDataset, clips: int
     return scores
 
 
-def _save(out, model, optimizer, step, epoch, runtime, log, val_set, val_clips) -> None:
+def _save(out, model, optimizer, step, epoch, runtime, log, val_set, val_clips, scaler=None) -> None:
     rng = common.rng_states(runtime)
     if not runtime.is_main:
         return
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "epoch": epoch,
-             "config": model.config.to_dict(), "rng": rng}
+             "config": model.config.to_dict(), "rng": rng, "scaler": scaler.state_dict() if scaler else {}}
     common.save_checkpoint(out / CHECKPOINT_FILE, state)
     model.save_pretrained(out / RELEASE_DIR)
     if val_set is not None:
