@@ -4,6 +4,7 @@
     moscale train generator ... --no-hr --no-tr                # ablations
     moscale train generator ... --mode next-token              # the T2M-GPT-like baseline, same backbone
     torchrun --nproc_per_node=8 -m moscale.train.generator --data ... --preset paper --out ...   # DDP
+    moscale train generator ... --grad-accum 4 --amp bf16      # a big global batch on a small GPU (docs/training.md)
 
 One step (next-scale): the frozen tokenizer encodes the batch to latents f (memoised per clip window, since the
 tokenizer never changes), then, coarse to fine, scale k's targets are quantised against f_hat so far:
@@ -228,8 +229,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, help="warm-up iterations (default: small 500, paper 2000)")
     parser.add_argument("--weight-decay", type=float, default=0.05)
     parser.add_argument("--clip", type=float, default=2.0, help="gradient-norm clip")
-    parser.add_argument("--amp", choices=["auto", "off", "bf16", "fp16"], default="auto",
-                        help="mixed precision on CUDA (auto: bf16 where supported); always off on the CPU")
+    parser.add_argument("--amp", choices=list(common.AMP_CHOICES), default="auto",
+                        help="mixed precision: auto (bf16 on CUDA where supported, else fp16; off on the CPU), off, "
+                             "bf16, or fp16 with a gradient scaler (explicit bf16/fp16 also on the CPU)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--init", type=Path, default=None, metavar="RELEASE",
                         help="start from a released generator's weights and config (a release folder trained on "
@@ -245,6 +247,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-clips", type=int, default=256, help="val-split clips scored at every save (0: none)")
     parser.add_argument("--latent-memo-mb", type=int, default=1024, help="memory for memoised tokenizer latents")
     parser.add_argument("--no-progress", action="store_true")
+    common.add_scaling_options(parser, amp=False)  # --grad-accum, --workers
 
 
 def resolve_settings(args: argparse.Namespace) -> argparse.Namespace:
@@ -317,9 +320,11 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     say = print if runtime.is_main else (lambda *a, **k: None)
-    if args.batch_size % runtime.world_size:
-        raise SystemExit(f"--batch-size {args.batch_size} is not divisible by {runtime.world_size} processes")
-    local_batch = args.batch_size // runtime.world_size
+    grad_accum = getattr(args, "grad_accum", 1)
+    try:
+        local_batch = common.micro_batch_size(args.batch_size, runtime.world_size, grad_accum)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
 
     tokenizer = MotionTokenizer.from_pretrained(args.tokenizer, map_location=runtime.device).eval()
     tokenizer.requires_grad_(False)
@@ -336,7 +341,8 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
     sampler = LengthBucketSampler(dataset.lengths, local_batch, shuffle=True, seed=args.seed,
                                   drop_last=len(dataset) >= args.batch_size, num_replicas=runtime.world_size,
                                   rank=runtime.rank)
-    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_motions)
+    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_motions,
+                        **common.loader_options(getattr(args, "workers", 0)))
 
     model = MotionTransformer(config).to(runtime.device).train()
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n and "queries" not in n]
@@ -346,6 +352,8 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
     if init is not None:
         model.load_state_dict(init.state_dict())
         say(f"initialised from {args.init}")
+    if runtime.rank > 0:  # per-rank masks, corruption and text dropout; rank 0 keeps a world of one's stream
+        common.seed_everything(common.rank_seed(args.seed, runtime.rank))
     step, epoch = 0, 0
     # Seconds spent training, not saving or validating: the x axis of quality-against-training-time plots.
     training_seconds = 0.0
@@ -361,7 +369,9 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
         device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
         ddp_model = DistributedDataParallel(model, device_ids=device_ids)
     amp_dtype = _amp_dtype(args.amp, runtime.device)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    scaler = common.grad_scaler(runtime.device, amp_dtype)
+    if checkpoint and checkpoint.get("scaler"):
+        scaler.load_state_dict(checkpoint["scaler"])
 
     say(f"generator ({config.mode}) {model.num_parameters() / 1e6:.2f} M parameters, options {asdict(options)}, "
         f"config {json.dumps(config.to_dict())}")
@@ -377,17 +387,18 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
     means = common.RunningMeans(runtime, log, bar, POSTFIX, LOG_KEYS, echo=args.no_progress)
     clock = common.Stopwatch(training_seconds)
     started = time.perf_counter()
-    for epoch, batch in common.cycle(loader, sampler, dataset, start_epoch=epoch):
+    batches = common.cycle(loader, sampler, dataset, start_epoch=epoch)
+    for epoch, micro_batches in common.accumulated(batches, grad_accum):
         if step >= args.iters:
             break
         lr = common.learning_rate(step, base_lr=args.lr, total_steps=args.iters, warmup_steps=args.warmup,
                                   schedule="cosine")
         common.set_learning_rate(optimizer, lr)
-        stats = train_step(ddp_model, model, tokenizer, memo, text_cache, batch, options, optimizer, scaler, args.clip,
-                           runtime.device, amp_dtype)
+        stats = train_step(ddp_model, model, tokenizer, memo, text_cache, micro_batches, options, optimizer, scaler,
+                           args.clip, runtime.device, amp_dtype)
         step += 1
         bar.update(1)
-        throughput.add(len(batch["lengths"]) * runtime.world_size)
+        throughput.add(sum(len(batch["lengths"]) for batch in micro_batches) * runtime.world_size)
         means.add(stats)
         if common.is_due(step, args.log_every, args.iters):
             means.flush(step=step, epoch=epoch, lr=lr, samples_per_s=throughput.rate(), elapsed_s=clock.seconds())
@@ -395,7 +406,7 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
         if common.is_due(step, args.save_every, args.iters) or snapshot:
             with clock.paused():
                 _save(out, model, tokenizer, optimizer, step, epoch, runtime, log, options, text_cache, val_set, args,
-                      clock.seconds(), snapshot)
+                      clock.seconds(), snapshot, scaler)
     bar.close()
     say(f"done: {step} iterations in {(time.perf_counter() - started) / 60:.1f} min; release folder {out / RELEASE_DIR}")
 
@@ -419,11 +430,7 @@ def _init_weights(folder: Path, tokenizer: MotionTokenizer) -> MotionTransformer
 
 
 def _amp_dtype(choice: str, device: torch.device):
-    if device.type != "cuda" or choice == "off":
-        return None
-    if choice == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[choice]
+    return common.amp_dtype(choice, device)
 
 
 def prepare_batch(model: MotionTransformer, tokenizer: MotionTokenizer, memo: LatentMemo, text_cache: TextCache,
@@ -441,11 +448,21 @@ def prepare_batch(model: MotionTransformer, tokenizer: MotionTokenizer, memo: La
 
 def train_step(ddp_model, model, tokenizer, memo, text_cache, batch, options, optimizer, scaler, clip, device,
                amp_dtype=None) -> dict:
-    inputs, text, drop_B = prepare_batch(model, tokenizer, memo, text_cache, batch, options, device)
-    with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-        loss, stats = loss_and_stats(ddp_model, inputs, text, drop_B)
+    """One optimizer step on `batch`, or on a list of micro-batches whose gradients add up (each weighted by its share
+    of the samples; DDP all-reduces after the last one only). Returns the step's statistics."""
+    micro_batches = batch if isinstance(batch, list) else [batch]
+    samples = sum(len(micro["lengths"]) for micro in micro_batches)
     optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    stats: dict[str, float] = {}
+    for i, micro in enumerate(micro_batches):
+        inputs, text, drop_B = prepare_batch(model, tokenizer, memo, text_cache, micro, options, device)
+        share = len(micro["lengths"]) / samples
+        with common.sync_gradients(ddp_model, last=i == len(micro_batches) - 1):
+            with common.autocast(device, amp_dtype):
+                loss, micro_stats = loss_and_stats(ddp_model, inputs, text, drop_B)
+            scaler.scale(loss * share).backward()
+        for name, value in micro_stats.items():
+            stats[name] = stats.get(name, 0.0) + value * share
     scaler.unscale_(optimizer)
     stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip))
     scaler.step(optimizer)
@@ -486,12 +503,13 @@ def validation_scores(model, tokenizer, memo, text_cache, dataset, clips: int, o
 
 
 def _save(out, model, tokenizer, optimizer, step, epoch, runtime, log, options, text_cache, val_set, args,
-          training_seconds: float, snapshot: bool) -> None:
+          training_seconds: float, snapshot: bool, scaler=None) -> None:
     rng = common.rng_states(runtime)
     if not runtime.is_main:
         return
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "epoch": epoch,
-             "config": model.config.to_dict(), "options": asdict(options), "rng": rng, "elapsed_s": training_seconds}
+             "config": model.config.to_dict(), "options": asdict(options), "rng": rng, "elapsed_s": training_seconds,
+             "scaler": scaler.state_dict() if scaler is not None else {}}
     common.save_checkpoint(out / CHECKPOINT_FILE, state)
     from moscale.pipeline import save_release
 
