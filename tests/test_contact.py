@@ -34,3 +34,17 @@ def test_small_actions_are_pooled():
     real = [{"skating_cm_s": 1.0, "penetration_cm": 0.0, "floating_cm": 1.0, "jerk": 1.0}] * 4
     gen = [dict(r, skating_cm_s=np.nan) for r in real]  # no contact frame: left out, not counted as good
     assert contact.contact_report(real, gen, ["walk"] * 4)["skating_cm_s"]["above_real_p95"] is None
+
+
+def test_locked_features_re_encode_the_joints():
+    """The eval scores foot-locked clips through their re-encoded joints: unlocked, that is the features back."""
+    from moscale.evaluation.generation import locked_features
+    from moscale.features import features_to_joints
+    from moscale.motion import Motion
+
+    features = REAL_FEATURES[:80].astype(np.float64)
+    motion = Motion(features_to_joints(features), features=features)
+    again = locked_features(motion, facing="humanml3d")
+    assert again.shape == features.shape
+    np.testing.assert_allclose(features_to_joints(again.astype(np.float64)), motion.joints, atol=2e-3)
+    assert np.array_equal(again[:, 259:263], features[:, 259:263].astype(np.float32))

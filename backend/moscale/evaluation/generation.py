@@ -228,11 +228,15 @@ class PipelineGenerator:
     """A GenerateFn over a MoScalePipeline release folder with fixed sampling settings."""
 
     def __init__(self, folder: str | Path, *, guidance: float = DEFAULT_GUIDANCE, schedule: str = "fast",
-                 temperature: float = 1.0, top_p: float | None = 0.9, device: str = "cpu", precision: str = "fp32"):
+                 temperature: float = 1.0, top_p: float | None = 0.9, device: str = "cpu", precision: str = "fp32",
+                 foot_lock: bool = True, prefix: str | None = None):
         from moscale.pipeline import MoScalePipeline
 
         self.pipe = MoScalePipeline.from_pretrained(folder, device=device, precision=precision)
-        self.settings = dict(guidance=guidance, schedule=schedule, temperature=temperature, top_p=top_p)
+        if prefix is not None:  # the KV-cache state (sampling.PREFIX_MODES); default: what the release was trained for
+            self.pipe.prefix = prefix
+        self.settings = dict(guidance=guidance, schedule=schedule, temperature=temperature, top_p=top_p,
+                             foot_lock=foot_lock)
 
     def prepare(self, caption: str) -> None:
         self.pipe.encode_text(caption)
@@ -240,7 +244,23 @@ class PipelineGenerator:
     def __call__(self, caption: str, frames: int, seed: int, num_samples: int) -> np.ndarray:
         result = self.pipe.generate(caption, frames=frames, seed=seed, num_samples=num_samples, **self.settings)
         motions = result if isinstance(result, list) else [result]
+        if self.settings["foot_lock"]:  # score what the user gets: the features of the foot-locked joints
+            from moscale.editing import feature_facing
+
+            facing = feature_facing(self.pipe)
+            return np.stack([locked_features(m, facing) for m in motions])
         return np.stack([m.features for m in motions])
+
+
+def locked_features(motion, facing: str = "corrected") -> np.ndarray:
+    """(T, 263) features of a motion whose joints were changed after decoding (foot lock), contact channels kept
+    from the model (they are what the lock acted on)."""
+    from moscale.features import joints_to_features
+
+    joints = np.concatenate([motion.joints, 2 * motion.joints[-1:] - motion.joints[-2:-1]])  # one frame more
+    features = joints_to_features(joints.astype(np.float64), facing=facing).astype(np.float32)
+    features[:, 259:263] = motion.features[:, 259:263]
+    return features
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -314,6 +334,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="CPU threads")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="generator arithmetic")
+    parser.add_argument("--no-foot-lock", action="store_true", help="score the clips without the foot lock")
+    parser.add_argument("--prefix", choices=["final", "mask"],
+                        help="KV-cache state of finished scales (default: what the release was trained for)")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -331,7 +354,8 @@ def run(args: argparse.Namespace) -> int:
         if args.model is not None:
             generate = PipelineGenerator(args.model, guidance=args.guidance, schedule=args.schedule,
                                          temperature=args.temperature, top_p=args.top_p, device=args.device,
-                                         precision=args.precision)
+                                         precision=args.precision, foot_lock=not args.no_foot_lock,
+                                         prefix=args.prefix)
             bar = None if args.no_progress else _bar("generate")
             rows.append(evaluate_generator(generate, context, repeats=args.repeats, seed=args.seed,
                                            mm_texts=args.mm_texts, mm_samples=args.mm_samples,
@@ -341,7 +365,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     settings = {"repeats": args.repeats, "schedule": args.schedule, "guidance": args.guidance,
-                "temperature": args.temperature, "top_p": args.top_p, "seed": args.seed, "precision": args.precision}
+                "temperature": args.temperature, "top_p": args.top_p, "seed": args.seed, "precision": args.precision,
+                "foot_lock": not args.no_foot_lock, "prefix": args.prefix or "release"}
     result = {"data": str(args.data), "split": args.split, "items": len(eval_set), "evaluator": str(args.evaluator),
               "model": str(args.model) if args.model else None, "settings": settings,
               "fid_test_vs_train": context.fid_test_vs_train, "rows": rows}
