@@ -47,11 +47,54 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     # Find the command from the leading words, so its module adds its own options before parsing (and --help lists them).
     path = next((p for p in COMMANDS if tuple(argv[: len(p)]) == p), None)
+    leaf = None
     if path is not None:
         module = importlib.import_module(COMMANDS[path][0])
-        module.configure_parser(_leaf_parser(parser, path))
+        leaf = _leaf_parser(parser, path)
+        module.configure_parser(leaf)
+        _add_common_options(path, leaf)
     args = parser.parse_args(argv)
+    if leaf is not None and path in CHECKED_COMMANDS:
+        from moscale import checks
+
+        try:  # everything a user typed is checked before any model is loaded or any frame computed
+            for warning in checks.check_arguments(path, args):
+                print(f"warning: {warning}", file=sys.stderr)
+        except ValueError as error:  # exit status 2, as the commands' own checks and argparse's
+            print(f"{leaf.prog}: error: {error}", file=sys.stderr)
+            return 2
+        checks.apply_threads(path, args)
     return int(importlib.import_module(args._module).run(args) or 0)
+
+
+# Commands whose options moscale.checks validates, and those that take --threads (torch's CPU threads).
+CHECKED_COMMANDS = {("generate",), ("edit",), ("export",), ("convert",), ("preview",)}
+THREAD_COMMANDS = {("generate",), ("edit",), ("export",)}
+
+
+def _add_common_options(path: tuple[str, ...], leaf: argparse.ArgumentParser) -> None:
+    if path in THREAD_COMMANDS and "--threads" not in leaf._option_string_actions:
+        leaf.add_argument("--threads", type=int, metavar="N",
+                          help="CPU threads for torch (default 1 on the CPU: on a busy machine more threads are "
+                               "many times slower, see README; give the number of idle cores to use them)")
+    output = leaf._option_string_actions.get("-o")
+    if output is not None and type(output) is argparse._StoreAction:
+        # A second -o used to replace the first silently; the command writes one file, so refuse it instead.
+        output.__class__ = _StoreOnce
+
+
+class _StoreOnce(argparse._StoreAction):
+    """A store action that refuses to be given twice (argparse's default keeps the last value silently)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        seen = f"_given_{self.dest}"
+        if getattr(namespace, seen, False):
+            command = parser.prog
+            raise argparse.ArgumentError(self, f"given twice ({getattr(namespace, self.dest)} and {values}): "
+                                               f"`{command}` writes one file; write the other formats from it "
+                                               "with `moscale export FILE -o OTHER -o ...`")
+        setattr(namespace, seen, True)
+        super().__call__(parser, namespace, values, option_string)
 
 
 def _leaf_parser(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> argparse.ArgumentParser:

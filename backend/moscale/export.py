@@ -202,9 +202,11 @@ def _material(bpy, name: str, color):
     return material
 
 
-def render_filmstrip(path: str | Path, frames: int = 6, width: int = 200, height: int = 300, samples: int = 16) -> Path:
+def render_filmstrip(path: str | Path, frames: int = 6, width: int = 200, height: int = 300, samples: int = 16,
+                     threads: int | None = None) -> Path:
     """Render ``frames`` evenly spaced frames of the current scene's take with Cycles on the CPU and put them side
-    by side in one PNG. The camera follows the pelvis from the character's front-left. Call after build_scene."""
+    by side in one PNG. The camera follows the pelvis from the character's front-left. Call after build_scene.
+    threads: Cycles' CPU threads (default: Blender's, all cores)."""
     bpy = require_bpy()
     from moscale_blender import export
 
@@ -214,6 +216,8 @@ def render_filmstrip(path: str | Path, frames: int = 6, width: int = 200, height
     scene.render.engine = 'CYCLES'
     scene.cycles.device = 'CPU'
     scene.cycles.samples = samples
+    if threads is not None:
+        scene.render.threads_mode, scene.render.threads = 'FIXED', int(threads)
     scene.cycles.use_denoising = True
     scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = width, height, 100
     scene.render.image_settings.file_format = 'PNG'
@@ -341,7 +345,9 @@ def run(args: argparse.Namespace) -> int:
             if not any(p.suffix.lower() in SCENE_SUFFIXES for p in args.output):
                 new_session()
                 build_scene(motion, args.fps, body=body)
-            print(f"wrote {render_filmstrip(args.filmstrip, frames=args.filmstrip_frames, samples=args.samples)}")
+            strip = render_filmstrip(args.filmstrip, frames=args.filmstrip_frames, samples=args.samples,
+                                     threads=getattr(args, "threads", None))
+            print(f"wrote {strip}")
 
     return command_status(work)
 
