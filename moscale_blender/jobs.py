@@ -38,6 +38,7 @@ class GenerateRequest:
     guidance: float
     quality: str          # "fast" | "best" refinement schedule
     num_samples: int = 1
+    segments: tuple[tuple[str, float], ...] = ()  # a timeline (prompt, seconds) instead of `prompt` (moscale.timeline)
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,13 @@ def generate_work(request: GenerateRequest) -> Work:
     def work(progress: ProgressFn, cancel: threading.Event) -> list:
         progress(0.0, "loading model")
         pipeline = get_pipeline(request.model_folder, request.device)
+        if request.segments:
+            from moscale import timeline
+
+            return [timeline.generate_sequence(
+                pipeline, [timeline.Segment(prompt, seconds) for prompt, seconds in request.segments],
+                seed=request.seed, guidance=request.guidance, schedule=request.quality,
+                progress=_backend_progress(progress), cancel=cancel)]
         result = pipeline.generate(
             request.prompt, seconds=request.seconds, seed=request.seed, guidance=request.guidance,
             schedule=request.quality, num_samples=request.num_samples,

@@ -1,0 +1,60 @@
+"""The Timeline sub-panel: segments generated as one take through the real backend (tiny random release), whose
+keyed motion is the backend's timeline for the same seed; bad segments refused with nothing changed; undoable list
+edits."""
+from __future__ import annotations
+
+import bpy
+import numpy as np
+import pytest
+
+from moscale_blender import jobs, keyframes
+
+
+def fill(scene, segments):
+    timeline = scene.moscale_timeline
+    timeline.segments.clear()
+    for prompt, seconds in segments:
+        assert bpy.ops.moscale.segment_add() == {'FINISHED'}
+        segment = timeline.segments[timeline.active]
+        segment.prompt, segment.seconds = prompt, seconds
+    return timeline
+
+
+def test_generate_timeline_makes_one_take_equal_to_the_backend_sequence(scene, use_model):
+    from moscale import timeline as backend_timeline
+
+    settings = scene.moscale
+    settings.target, settings.seed = 'SMPL', 11
+    fill(scene, [("walks forward", 1.6), ("waves", 1.2)])
+    assert [s.prompt for s in scene.moscale_timeline.segments] == ["walks forward", "waves"]
+    assert bpy.ops.moscale.timeline_generate() == {'FINISHED'}
+    (take,) = settings.takes
+    assert take.frame_count == 56 and take.prompt == "walks forward | waves"
+    joints, fps = keyframes.stored_motion(take.action)
+    pipe = jobs.get_pipeline(str(use_model), "cpu")
+    expected = backend_timeline.generate_sequence(pipe, ["walks forward:1.6", "waves:1.2"], seed=11,
+                                                  guidance=settings.guidance, schedule="fast")
+    np.testing.assert_allclose(joints, expected.joints, atol=1e-5)
+
+
+def test_bad_timelines_are_refused_and_change_nothing(scene, use_model):
+    scene.moscale.target = 'SMPL'
+    prompt = scene.moscale.prompt
+    with pytest.raises(RuntimeError, match="timeline is empty"):
+        bpy.ops.moscale.timeline_generate()
+    fill(scene, [("walks forward", 2.0), ("", 1.0)])
+    with pytest.raises(RuntimeError, match="Segment 2 has no prompt"):
+        bpy.ops.moscale.timeline_generate()
+    fill(scene, [("walks", 40.0), ("runs", 30.0)])
+    with pytest.raises(RuntimeError, match="at most 60 s"):
+        bpy.ops.moscale.timeline_generate()
+    assert len(scene.moscale.takes) == 0 and scene.moscale.prompt == prompt  # the main prompt is restored
+
+
+def test_segment_list_add_move_remove(scene):
+    timeline = fill(scene, [("a", 1.0), ("b", 1.0), ("c", 1.0)])
+    timeline.active = 2
+    assert bpy.ops.moscale.segment_move(direction=-1) == {'FINISHED'}
+    assert [s.prompt for s in timeline.segments] == ["a", "c", "b"] and timeline.active == 1
+    assert bpy.ops.moscale.segment_remove() == {'FINISHED'}
+    assert [s.prompt for s in timeline.segments] == ["a", "b"]
