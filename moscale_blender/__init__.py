@@ -3,7 +3,8 @@
 Modules, one concern each: ``properties`` (Scene.moscale), ``preferences``, ``operators``, ``panels``, ``jobs``
 (backend off the main thread), ``takes``, ``keyframes`` (actions, slots, channelbags), ``rig`` (rest poses and bone
 maps), ``character`` (the SMPL character: mannequin or the real SMPL body), ``export`` (FBX/BVH/AMASS .npz),
-``torch_install`` (PyTorch for the light build), ``timeline`` (segments generated as one take). Model math and retargeting live in the ``moscale`` backend package.
+``torch_install`` (PyTorch for the light build), ``timeline`` (segments generated as one take). Model math and
+retargeting live in the ``moscale`` backend package.
 """
 from __future__ import annotations
 
