@@ -53,15 +53,49 @@ def assign(obj: bpy.types.Object, action: bpy.types.Action | None) -> None:
         obj.animation_data.action_slot = action.slots[0]
 
 
-def _channels(result: RetargetResult):
-    """(data_path, index, group, values (T,)) for every channel of ``result``."""
+Channel = tuple  # (data_path, index, group, values (T,))
+
+
+def _bone_path(name: str, prop: str) -> str:
+    return f'pose.bones["{bpy.utils.escape_identifier(name)}"].{prop}'
+
+
+def rotation_channels(obj: bpy.types.Object, name: str, quats_T4: np.ndarray) -> list:
+    """Keys for one bone's rotations in the bone's *own* rotation mode (Euler of any order, axis-angle or
+    quaternion), so the user's other actions, which key that mode, keep playing as they were made."""
+    from mathutils import Quaternion
+
+    mode = obj.pose.bones[name].rotation_mode
+    if mode == 'QUATERNION':
+        return [(_bone_path(name, "rotation_quaternion"), i, name, quats_T4[:, i]) for i in range(4)]
+    if mode == 'AXIS_ANGLE':
+        values = np.empty((len(quats_T4), 4))
+        for row, quat in enumerate(quats_T4):
+            axis, angle = Quaternion(quat).to_axis_angle()
+            values[row] = (angle, *axis)
+        return [(_bone_path(name, "rotation_axis_angle"), i, name, values[:, i]) for i in range(4)]
+    values, previous = np.empty((len(quats_T4), 3)), None
+    for row, quat in enumerate(quats_T4):
+        euler = Quaternion(quat).to_euler(mode) if previous is None else Quaternion(quat).to_euler(mode, previous)
+        values[row], previous = euler, euler  # compatible with the previous frame: no 360 degree jumps
+    return [(_bone_path(name, "rotation_euler"), i, name, values[:, i]) for i in range(3)]
+
+
+def location_channels(name: str, location_T3: np.ndarray) -> list:
+    return [(_bone_path(name, "location"), i, name, location_T3[:, i]) for i in range(3)]
+
+
+def result_channels(obj: bpy.types.Object, result: RetargetResult) -> list:
+    """Every channel of ``result`` on ``obj``: rotations in each bone's own mode, the root bone's location."""
+    channels = []
     for column, name in enumerate(result.bone_names):
-        path = f'pose.bones["{bpy.utils.escape_identifier(name)}"].rotation_quaternion'
-        for index in range(4):
-            yield path, index, name, result.rotations[:, column, index]
-    path = f'pose.bones["{bpy.utils.escape_identifier(result.root_bone)}"].location'
-    for index in range(3):
-        yield path, index, result.root_bone, result.root_location[:, index]
+        channels += rotation_channels(obj, name, result.rotations[:, column])
+    return channels + location_channels(result.root_bone, result.root_location)
+
+
+def property_channel(bone: str, prop: str, value: float, num_frames: int) -> Channel:
+    path = f'pose.bones["{bpy.utils.escape_identifier(bone)}"]["{bpy.utils.escape_identifier(prop)}"]'
+    return path, 0, bone, np.full(num_frames, float(value))
 
 
 def _set_points(fcurve: bpy.types.FCurve, frames: np.ndarray, values: np.ndarray, interpolation: np.ndarray) -> None:
@@ -75,27 +109,27 @@ def _set_points(fcurve: bpy.types.FCurve, frames: np.ndarray, values: np.ndarray
     fcurve.update()
 
 
-def write_keys(action: bpy.types.Action, result: RetargetResult, frame_start: int) -> None:
-    """Key every channel of ``result`` at frames frame_start, frame_start + 1, ... (linear interpolation)."""
-    frames = frame_start + np.arange(result.num_frames, dtype=np.float32)
+def write_keys(action: bpy.types.Action, channels: list, frame_start: int) -> None:
+    """Key every channel (``result_channels``) at frames frame_start, frame_start + 1, ... (linear interpolation)."""
+    frames = frame_start + np.arange(len(channels[0][3]), dtype=np.float32)
     linear = np.full(len(frames), _LINEAR, dtype=np.int32)
     existing = {(fc.data_path, fc.array_index): fc for fc in action_fcurves(action)}
-    for path, index, group, values in _channels(result):
+    for path, index, group, values in channels:
         fcurve = existing.get((path, index)) or _new_fcurve(action, path, index, group)
         _set_points(fcurve, frames, values, linear)
 
 
-def replace_range(action: bpy.types.Action, result: RetargetResult, frame_start: int, first: int, last: int) -> None:
-    """Replace the keys at frames first..last (inclusive) with ``result``'s (whose frame 0 sits at ``frame_start``).
+def replace_range(action: bpy.types.Action, channels: list, frame_start: int, first: int, last: int) -> None:
+    """Replace the keys at frames first..last (inclusive) with ``channels``' (whose frame 0 sits at ``frame_start``).
 
     Keys outside the range are written back from their own float32 values, so they stay bit-identical.
     """
     new_frames = np.arange(first, last + 1)
     rows = new_frames - frame_start
-    if rows.min() < 0 or rows.max() >= result.num_frames:
+    if rows.min() < 0 or rows.max() >= len(channels[0][3]):
         raise ValueError(f"frames {first}-{last} are not covered by the edited motion")
     existing = {(fc.data_path, fc.array_index): fc for fc in action_fcurves(action)}
-    for path, index, group, values in _channels(result):
+    for path, index, group, values in channels:
         fcurve = existing.get((path, index)) or _new_fcurve(action, path, index, group)
         count = len(fcurve.keyframe_points)
         co = np.empty(2 * count, dtype=np.float32)
@@ -119,11 +153,6 @@ def read_channel(action: bpy.types.Action, data_path: str, index: int) -> np.nda
             fcurve.keyframe_points.foreach_get("co", co)
             return co.reshape(-1, 2)
     raise KeyError(f"no F-curve {data_path}[{index}]")
-
-
-def use_quaternions(obj: bpy.types.Object, bone_names) -> None:
-    for name in bone_names:
-        obj.pose.bones[name].rotation_mode = 'QUATERNION'
 
 
 def store_motion(action: bpy.types.Action, joints: np.ndarray, fps: float) -> None:

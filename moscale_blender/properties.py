@@ -16,7 +16,8 @@ def _is_armature(_self, obj: bpy.types.Object) -> bool:
 
 
 def _on_take_renamed(self: "MOSCALE_PG_take", _context) -> None:
-    if self.action is not None and self.name:
+    # the user's own action keeps its name: only actions MoScale made follow their take's name
+    if self.action is not None and self.name and self.kind != 'ORIGINAL':
         self.action.name = f"MoScale {self.name}"
 
 
@@ -33,7 +34,9 @@ class MOSCALE_PG_take(bpy.types.PropertyGroup):
     action: PointerProperty(name="Action", type=bpy.types.Action)
     armature: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature)
     kind: EnumProperty(name="Kind", items=[("GENERATE", "Generated", ""), ("EDIT", "Edited", ""),
-                                           ("DUPLICATE", "Duplicate", ""), ("IMPORT", "Imported", "")])
+                                           ("DUPLICATE", "Duplicate", ""), ("IMPORT", "Imported", ""),
+                                           ("ORIGINAL", "Original",
+                                            "The action the armature had before MoScale's first take on it")])
     prompt: StringProperty(name="Prompt")
     seconds: FloatProperty(name="Seconds")
     seed: IntProperty(name="Seed")
@@ -46,6 +49,7 @@ class MOSCALE_PG_take(bpy.types.PropertyGroup):
     frame_start: IntProperty(name="First Frame")
     frame_count: IntProperty(name="Frames")
     fps: FloatProperty(name="Scene FPS", description="Scene frame rate the keys were written at")
+    rig_state: StringProperty(name="Rig State", description="JSON: rig switch values (IK/FK) to restore with this take")
 
 
 class MOSCALE_PG_settings(bpy.types.PropertyGroup):

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import bpy
 import numpy as np
 from moscale import retarget
 
-from . import preferences
+from . import control_rig, keyframes, preferences
 
 
 def read_rest(obj: bpy.types.Object) -> retarget.ArmatureRest:
@@ -54,3 +55,85 @@ def retarget_motion(obj: bpy.types.Object, match: retarget.RigMatch, joints: np.
     """Pose channels for ``joints`` (T, 22, 3, Y up, at ``fps``) on ``obj``, resampled to ``out_fps``."""
     result = retarget.retarget(joints, read_rest(obj), match, fps=fps)
     return retarget.resample(result, out_fps)
+
+
+class RigRefused(ValueError):
+    """The rig would not show the keys (constraints override them); worded for a report."""
+
+
+@dataclass(frozen=True)
+class TakeKeys:
+    """What one motion becomes on one rig: the key channels, and the armature-space head each mapped joint's bone
+    must reach when Blender evaluates the keyed rig (``expected``, (N, 22, 3) at the scene's frame rate)."""
+
+    channels: list
+    num_frames: int
+    expected: np.ndarray
+    controls: bool  # keyed on a control rig's controls (Rigify), not on the mapped bones
+
+
+def take_keys(obj: bpy.types.Object, match: retarget.RigMatch, joints: np.ndarray, fps: float,
+              out_fps: float) -> TakeKeys:
+    """Key channels putting ``obj`` into ``joints`` (T, 22, 3, Y up, at ``fps``), at ``out_fps``."""
+    rest = read_rest(obj)
+    if control_rig.controls_of(obj, match):
+        from moscale.motion import Motion
+
+        if out_fps != fps:
+            joints = Motion(np.asarray(joints, dtype=np.float64), fps).resample(out_fps).joints
+        frames = retarget.joint_frames(joints, rest, match)
+        control_rig.set_switches(obj, match.bone_map.switches)
+        channels = control_rig.solve(obj, match, frames)
+        return TakeKeys(channels, len(frames.heads), frames.heads, True)
+    result = retarget_motion(obj, match, joints, fps, out_fps)
+    heads = retarget.posed_heads(rest, result)  # the keyed pose as Blender plays it when nothing overrides it
+    index = [rest.index(name) for name in match.bone_of_joint]
+    expected = heads[:, index]
+    for joint in match.tips:  # a tip is its parent bone's tail
+        expected[:, joint] = np.nan
+    return TakeKeys(keyframes.result_channels(obj, result), result.num_frames, expected, False)
+
+
+def evaluated_joints(obj: bpy.types.Object, match: retarget.RigMatch, scene: bpy.types.Scene,
+                     frame: int) -> np.ndarray:
+    """(22, 3) armature-space heads of the mapped bones (tips: their parent bone's tail) as the depsgraph evaluates
+    them at ``frame``: with constraints, drivers and everything else that moves them."""
+    scene.frame_set(frame)
+    evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    points = np.empty((len(match.bone_of_joint), 3))
+    for joint, name in enumerate(match.bone_of_joint):
+        pose_bone = evaluated.pose.bones[name]
+        points[joint] = pose_bone.tail if joint in match.tips else pose_bone.head
+    return points
+
+
+def check_followed(obj: bpy.types.Object, match: retarget.RigMatch, keys: TakeKeys, frame_start: int,
+                   samples: int = 8) -> float:
+    """Largest distance (armature units) between the evaluated mapped bones and where the keys put them, over
+    ``samples`` frames; raises RigRefused when it is more than 5% of the rig's leg length (a few cm)."""
+    scene = bpy.context.scene
+    current = scene.frame_current
+    rows = np.unique(np.linspace(0, keys.num_frames - 1, min(samples, keys.num_frames)).round().astype(int))
+    worst, worst_joint = 0.0, 0
+    try:
+        for row in rows:
+            error = np.linalg.norm(evaluated_joints(obj, match, scene, frame_start + int(row)) - keys.expected[row],
+                                   axis=-1)
+            error = np.nan_to_num(error, nan=0.0)
+            if error.max() > worst:
+                worst, worst_joint = float(error.max()), int(error.argmax())
+    finally:
+        scene.frame_set(current)
+    leg = float(retarget.leg_length(retarget.rest_joints_of(read_rest(obj), match)))
+    if worst > 0.05 * leg:
+        bone = match.bone_of_joint[worst_joint]
+        constraints = [f"{c.type}" for c in obj.pose.bones[bone].constraints if not c.mute and c.influence > 0]
+        metres = worst * max(obj.matrix_world.to_scale())  # armature units -> scene metres
+        raise RigRefused(
+            f"Armature '{obj.name}' does not follow keys on its bones: '{bone}' ends up {100 * metres:.1f} cm "
+            f"from the motion"
+            + (f" (its constraints {', '.join(constraints)} override the keys)" if constraints else "")
+            + ". Nothing was changed. Rigify rigs are keyed on their FK controls when the rig has them (generate the "
+              "rig with Rigify); otherwise choose a bone map of bones without constraints, or disable the "
+              "constraints.")
+    return worst

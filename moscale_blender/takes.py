@@ -6,6 +6,7 @@ overwrites an existing take.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ import numpy as np
 from moscale.retarget import UnknownRigError
 from moscale.skeleton import FPS
 
-from . import character, jobs, keyframes, preferences, rig
+from . import character, control_rig, jobs, keyframes, preferences, rig
 
 
 class TakeError(ValueError):
@@ -78,6 +79,34 @@ def _check_rig(obj: bpy.types.Object, bone_map_path: str):
         raise TakeError(str(error)) from error
 
 
+def _take_of_action(settings, action) -> int:
+    for index, take in enumerate(settings.takes):
+        if take.action == action:
+            return index
+    return -1
+
+
+def edit_source(context: bpy.types.Context):
+    """The take Edit Range acts on: the active take when it belongs to the selected armature (or nothing is
+    selected), else the selected armature's current take, else its newest take. Raises TakeError."""
+    settings = settings_of(context)
+    take = active_take(settings)
+    selected = armature_of(context.active_object)
+    if selected is None or (take is not None and take.armature == selected):
+        if take is None:
+            raise TakeError("No take to edit: generate one first (or pick one in the Takes list).")
+        return take
+    data = selected.animation_data
+    current = _take_of_action(settings, data.action) if data is not None and data.action is not None else -1
+    if current >= 0:
+        return settings.takes[current]
+    own = [t for t in settings.takes if t.armature == selected and t.kind != 'ORIGINAL']
+    if not own:
+        raise TakeError(f"Armature '{selected.name}' has no MoScale take to edit: generate one on it first "
+                        f"(the active take belongs to '{take.armature.name if take and take.armature else '?'}').")
+    return own[-1]
+
+
 def _model(context) -> tuple[str, str]:
     folder = str(preferences.resolved_model_folder(context))
     try:
@@ -92,8 +121,15 @@ def _plan_target(context: bpy.types.Context) -> tuple[str, str]:
     settings = settings_of(context)
     if settings.target == 'ACTIVE':
         obj = armature_of(context.active_object)
+        if obj is None and not any(o.type == 'ARMATURE' for o in context.scene.objects):
+            obj = _smpl_character(settings)  # a new scene: the first Generate makes (or reuses) the SMPL character
+            if obj is None:
+                if preferences.smpl_model_folder(context):
+                    _body_file(context)
+                return "", ""
         if obj is None:
-            raise TakeError("No armature: select the character's armature, or set Target to 'SMPL Character'.")
+            raise TakeError("No armature selected: select the character's armature (or its mesh), or set Target to "
+                            "'SMPL Character'.")
         _check_rig(obj, settings.bone_map_path)
         return obj.name, settings.bone_map_path
     if _smpl_character(settings) is None and preferences.smpl_model_folder(context):
@@ -162,9 +198,7 @@ def plan_edit(context: bpy.types.Context) -> tuple[jobs.EditRequest, EditPlan]:
     prompt = settings.edit_prompt.strip()
     if not prompt:
         raise TakeError("Empty edit prompt: type what should happen inside the range.")
-    take = active_take(settings)
-    if take is None:
-        raise TakeError("No take to edit: generate one first (or pick one in the Takes list).")
+    take = edit_source(context)
     if take.armature is None or take.action is None:
         raise TakeError(f"Take '{take.name}' lost its armature or action; pick another take.")
     stored = keyframes.stored_motion(take.action)
@@ -235,14 +269,11 @@ def apply_generate(context: bpy.types.Context, plan: GeneratePlan, motions: list
         obj = make_smpl_character(context, np.asarray(motions[0].joints))
         match = _check_rig(obj, "")
     fps = rig.scene_fps(scene)
+    keep_original(settings, obj)
     first_index = len(settings.takes)
     frame_count = 0
     for motion in motions:
-        result = rig.retarget_motion(obj, match, motion.joints, motion.fps, fps)
-        action = keyframes.new_action("MoScale take", obj)
-        keyframes.write_keys(action, result, scene.frame_start)
-        keyframes.store_motion(action, motion.joints, motion.fps)
-        keyframes.use_quaternions(obj, result.bone_names)
+        action = _keyed_action(obj, match, motion, fps, scene.frame_start)
         metadata = getattr(motion, "metadata", {}) or {}
         # adding to a collection may move its items: fill each take completely before adding the next
         take = _new_take(settings)
@@ -251,12 +282,68 @@ def apply_generate(context: bpy.types.Context, plan: GeneratePlan, motions: list
         take.prompt, take.seconds = plan.prompt, plan.seconds
         take.seed = int(metadata.get("seed", plan.seed))
         take.guidance, take.quality = plan.guidance, plan.quality
-        take.frame_start, take.frame_count, take.fps = scene.frame_start, result.num_frames, fps
+        take.frame_start, take.frame_count, take.fps = scene.frame_start, action[_FRAMES_KEY], fps
         take.bone_map_path = plan.bone_map_path if plan.target else ""
-        frame_count = frame_count or result.num_frames
+        frame_count = frame_count or take.frame_count
     settings.active_take_index = first_index  # assigns the first new take
     _extend_frame_range(scene, scene.frame_start + frame_count - 1)
     return list(settings.takes[first_index:])
+
+
+_FRAMES_KEY = "moscale_frames"
+
+
+def _keyed_action(obj: bpy.types.Object, match, motion, fps: float, frame_start: int) -> bpy.types.Action:
+    """A new action keyed from ``motion``, checked by evaluating the rig; raises TakeError (removing the action and
+    restoring the armature's action and switches) when the rig's constraints would override the keys."""
+    data = obj.animation_data
+    previous = data.action if data is not None else None
+    switches = dict(match.bone_map.switches) if match.bone_map is not None else {}
+    before = {bone: {p: float(obj.pose.bones[bone][p]) for p in props if p in obj.pose.bones[bone]}
+              for bone, props in switches.items() if bone in obj.pose.bones}
+    action = keyframes.new_action("MoScale take", obj)
+    try:
+        if previous is not None:
+            keyframes.assign(obj, None)  # the solve of a control rig must not see another action's keys
+        keys = rig.take_keys(obj, match, motion.joints, motion.fps, fps)
+        keyframes.write_keys(action, keys.channels, frame_start)
+        keyframes.assign(obj, action)
+        rig.check_followed(obj, match, keys, frame_start)
+    except (rig.RigRefused, ValueError) as error:
+        keyframes.assign(obj, previous)
+        control_rig.set_switches(obj, before)
+        bpy.data.actions.remove(action)
+        raise TakeError(str(error)) from error
+    keyframes.store_motion(action, motion.joints, motion.fps)
+    action[_FRAMES_KEY] = keys.num_frames
+    return action
+
+
+def keep_original(settings, obj: bpy.types.Object) -> None:
+    """Before MoScale's first take on ``obj``: the action it plays (the user's own animation) becomes a take of its
+    own (kind ORIGINAL, fake user), so it survives saving and can be switched back to. Does nothing when that
+    action already is a take or there is none."""
+    data = obj.animation_data
+    action = data.action if data is not None else None
+    if action is None or _take_of_action(settings, action) >= 0:
+        return
+    action.use_fake_user = True
+    state = {}
+    bone_map_switches = {}
+    try:
+        bone_map_switches = rig.match_bones(obj).bone_map.switches
+    except (UnknownRigError, ValueError, AttributeError):
+        pass
+    for bone, props in bone_map_switches.items():
+        if bone in obj.pose.bones:
+            state[bone] = {p: float(obj.pose.bones[bone][p]) for p in props if p in obj.pose.bones[bone]}
+    take = settings.takes.add()
+    take["name"] = f"{action.name} (original)"  # no rename callback: the user's action keeps its name
+    take.action, take.armature, take.kind = action, obj, 'ORIGINAL'
+    take.rig_state = json.dumps(state)
+    frame_range = action.frame_range
+    take.frame_start, take.frame_count = int(frame_range[0]), int(frame_range[1] - frame_range[0]) + 1
+    take.fps = rig.scene_fps(bpy.context.scene)
 
 
 def _find_take_by_action(settings, action_name: str):
@@ -275,15 +362,21 @@ def apply_edit(context: bpy.types.Context, plan: EditPlan, motion):
     stored = keyframes.stored_motion(source.action)
     obj = source.armature
     match = _check_rig(obj, source.bone_map_path)
-    result = rig.retarget_motion(obj, match, motion.joints, motion.fps, source.fps)
-    if source.frame_start + result.num_frames - 1 < plan.last:
+    data = obj.animation_data
+    previous = data.action if data is not None else None
+    try:
+        keyframes.assign(obj, None)  # the solve of a control rig must not see another action's keys
+        keys = rig.take_keys(obj, match, motion.joints, motion.fps, source.fps)
+    finally:
+        keyframes.assign(obj, previous)
+    if source.frame_start + keys.num_frames - 1 < plan.last:
         raise TakeError(f"The edited motion ends before frame {plan.last}; nothing was changed.")
     # adding a take may move the collection's items: read the source before
     copied = {key: getattr(source, key) for key in ("name", "seconds", "frame_start", "frame_count", "fps",
                                                     "bone_map_path")}
     action = source.action.copy()
     action.use_fake_user = True
-    keyframes.replace_range(action, result, copied["frame_start"], plan.first, plan.last)
+    keyframes.replace_range(action, keys.channels, copied["frame_start"], plan.first, plan.last)
     joints = np.asarray(motion.joints, dtype=np.float64).copy()
     if stored is not None and len(stored[0]) == len(joints):  # keys outside the range are the source's
         outside = np.ones(len(joints), dtype=bool)
@@ -309,6 +402,8 @@ def activate(settings, index: int) -> None:
     take = settings.takes[index]
     if take.armature is not None and take.action is not None:
         keyframes.assign(take.armature, take.action)
+        if take.rig_state:  # the user's own switch values (IK/FK), which MoScale's takes key to FK
+            control_rig.set_switches(take.armature, json.loads(take.rig_state))
 
 
 def duplicate(settings, index: int):
@@ -336,8 +431,9 @@ def delete(settings, index: int) -> None:
     action, armature = take.action, take.armature
     if armature is not None and armature.animation_data is not None and armature.animation_data.action == action:
         keyframes.assign(armature, None)
+    original = take.kind == 'ORIGINAL'
     settings.takes.remove(index)
-    if action is not None:
+    if action is not None and not original:  # the user's own action is never deleted with its take
         action.use_fake_user = False
         if action.users == 0:
             bpy.data.actions.remove(action)

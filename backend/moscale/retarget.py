@@ -198,6 +198,12 @@ class BoneMap:
     name: str
     bones: dict[str, str]
     description: str = ""
+    # Control rigs (Rigify): the mapped bones are constraint-driven deform bones; keys go on these control bones
+    # instead (control bone -> the SMPL joint whose motion it carries), with these custom properties set per take
+    # (bone -> {property: value}, e.g. the IK/FK switches at FK). A control mapped to "rest" is keyed at rest.
+    controls: dict[str, str] = field(default_factory=dict)
+    switches: dict[str, dict[str, float]] = field(default_factory=dict)
+    root_control: str = ""  # the control that also carries the root motion (location)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.bones) - set(JOINT_NAMES))
@@ -219,7 +225,27 @@ class BoneMap:
             raise ValueError(f"cannot read bone map {path}: {error}") from error
         if not isinstance(data, dict) or not isinstance(data.get("bones"), dict):
             raise ValueError(f"bone map {path} needs a \"bones\" object mapping SMPL joint names to bone names")
-        return cls(str(data.get("name", path.stem)), dict(data["bones"]), str(data.get("description", "")))
+        controls = data.get("controls", {})
+        if not isinstance(controls, dict) or not set(controls.values()) <= set(JOINT_NAMES) | {"rest"}:
+            raise ValueError(f"bone map {path}: \"controls\" must map control bone names to SMPL joint names "
+                             "(or \"rest\": keyed at rest)")
+        return cls(str(data.get("name", path.stem)), dict(data["bones"]), str(data.get("description", "")),
+                   dict(controls), {bone: dict(props) for bone, props in data.get("switches", {}).items()},
+                   str(data.get("root_control", "")))
+
+    @classmethod
+    def from_source_map(cls, path: str | Path) -> "BoneMap | None":
+        """A source rig map (``assets/rigs/*.json``, ``moscale.sources``) whose 22 rules are plain joint names, as a
+        bone map (LAFAN1, Mixamo BVH imported into Blender); None when some joint is a computed point."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"cannot read rig map {path}: {error}") from error
+        joints = data.get("joints") if isinstance(data, dict) else None
+        if not isinstance(joints, dict) or not all(isinstance(joints.get(j), str) for j in JOINT_NAMES):
+            return None
+        return cls(str(data.get("name", Path(path).stem)), {j: joints[j] for j in JOINT_NAMES},
+                   str(data.get("description", "")))
 
 
 @dataclass(frozen=True)
@@ -227,7 +253,15 @@ class RigMatch:
     """A bone map resolved against one armature: the target bone name of each SMPL joint."""
 
     map_name: str
-    bone_of_joint: tuple[str, ...]  # (22,)
+    bone_of_joint: tuple[str, ...]  # (22,); for a tip joint, its parent joint's bone
+    # Leaf joints the rig has no bone for (a hand, toe or head missing, e.g. a Rigify-named BVH without hands and
+    # toes): they sit at the tail of their parent joint's bone.
+    tips: tuple[int, ...] = ()
+    bone_map: "BoneMap | None" = None
+
+    @property
+    def tip_names(self) -> list[str]:
+        return [JOINT_NAMES[j] for j in self.tips]
 
 
 def builtin_maps_folder() -> Path:
@@ -235,10 +269,20 @@ def builtin_maps_folder() -> Path:
     return Path(__file__).resolve().parents[2] / "assets" / "rigs" / "targets"
 
 
-def load_bone_maps(folder: str | Path | None = None) -> list[BoneMap]:
-    """Every ``*.json`` bone map in ``folder`` (default: the built-in maps), sorted by file name."""
+def load_bone_maps(folder: str | Path | None = None, sources_folder: str | Path | None = None) -> list[BoneMap]:
+    """Every ``*.json`` bone map in ``folder`` (default: the built-in maps), sorted by file name, then the source
+    rig maps of ``sources_folder`` (default: ``folder``'s parent, i.e. ``assets/rigs``) that name one joint per SMPL
+    joint (lafan, mixamo): the same maps ``moscale convert`` reads BVH files with, so an armature imported from such
+    a BVH is recognised by the add-on too."""
     folder = Path(folder) if folder is not None else builtin_maps_folder()
-    return [BoneMap.from_json(path) for path in sorted(folder.glob("*.json"))]
+    maps = [BoneMap.from_json(path) for path in sorted(folder.glob("*.json"))]
+    sources_folder = Path(sources_folder) if sources_folder is not None else folder.parent
+    names = {m.name for m in maps}
+    for path in sorted(sources_folder.glob("*.json")):
+        source_map = BoneMap.from_source_map(path)
+        if source_map is not None and source_map.name not in names:
+            maps.append(BoneMap(f"{source_map.name}", source_map.bones, source_map.description))
+    return maps
 
 
 def _namespace_prefixes(bone_names: Iterable[str]) -> list[str]:
@@ -247,25 +291,35 @@ def _namespace_prefixes(bone_names: Iterable[str]) -> list[str]:
     return [""] + sorted(prefixes)
 
 
-def match_rig(bone_names: Sequence[str], bone_map: BoneMap) -> tuple[RigMatch | None, list[str]]:
+# Leaf joints a rig may lack (a BVH without hand or toe joints): placed at their parent bone's tail.
+TIP_JOINTS = (10, 11, 15, 20, 21)
+
+
+def match_rig(bone_names: Sequence[str], bone_map: BoneMap, allow_tips: bool = False
+              ) -> tuple[RigMatch | None, list[str]]:
     """Resolve ``bone_map`` against an armature: (match, []) or (None, missing target bone names).
 
     Bone names may carry a namespace prefix (``mixamorig:Hips``); matching ignores case when exact names fail.
+    With ``allow_tips``, missing leaf bones (hands, toes, head: ``TIP_JOINTS``) are accepted and become tips.
     """
     present = set(bone_names)
     by_lower = {name.lower(): name for name in bone_names}
     best: tuple[RigMatch | None, list[str]] = (None, list(bone_map.bones.values()))
     for prefix in _namespace_prefixes(bone_names):
-        resolved, missing = [], []
-        for joint in JOINT_NAMES:
-            wanted = prefix + bone_map.bones[joint]
+        resolved, missing, tips = [], [], []
+        for joint, joint_name in enumerate(JOINT_NAMES):
+            wanted = prefix + bone_map.bones[joint_name]
             found = wanted if wanted in present else by_lower.get(wanted.lower())
+            if found is None and allow_tips and joint in TIP_JOINTS and resolved[PARENTS[joint]]:
+                tips.append(joint)
+                found = resolved[PARENTS[joint]]
             if found is None:
-                missing.append(bone_map.bones[joint])
+                missing.append(bone_map.bones[joint_name])
+                resolved.append("")
             else:
                 resolved.append(found)
         if not missing:
-            return RigMatch(bone_map.name, tuple(resolved)), []
+            return RigMatch(bone_map.name, tuple(resolved), tuple(tips), bone_map), []
         if len(missing) < len(best[1]):
             best = (None, missing)
     return best
@@ -275,20 +329,36 @@ def detect_rig(bone_names: Sequence[str], maps: Sequence[BoneMap] | None = None)
     """The first bone map whose 22 bones all exist in the armature; ``UnknownRigError`` if none does."""
     maps = load_bone_maps() if maps is None else list(maps)
     closest: tuple[str, list[str]] | None = None
-    for bone_map in maps:
-        match, missing = match_rig(bone_names, bone_map)
-        if match is not None:
-            return match
-        if closest is None or len(missing) < len(closest[1]):
-            closest = (bone_map.name, missing)
+    for allow_tips in (False, True):  # a map that fits every joint wins over one that needs tips
+        for bone_map in maps:
+            match, missing = match_rig(bone_names, bone_map, allow_tips=allow_tips)
+            if match is not None:
+                return match
+            if not allow_tips and (closest is None or len(missing) < len(closest[1])):
+                closest = (bone_map.name, missing)
+    raise UnknownRigError(unknown_rig_message(bone_names, maps, closest))
+
+
+def unknown_rig_message(bone_names: Sequence[str], maps: Sequence[BoneMap], closest: tuple[str, list[str]] | None
+                        ) -> str:
+    """The one wording for a skeleton no map fits, shared by the add-on and the command line."""
     known = ", ".join(m.name for m in maps) or "none"
+    names = list(bone_names)
+    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
     detail = f" Closest is {closest[0]!r}, missing {len(closest[1])} bones: {', '.join(closest[1])}." if closest else ""
-    raise UnknownRigError(
-        f"Unknown rig: no bone map ({known}) matches this armature.{detail} "
+    return (
+        f"Unknown rig: no bone map ({known}) matches this skeleton ({len(names)} bones: {shown}).{detail} "
         "Supply a custom bone map: a JSON file {\"name\": \"my_rig\", \"bones\": {\"pelvis\": \"<bone>\", ...}} "
         f"naming your bone for each of the 22 SMPL joints ({', '.join(JOINT_NAMES)}); "
-        "choose it as 'Bone Map' in the MoScale panel, or pass BoneMap.from_json(path) to the retargeter."
+        "choose it as 'Bone Map' in the MoScale panel, or pass it with --joint-map my_map.json on the command line "
+        "(Python: BoneMap.from_json(path))."
     )
+
+
+def joint_map_of(match: RigMatch) -> dict[str, str]:
+    """SMPL joint name -> skeleton joint name for a resolved match (tips map to their parent joint's name, whose
+    End Site / bone tail they are)."""
+    return dict(zip(JOINT_NAMES, match.bone_of_joint))
 
 
 # ----------------------------------------------------------------------------------------------- retargeting
@@ -373,11 +443,48 @@ def _keyed_bones(rest: ArmatureRest, mapped: set[int]) -> list[int]:
     return keyed
 
 
-def retarget(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps: float = FPS) -> RetargetResult:
-    """Pose-bone rotations and root location that put ``rest``'s armature into the motion ``joints`` (T, 22, 3).
+@dataclass(frozen=True)
+class JointFrames:
+    """Where the rig's joints go, per frame, in armature space: each SMPL joint's world delta rotation (``deltas``,
+    (T, 22, 4), applied to the rest pose) and its bone head (``heads``, (T, 22, 3), armature units), with the rest
+    joints they move from (``rest_joints``, (22, 3)). A rigid transform per joint: any bone that moves with joint j
+    goes to ``heads[j] + deltas[j] * (rest - rest_joints[j])`` (control rigs key their controls this way)."""
 
-    ``joints`` are metres, Y up (HumanML3D); root motion is scaled by the ratio of the rig's leg length (hip ->
-    knee -> ankle, armature units) to the motion's, and starts above the rig's rest root position.
+    deltas: np.ndarray
+    heads: np.ndarray
+    rest_joints: np.ndarray
+
+
+def rest_joints_of(rest: ArmatureRest, match: RigMatch) -> np.ndarray:
+    """(22, 3) armature-space rest position of each SMPL joint: its bone's head, or for a tip its parent's tail."""
+    index = np.array([rest.index(name) for name in match.bone_of_joint])
+    joints = rest.heads[index].copy()
+    for joint in match.tips:
+        joints[joint] = rest.tails[index[joint]]
+    return joints
+
+
+def _fk_heads(deltas_TJ4: np.ndarray, rest_joints_J3: np.ndarray, root_T3: np.ndarray) -> np.ndarray:
+    """(T, 22, 3) joint positions: the root where given, every other joint at its parent plus the parent's delta
+    applied to the rest offset (the rig's own bone lengths)."""
+    heads = np.empty(deltas_TJ4.shape[:2] + (3,))
+    heads[:, 0] = root_T3
+    for joint in range(1, NUM_JOINTS):
+        parent = PARENTS[joint]
+        heads[:, joint] = heads[:, parent] + rot.rotate(deltas_TJ4[:, parent], rest_joints_J3[joint] - rest_joints_J3[parent])
+    return heads
+
+
+_FEET = [7, 8, 10, 11]  # ankles and toes: what stands on the floor
+
+
+def joint_frames(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch) -> JointFrames:
+    """The per-joint rigid motion that puts ``rest``'s armature into ``joints`` (T, 22, 3, metres, Y up).
+
+    Root motion is scaled by the ratio of the rig's leg length (hip -> knee -> ankle) to the motion's. The floor
+    (y = 0) maps to the armature's z = 0 plane, and the whole take is then shifted up or down so the rig's lowest
+    foot joint over the take is as high as the motion's (scaled): a rig whose feet are shaped differently from
+    SMPL's still stands on the floor instead of floating or sinking.
     """
     joints = np.asarray(joints_TJ3, dtype=np.float64)
     if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3) or len(joints) == 0:
@@ -386,13 +493,30 @@ def retarget(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps: f
         raise ValueError("joints contain non-finite values")
     to_armature = rot.conjugate(rot.normalize(rest.object_rotation))
     motion = rot.rotate(to_armature, to_z_up(joints))  # (T, 22, 3) armature space, metres
-    bone_index = np.array([rest.index(name) for name in match.bone_of_joint])
-    rest_joints = rest.heads[bone_index]  # (22, 3)
-
+    rest_joints = rest_joints_of(rest, match)
     deltas = joint_deltas(motion, rest_joints)  # (T, 22, 4)
-    num_frames = len(joints)
-    # effective delta of every rig bone: its own if mapped, else its nearest mapped ancestor's
-    joint_of_bone = {int(bone): joint for joint, bone in enumerate(bone_index)}
+    scale = float(leg_length(rest_joints)) / max(float(np.mean(leg_length(motion))), 1e-9)
+    up = rot.rotate(to_armature, np.array([0.0, 0.0, 1.0]))
+    ground_offset = rest_joints[0] - np.dot(rest_joints[0], up) * up
+    root_head = scale * motion[:, 0] + ground_offset  # (T, 3) armature space
+    heads = _fk_heads(deltas, rest_joints, root_head)
+    lowest_rig = float(np.min(heads[:, _FEET] @ up))
+    lowest_motion = scale * float(np.min(motion[:, _FEET] @ up))
+    heads += (lowest_motion - lowest_rig) * up
+    return JointFrames(deltas, heads, rest_joints)
+
+
+def retarget(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps: float = FPS) -> RetargetResult:
+    """Pose-bone rotations and root location that put ``rest``'s armature into the motion ``joints`` (T, 22, 3).
+
+    ``joints`` are metres, Y up (HumanML3D); where the root goes is ``joint_frames``'.
+    """
+    frames = joint_frames(joints_TJ3, rest, match)
+    deltas = frames.deltas
+    num_frames = len(deltas)
+    bone_index = np.array([rest.index(name) for name in match.bone_of_joint])
+    # effective delta of every rig bone: its own if mapped, else its nearest mapped ancestor's (tips own no bone)
+    joint_of_bone = {int(bone): joint for joint, bone in enumerate(bone_index) if joint not in match.tips}
     bone_delta: dict[int, np.ndarray] = {}
     identity = rot.identity((num_frames,))
     for bone in rest.order():
@@ -411,11 +535,7 @@ def retarget(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps: f
     rotations = rot.make_continuous(rot.normalize(rotations))
 
     root = int(bone_index[0])
-    scale = float(leg_length(rest_joints)) / max(float(np.mean(leg_length(motion))), 1e-9)
-    up = rot.rotate(to_armature, np.array([0.0, 0.0, 1.0]))
-    ground_offset = rest.heads[root] - np.dot(rest.heads[root], up) * up
-    root_head = scale * motion[:, 0] + ground_offset  # (T, 3) armature space
-    root_location = rot.rotate(rot.conjugate(rest.rest_quats[root]), root_head - rest.heads[root])
+    root_location = rot.rotate(rot.conjugate(rest.rest_quats[root]), frames.heads[:, 0] - rest.heads[root])
     names = tuple(rest.names[bone] for bone in keyed)
     return RetargetResult(names, rotations, rest.names[root], root_location, float(fps))
 
