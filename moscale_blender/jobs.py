@@ -139,10 +139,29 @@ class _NeverRaised(Exception):
     pass
 
 
+def cpu_threads() -> int:
+    """The CPU-thread preference, read on the main thread when a job is made (the worker must not touch bpy)."""
+    import bpy
+
+    from . import preferences
+
+    return preferences.resolved_threads(bpy.context)
+
+
+def _use_threads(pipeline, threads: int) -> None:
+    import torch
+
+    if getattr(pipeline, "device", None) is not None and pipeline.device.type == "cpu":
+        torch.set_num_threads(threads)
+
+
 def generate_work(request: GenerateRequest) -> Work:
+    threads = cpu_threads()
+
     def work(progress: ProgressFn, cancel: threading.Event) -> list:
         progress(0.0, "loading model")
         pipeline = get_pipeline(request.model_folder, request.device)
+        _use_threads(pipeline, threads)
         if request.segments:
             from moscale import timeline
 
@@ -160,9 +179,12 @@ def generate_work(request: GenerateRequest) -> Work:
 
 
 def edit_work(request: EditRequest) -> Work:
+    threads = cpu_threads()
+
     def work(progress: ProgressFn, cancel: threading.Event) -> list:
         progress(0.0, "loading model")
         pipeline = get_pipeline(request.model_folder, request.device)
+        _use_threads(pipeline, threads)
         if not callable(getattr(pipeline, "edit", None)):
             raise BackendError("Editing needs a newer MoScale backend: this moscale.pipeline has no edit(). "
                                "Update the backend (or the extension) and try again.")

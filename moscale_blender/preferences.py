@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
+from bpy.props import EnumProperty, IntProperty, StringProperty
 
 from . import jobs, torch_install
 from .properties import QUALITY_ITEMS
@@ -45,6 +45,10 @@ class MOSCALE_Preferences(bpy.types.AddonPreferences):
         items=[("AUTO", "Auto", "CUDA when available, else CPU"), ("CUDA", "CUDA", "NVIDIA GPU"),
                ("CPU", "CPU", "Processor only")],
         default="AUTO")
+    cpu_threads: IntProperty(
+        name="CPU Threads", default=0, min=0, max=256,
+        description="Threads PyTorch may use on the CPU; 0: automatic (one: with Blender busy on the other cores, one "
+                    "thread generated a 10 s clip in 0.3 s where two took 5-13 s)")
     quality: EnumProperty(name="Quality", items=QUALITY_ITEMS, default="FAST",
                           description="Refinement schedule used when the panel's Quality is 'Preferences'")
     smpl_model_folder: StringProperty(
@@ -60,6 +64,7 @@ class MOSCALE_Preferences(bpy.types.AddonPreferences):
         row = layout.row()
         row.prop(self, "device", expand=True)
         layout.label(text=f"Detected: {jobs.detect_devices()}", icon='SETTINGS')
+        layout.prop(self, "cpu_threads")
         layout.prop(self, "quality", expand=True)
         layout.prop(self, "smpl_model_folder")
         draw_smpl_help(layout, bool(self.smpl_model_folder))
@@ -105,6 +110,17 @@ def smpl_model_folder(context: bpy.types.Context) -> str:
 def resolved_device(context: bpy.types.Context) -> str:
     prefs = get(context)
     return (prefs.device if prefs is not None else "AUTO").lower()
+
+
+# Automatic CPU threads: one. Measured (issue 16) on a 2-core machine with Blender or another job busy: a warm 10 s
+# generate took 0.3 s with one torch thread and 5-13 s with two, which fight the busy core at every pass.
+AUTO_THREADS = 1
+
+
+def resolved_threads(context: bpy.types.Context) -> int:
+    prefs = get(context)
+    chosen = int(prefs.cpu_threads) if prefs is not None else 0
+    return chosen if chosen > 0 else AUTO_THREADS
 
 
 def resolved_quality(context: bpy.types.Context, scene_quality: str) -> str:
