@@ -334,7 +334,8 @@ def detect_rig(bone_names: Sequence[str], maps: Sequence[BoneMap] | None = None)
             match, missing = match_rig(bone_names, bone_map, allow_tips=allow_tips)
             if match is not None:
                 return match
-            if not allow_tips and (closest is None or len(missing) < len(closest[1])):
+            # closest: fewest bones missing that no tip can stand in for
+            if allow_tips and (closest is None or len(missing) < len(closest[1])):
                 closest = (bone_map.name, missing)
     raise UnknownRigError(unknown_rig_message(bone_names, maps, closest))
 
@@ -345,7 +346,8 @@ def unknown_rig_message(bone_names: Sequence[str], maps: Sequence[BoneMap], clos
     known = ", ".join(m.name for m in maps) or "none"
     names = list(bone_names)
     shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
-    detail = f" Closest is {closest[0]!r}, missing {len(closest[1])} bones: {', '.join(closest[1])}." if closest else ""
+    detail = (f" Closest is {closest[0]!r}, missing {len(closest[1])} bones: {', '.join(closest[1])} (hand, toe and "
+              "head bones may be absent: they are then taken at the end of their parent bone)." if closest else "")
     return (
         f"Unknown rig: no bone map ({known}) matches this skeleton ({len(names)} bones: {shown}).{detail} "
         "Supply a custom bone map: a JSON file {\"name\": \"my_rig\", \"bones\": {\"pelvis\": \"<bone>\", ...}} "

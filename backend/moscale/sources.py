@@ -457,3 +457,55 @@ def clip_to_smpl(clip: bvh.BvhClip, rig: RigMap, *, source: str = "<clip>", fps:
                       max_root_speed_mps=float(root_speed.max()) if len(root_speed) else 0.0,
                       fps=float(fps), frames=len(joints))
     return joints, info
+
+
+# ----------------------------------------------------------------------------------------------- one detection path
+def joint_map_rig(mapping: dict[str, str], name: str = "joint_map") -> RigMap:
+    """A ``--joint-map`` JSON ({SMPL joint name: file joint name}; unnamed joints keep their SMPL names) as a rig
+    map. A full rig map (with "joints") is read as one."""
+    if "joints" in mapping:
+        return RigMap.from_dict(mapping, origin=name)
+    unknown = sorted(set(mapping) - set(JOINT_NAMES))
+    if unknown:
+        raise RigError(f"{name}: keys must be SMPL joint names ({', '.join(JOINT_NAMES)}); unknown {unknown}")
+    return RigMap(name, {joint: str(mapping.get(joint, joint)) for joint in JOINT_NAMES}, metres_per_unit=None)
+
+
+def rig_for_skeleton(names: list[str], joint_map: dict | None = None) -> RigMap:
+    """The rig map for a skeleton with these joint names: ``joint_map`` when given, SMPL-22 names as they are, the
+    source maps (``assets/rigs/*.json``: bandai, cmu_cgspeed, mixamo, lafan), then the bone maps the Blender add-on
+    detects armatures with (``moscale.retarget.detect_rig``: Rigify DEF-*, Unreal, ...; a missing hand, toe or
+    head joint is taken at its parent's End Site). Raises RigError with the add-on's wording, naming --joint-map."""
+    from . import retarget  # retarget reads the same maps; local import keeps this module light
+
+    if joint_map is not None:
+        rig = joint_map_rig(joint_map)
+        missing = unmapped_joints(rig, names)
+        if missing:
+            listing = "; ".join(f"{joint} (needs {', '.join(map(repr, absent))})" for joint, absent in missing.items())
+            raise RigError(f"the joint map does not fit this skeleton: {listing}")
+        return rig
+    if set(JOINT_NAMES) <= set(names):
+        return RigMap("smpl", {joint: joint for joint in JOINT_NAMES}, metres_per_unit=None)
+    try:
+        return detect_rig(names)
+    except RigError:
+        pass
+    try:
+        match = retarget.detect_rig(names)
+    except retarget.UnknownRigError as error:
+        raise RigError(str(error)) from None
+    rules: dict[str, Rule] = {}
+    for joint, (joint_name, bone) in enumerate(zip(JOINT_NAMES, match.bone_of_joint)):
+        rules[joint_name] = {"end_site": bone} if joint in match.tips else bone
+    return RigMap(match.map_name, rules, metres_per_unit=None, up_axis="auto")
+
+
+def bvh_smpl_joints(clip: bvh.BvhClip, joint_map: dict | None = None, source: str = "<clip>"
+                    ) -> tuple[np.ndarray, RigMap]:
+    """((F, 22, 3) SMPL-22 joints of every frame, metres, Y up, at the clip's own frame rate; the rig map used):
+    what ``moscale convert`` / ``moscale edit`` read a BVH of any known rig with. Nothing is trimmed, moved or
+    resampled, so frames map one to one onto the file's."""
+    rig = rig_for_skeleton(list(clip.skeleton.names), joint_map)
+    joints, _ = clip_to_smpl(clip, rig, source=source, fps=clip.fps, trim_tpose=False, fix_floor=False)
+    return joints.astype(np.float64), rig

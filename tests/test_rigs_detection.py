@@ -1,0 +1,78 @@
+"""One rig detection for the add-on and the command line: LAFAN1 names (LeftToe), Rigify DEF-* names without hands
+and toes, and an unknown skeleton's message naming --joint-map. No Blender needed."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from moscale import bvh, retarget, sources
+from moscale.skeleton import JOINT_NAMES
+from rig_files import LAFAN_NAMES, NO_HANDS_OR_TOES, RIGIFY_NAMES, renamed_clip, write_clip
+
+
+@pytest.fixture(scope="module")
+def joints(fixtures_dir) -> np.ndarray:
+    return np.load(fixtures_dir / "humanml3d" / "new_joints" / "012314.npy").astype(np.float64)[:60]
+
+
+def test_lafan_names_are_detected_by_the_add_on_maps_and_the_cli(joints, tmp_path):
+    match = retarget.detect_rig(list(LAFAN_NAMES) + ["LeftToe_End"])
+    assert match.map_name == "lafan" and match.tips == ()
+    clip = bvh.read_bvh(write_clip(tmp_path / "lafan.bvh", renamed_clip(joints, 20.0, LAFAN_NAMES, scale=100.0)))
+    read, rig = sources.bvh_smpl_joints(clip)
+    assert rig.name == "lafan"
+    assert np.abs(read - joints).max() < 1e-4  # metres: the file's centimetres read back, every frame kept
+
+
+def test_rigify_named_bvh_without_hands_and_toes_maps_through_end_sites(joints, tmp_path):
+    clip = renamed_clip(joints, 20.0, RIGIFY_NAMES, drop=NO_HANDS_OR_TOES)
+    assert not {"DEF-hand.L", "DEF-toe.R"} & set(clip.skeleton.names)
+    match = retarget.detect_rig(clip.skeleton.names)
+    assert match.map_name == "rigify" and match.tip_names == ["left_foot", "right_foot", "left_wrist", "right_wrist"]
+    read, rig = sources.bvh_smpl_joints(bvh.read_bvh(write_clip(tmp_path / "rigify.bvh", clip)))
+    assert rig.name == "rigify"
+    assert np.abs(read - joints).max() < 1e-4
+
+
+def test_a_rig_that_cannot_be_mapped_fails_with_the_shared_message(joints):
+    clip = renamed_clip(joints, 20.0, RIGIFY_NAMES, drop=NO_HANDS_OR_TOES)
+    names = [name.replace("DEF-forearm", "DEF-lowerarm") for name in clip.skeleton.names]
+    with pytest.raises(sources.RigError) as error:
+        sources.rig_for_skeleton(names)
+    message = str(error.value)
+    assert message.startswith("Unknown rig: no bone map (mixamo, rigify, smpl, unreal_mannequin, lafan) matches this "
+                              "skeleton (18 bones: DEF-spine, DEF-thigh.L, DEF-thigh.R, DEF-spine.001, ")
+    assert ("Closest is 'rigify', missing 4 bones: DEF-forearm.L, DEF-forearm.R, DEF-hand.L, DEF-hand.R (hand, "
+            "toe and head bones may be absent: they are then taken at the end of their parent bone).") in message
+    assert "--joint-map my_map.json" in message and "'Bone Map' in the MoScale panel" in message
+
+
+def test_joint_map_renames_what_it_names(joints):
+    clip = renamed_clip(joints, 20.0, [name.upper() for name in JOINT_NAMES])
+    mapping = {name: name.upper() for name in JOINT_NAMES}
+    read, rig = sources.bvh_smpl_joints(clip, mapping)
+    assert rig.name == "joint_map" and np.abs(read - joints).max() < 1e-4
+    with pytest.raises(sources.RigError, match="keys must be SMPL joint names"):
+        sources.rig_for_skeleton(clip.skeleton.names, {"hips": "PELVIS"})
+
+
+def test_feet_of_a_retargeted_rig_touch_the_floor(joints):
+    """A rig with longer feet and higher ankles than SMPL's: its lowest foot joint over the take is on the floor,
+    as the motion's is (measured 7 cm floating before)."""
+    from retarget_rigs import mixamo_like_bones
+
+    names, parents, heads, tails, rolls = mixamo_like_bones("")
+    rest = retarget.rest_from_bones(names, parents, heads, tails, rolls)
+    match = retarget.detect_rig(names)
+    frames = retarget.joint_frames(joints, rest, match)
+    lowest = frames.heads[:, [7, 8, 10, 11], 2].min()
+    posed = retarget.posed_heads(rest, retarget.retarget(joints, rest, match))
+    index = [rest.index(name) for name in match.bone_of_joint]
+    scale = retarget.leg_length(frames.rest_joints) / np.mean(retarget.leg_length(retarget.to_z_up(joints)))
+    motion_lowest = joints[:, [7, 8, 10, 11], 1].min()
+    unshifted = scale * joints[:, 0, 1] + frames.rest_joints[0, 2] * 0  # what the root height was before the fix
+    shift = float(np.mean(frames.heads[:, 0, 2] - unshifted))
+    print(f"rig lowest foot joint {lowest:.3f} cm, motion's {100 * motion_lowest:.3f} cm; shift {shift:.2f} cm")
+    assert abs(lowest - scale * motion_lowest) < 1e-6
+    assert abs(shift) > 1.0  # this rig's feet would float or sink by more than a centimetre without the shift
+    assert np.abs(posed[:, index] - frames.heads).max() < 1e-6  # the keys play what joint_frames says
