@@ -215,6 +215,22 @@ def test_cli_trains_resumes_and_releases(workspace, tmp_path):
     assert motion.joints.shape == (40, 22, 3)
 
 
+def test_init_starts_from_a_release_and_checks_its_tokenizer(workspace, tmp_path):
+    from moscale.pipeline import MoScalePipeline
+
+    first = tmp_path / "first"
+    assert train_generator.run(cli_args(workspace, first, "--iters", "2", "--val-clips", "0")) == 0
+    out = tmp_path / "tuned"
+    # lr 0: a fine-tune that cannot move the weights gives back exactly the release it started from
+    assert train_generator.run(cli_args(workspace, out, "--iters", "1", "--val-clips", "0", "--lr", "0",
+                                        "--init", str(first / "release"))) == 0
+    before = MoScalePipeline.from_pretrained(first / "release", device="cpu").model.state_dict()
+    after = MoScalePipeline.from_pretrained(out / "release", device="cpu").model.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    with pytest.raises(SystemExit, match="no generator.safetensors"):
+        train_generator.run(cli_args(workspace, tmp_path / "bad", "--iters", "1", "--init", str(tmp_path)))
+
+
 def test_cli_ablation_and_next_token(workspace, tmp_path):
     out = tmp_path / "nt"
     assert train_generator.run(cli_args(workspace, out, "--iters", "2", "--mode", "next-token", "--val-clips", "0")) == 0
