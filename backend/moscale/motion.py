@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import features as feature_codec
-from .skeleton import FEATURE_DIM, FPS, JOINT_NAMES, NUM_JOINTS, PARENTS
+from .skeleton import FEATURE_DIM, FPS, JOINT_NAMES, NUM_JOINTS
 
 
 def _finite(array: np.ndarray, name: str) -> np.ndarray:
@@ -94,14 +94,20 @@ class Motion:
         resampled = (1.0 - weight) * joints[lower] + weight * joints[upper]
         return replace(self, joints=resampled, fps=fps, features=None, metadata=dict(self.metadata))
 
-    def save(self, path: str | Path) -> None:
-        """Write by suffix: .npy (joints only), .npz, .bvh (SMPL-22 rig).
+    def save(self, path: str | Path, source: str | Path | None = None) -> None:
+        """Write by suffix: .npy (joints only), .npz, .bvh (SMPL-22 rig). Every write is atomic.
 
         The .npz is an AMASS SMPL-H file (poses, trans, betas, mocap_framerate, gender, dmpls) that also holds
         joints, fps, prompt, features and metadata (see ``moscale.amass``).
+
+        An edit (``metadata['kind'] == 'edit'``, with ``edit_start``/``edit_end``) of a file ``source`` (default
+        ``metadata['source']``, which ``Motion.load`` sets) is written into that file's own form outside the range:
+        a .bvh keeps the source's hierarchy and frame lines verbatim, an .npz its SMPL poses (``moscale.edit_files``).
         """
         path = Path(path)
         suffix = path.suffix.lower()
+        if self._save_as_edit(path, source):
+            return
         if suffix == ".npy":
             from .atomic import open_for_write
 
@@ -120,6 +126,31 @@ class Motion:
             write_bvh(path, smpl_joints_to_bvh(self.joints, self.fps))
         else:
             raise ValueError(f"unknown motion file type {path.suffix!r}; use .npy, .npz or .bvh")
+
+    def _save_as_edit(self, path: Path, source: str | Path | None) -> bool:
+        meta = self.metadata or {}
+        source = source if source is not None else meta.get("source")
+        suffix = path.suffix.lower()
+        if source is None or meta.get("kind") != "edit" or suffix not in (".bvh", ".npz") \
+                or "edit_start" not in meta or "edit_end" not in meta:
+            return False
+        source = Path(source)
+        if suffix == ".bvh" and source.suffix.lower() != ".bvh":
+            return False  # a new SMPL-22 rig: the source has no hierarchy to keep
+        from . import edit_files
+
+        start, end = int(meta["edit_start"]), int(meta["edit_end"])
+        try:
+            if suffix == ".bvh":
+                edit_files.write_edit_bvh(path, self, source, start, end, meta.get("joint_map"))
+            else:
+                edit_files.write_edit_npz(path, self, source, start, end)
+        except (edit_files.NotAnEdit, OSError) as error:
+            import warnings
+
+            warnings.warn(f"{path}: written afresh, not into its source ({error})", stacklevel=3)
+            return False
+        return True
 
     @classmethod
     def load(
@@ -172,6 +203,7 @@ class Motion:
             raise ValueError(f"{path}: joints {missing} not in the file; pass joint_map (SMPL-22 name -> file name)")
         joints = bvh_to_positions(clip, 1.0, names)
         if unit_scale is None:
-            bones = np.linalg.norm(joints[:, 1:] - joints[:, list(PARENTS[1:])], axis=-1)
-            unit_scale = 0.01 if np.median(bones) > 1.0 else 1.0  # no human bone is a metre long
+            from .edit_files import bvh_unit_scale  # the one rule, shared with the writer of edits
+
+            unit_scale = bvh_unit_scale(joints)
         return cls(joints * unit_scale, clip.fps, metadata={"source": str(path)})
