@@ -121,8 +121,9 @@ def _plan_target(context: bpy.types.Context) -> tuple[str, str]:
     settings = settings_of(context)
     if settings.target == 'ACTIVE':
         obj = armature_of(context.active_object)
-        if obj is None and not any(o.type == 'ARMATURE' for o in context.scene.objects):
-            obj = _smpl_character(settings)  # a new scene: the first Generate makes (or reuses) the SMPL character
+        smpl = _smpl_character(settings)
+        if obj is None and not any(o.type == 'ARMATURE' and o != smpl for o in context.scene.objects):
+            obj = smpl  # a new scene: the first Generate makes (later ones reuse) the SMPL character
             if obj is None:
                 if preferences.smpl_model_folder(context):
                     _body_file(context)
