@@ -121,13 +121,11 @@ def _plan_target(context: bpy.types.Context) -> tuple[str, str]:
     settings = settings_of(context)
     if settings.target == 'ACTIVE':
         obj = armature_of(context.active_object)
-        smpl = _smpl_character(settings)
-        if obj is None and not any(o.type == 'ARMATURE' and o != smpl for o in context.scene.objects):
-            obj = smpl  # a new scene: the first Generate makes (later ones reuse) the SMPL character
-            if obj is None:
-                if preferences.smpl_model_folder(context):
-                    _body_file(context)
-                return "", ""
+        if obj is None and not any(o.type == 'ARMATURE' for o in context.scene.objects):
+            # a new scene: the first Generate makes the SMPL character (selected, so later ones animate it too)
+            if preferences.smpl_model_folder(context):
+                _body_file(context)
+            return "", ""
         if obj is None:
             raise TakeError("No armature selected: select the character's armature (or its mesh), or set Target to "
                             "'SMPL Character'.")

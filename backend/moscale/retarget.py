@@ -484,9 +484,9 @@ def joint_frames(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch) ->
     """The per-joint rigid motion that puts ``rest``'s armature into ``joints`` (T, 22, 3, metres, Y up).
 
     Root motion is scaled by the ratio of the rig's leg length (hip -> knee -> ankle) to the motion's. The floor
-    (y = 0) maps to the armature's z = 0 plane, and the whole take is then shifted up or down so the rig's lowest
-    foot joint over the take is as high as the motion's (scaled): a rig whose feet are shaped differently from
-    SMPL's still stands on the floor instead of floating or sinking.
+    (y = 0) maps to the armature's z = 0 plane, and (except on SMPL's own skeleton) the whole take is then shifted
+    up or down so the rig's lowest foot joint over the take is as high as the motion's (scaled): a rig whose feet
+    are shaped differently from SMPL's still stands on the floor instead of floating or sinking.
     """
     joints = np.asarray(joints_TJ3, dtype=np.float64)
     if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3) or len(joints) == 0:
@@ -502,9 +502,11 @@ def joint_frames(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch) ->
     ground_offset = rest_joints[0] - np.dot(rest_joints[0], up) * up
     root_head = scale * motion[:, 0] + ground_offset  # (T, 3) armature space
     heads = _fk_heads(deltas, rest_joints, root_head)
-    lowest_rig = float(np.min(heads[:, _FEET] @ up))
-    lowest_motion = scale * float(np.min(motion[:, _FEET] @ up))
-    heads += (lowest_motion - lowest_rig) * up
+    if match.map_name != "smpl":  # SMPL's own skeleton already stands where the motion does (the AMASS export
+        # places a real SMPL body by the same leg-ratio rule, and must keep matching the rig to 0.01 mm)
+        lowest_rig = float(np.min(heads[:, _FEET] @ up))
+        lowest_motion = scale * float(np.min(motion[:, _FEET] @ up))
+        heads += (lowest_motion - lowest_rig) * up
     return JointFrames(deltas, heads, rest_joints)
 
 

@@ -71,7 +71,7 @@ def test_first_generate_in_an_empty_scene_makes_the_smpl_character(scene, use_mo
     assert bpy.ops.moscale.generate() == {'FINISHED'}
     rig = settings.smpl_character
     assert rig is not None and rig.animation_data.action == settings.takes[0].action
-    select_only(None)  # nothing selected, only the SMPL character in the scene: it is reused
+    assert bpy.context.active_object == rig  # made active: the next Generate animates it again
     assert bpy.ops.moscale.generate() == {'FINISHED'}
     assert len([o for o in bpy.data.objects if o.type == 'ARMATURE']) == 1 and len(settings.takes) == 2
 
