@@ -222,6 +222,7 @@ def check_model_folder(folder: Path | None) -> None:
 
 def nonfinite_tensors(path: Path) -> list[str]:
     """Names of the floating-point tensors in a safetensors file that hold NaN or inf (read one at a time)."""
+    import numpy as np
     import torch
     from safetensors import SafetensorError, safe_open
 
@@ -230,7 +231,12 @@ def nonfinite_tensors(path: Path) -> list[str]:
             bad = []
             for name in handle.keys():
                 tensor = handle.get_tensor(name)
-                if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                if not tensor.is_floating_point():
+                    continue
+                if tensor.dtype in (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2):
+                    tensor = tensor.float()  # numpy has no such types
+                # numpy's isfinite: torch's took seconds for a 30 MB model on one thread, numpy's milliseconds
+                if not np.isfinite(tensor.numpy()).all():
                     bad.append(name)
             return bad
     except (SafetensorError, OSError):
