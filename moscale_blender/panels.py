@@ -11,10 +11,12 @@ class MOSCALE_UL_takes(bpy.types.UIList):
 
     def draw_item(self, context, layout, data, item, icon, active_data, active_property, index=0, flt_flag=0):
         kind_icon = {"GENERATE": 'ARMATURE_DATA', "EDIT": 'SEQ_STRIP_DUPLICATE', "DUPLICATE": 'DUPLICATE',
-                     "IMPORT": 'IMPORT'}[item.kind]
+                     "IMPORT": 'IMPORT', "ORIGINAL": 'ACTION'}[item.kind]
         row = layout.row(align=True)
         row.prop(item, "name", text="", emboss=False, icon=kind_icon)
         detail = item.prompt if item.kind != "EDIT" else f"{item.edit_start}-{item.edit_end}: {item.prompt}"
+        if item.kind == "ORIGINAL":  # the armature's own action from before MoScale: kept, never overwritten
+            detail = f"{item.action.name if item.action else '?'} (the armature's own animation)"
         row.label(text=detail)
 
 

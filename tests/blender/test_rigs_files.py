@@ -133,3 +133,17 @@ def test_unknown_rig_names_the_joint_map_and_the_bone_map(scene, tmp_path, clip_
     assert message.startswith(f"Armature '{obj.name}': Unknown rig: no bone map (mixamo, rigify, smpl, "
                               "unreal_mannequin, lafan) matches this skeleton (18 bones:")
     assert "--joint-map" in message and "'Bone Map' in the MoScale panel" in message
+
+
+def test_the_takes_list_shows_the_original_take(scene, lafan_bvh, clip_joints):
+    from blender_helpers import RecordingLayout
+    from moscale_blender import panels
+
+    obj = import_bvh(lafan_bvh)
+    apply_motion(obj, Motion(clip_joints[:40]))
+    settings = scene.moscale
+    index = [t.kind for t in settings.takes].index('ORIGINAL')
+    row = RecordingLayout()
+    panels.MOSCALE_UL_takes.draw_item(None, bpy.context, row, settings, settings.takes[index], 0, settings,
+                                      "active_take_index", index)
+    assert ("label", f"{settings.takes[index].action.name} (the armature's own animation)") in row.log
