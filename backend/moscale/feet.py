@@ -26,6 +26,7 @@ LEGS = ((1, 4, 7, 10), (2, 5, 8, 11))  # (hip, knee, ankle, toe) per side
 CONTACT_JOINTS = (LEFT_FOOT[0], LEFT_FOOT[1], RIGHT_FOOT[0], RIGHT_FOOT[1])  # order of the contact channels
 # m: a contact run that needs a larger pull than this is a foot really moving (a mispredicted contact), not a slide
 MAX_PIN = 0.3
+TOE_HANDOVER = 5  # frames over which the pin passes from the ankle to the toe (and back)
 DISPLACEMENT_THRESHOLD = 0.002  # m^2 per frame at 20 fps, the feature codec's contact rule
 # m: an ankle / toe joint higher than this above the floor is not in contact (real walking stance, SMPL joints:
 # ankle 9-13.5 cm, toe 0-4.5 cm, 5th-95th percentile)
@@ -161,21 +162,22 @@ def foot_corrections(joints_TJ3: np.ndarray, contacts_T4: np.ndarray, blend: int
         shift_T2 = np.zeros((T, 2))
         weight_T = np.zeros(T)
         for start, stop in runs(either):
-            shift = np.zeros((stop - start, 2))
-            covered = np.zeros(stop - start, dtype=bool)
-            # the toe wins where both touch: a real foot rolls heel to toe, its ankle moving while the toe stays
-            toe_touch = c_toe[start:stop]
-            for joint, touching in ((toe, toe_touch), (ankle, c_ankle[start:stop] & ~toe_touch)):
-                if not touching.any():
-                    continue
-                xz = joints[start:stop, joint][:, [0, 2]]
-                shift[touching] = xz[touching].mean(axis=0) - xz[touching]
-                covered |= touching
-            # frames of a filled gap take their neighbours' shift
-            if not covered.all():
-                idx = np.arange(stop - start)
-                for axis in range(2):
-                    shift[~covered, axis] = np.interp(idx[~covered], idx[covered], shift[covered, axis])
+            # each joint's pull to where it stands on average while it touches; the toe's wins where it touches
+            # (a real foot rolls heel to toe, its ankle moving while the toe stays), the ankle's elsewhere, with the
+            # choice eased over TOE_HANDOVER frames so the correction does not jump when the toe comes down
+            pulls = {}
+            for joint, touching in ((toe, c_toe[start:stop]), (ankle, c_ankle[start:stop])):
+                if touching.any():
+                    xz = joints[start:stop, joint][:, [0, 2]]
+                    pulls[joint] = xz[touching].mean(axis=0) - xz
+            if len(pulls) == 2:
+                half = TOE_HANDOVER // 2
+                touching = c_toe[start:stop].astype(np.float64)
+                padded = np.concatenate([np.repeat(touching[:1], half), touching, np.repeat(touching[-1:], half)])
+                toe_weight = np.convolve(padded, np.ones(2 * half + 1) / (2 * half + 1), mode="valid")
+                shift = toe_weight[:, None] * pulls[toe] + (1 - toe_weight[:, None]) * pulls[ankle]
+            else:
+                (shift,) = pulls.values()
             if np.linalg.norm(shift, axis=-1).max() > MAX_PIN:
                 continue  # the foot travels too far to be standing: the predicted contact is wrong, leave it
             shift_T2[start:stop] = shift
