@@ -151,8 +151,24 @@ def write_scene(motion, paths: str | Path | Sequence[str | Path], preset: str = 
         else:
             with atomic.replacing(path) as temporary:  # a save cut off half way keeps the previous .blend
                 bpy.ops.wm.save_as_mainfile(filepath=str(temporary), check_existing=False, copy=True)
+                _check_blend(bpy, temporary, path)
             written.append(path)
     return written
+
+
+def _check_blend(bpy, written: Path, destination: Path) -> None:
+    """OSError unless ``written`` is a whole .blend. Blender reports success for a save that a full disk cut short
+    (measured: "Saved copy", a 10 kB file without its DNA block), so the file is read back before it replaces the
+    previous one."""
+    libraries = set(bpy.data.libraries)
+    try:
+        with bpy.data.libraries.load(str(written)) as (_available, _linked):
+            pass  # reading the block index is the check; nothing is linked
+    except OSError as error:
+        raise OSError(f"writing {destination} failed (a full disk?): Blender wrote an unreadable file ({str(error).strip()}); "
+                      "the previous file was kept") from None
+    for library in set(bpy.data.libraries) - libraries:
+        bpy.data.libraries.remove(library)
 
 
 # ----------------------------------------------------------------------------------------------- filmstrip
@@ -250,6 +266,14 @@ def render_filmstrip(path: str | Path, frames: int = 6, width: int = 200, height
     with atomic.replacing(out) as temporary:
         result.filepath_raw, result.file_format = str(temporary), 'PNG'
         result.save()
+        from PIL import Image
+
+        try:  # like .blend saves, Blender's image save may not say when the disk was full
+            with Image.open(temporary) as image:
+                image.load()
+        except OSError as error:
+            raise OSError(f"writing {out} failed (a full disk?): {str(error).strip()}; the previous file was kept") \
+                from None
     bpy.data.images.remove(result)
     return out
 
