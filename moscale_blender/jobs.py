@@ -39,6 +39,7 @@ class GenerateRequest:
     quality: str          # "fast" | "best" refinement schedule
     num_samples: int = 1
     segments: tuple[tuple[str, float], ...] = ()  # a timeline (prompt, seconds) instead of `prompt` (moscale.timeline)
+    foot_lock: bool = True  # pin the feet where the model predicts contact (moscale.feet)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class EditRequest:
     seed: int
     guidance: float
     quality: str
+    foot_lock: bool = True
 
 
 # ----------------------------------------------------------------------------------------------- model cache
@@ -168,10 +170,10 @@ def generate_work(request: GenerateRequest) -> Work:
             return [timeline.generate_sequence(
                 pipeline, [timeline.Segment(prompt, seconds) for prompt, seconds in request.segments],
                 seed=request.seed, guidance=request.guidance, schedule=request.quality,
-                progress=_backend_progress(progress), cancel=cancel)]
+                foot_lock=request.foot_lock, progress=_backend_progress(progress), cancel=cancel)]
         result = pipeline.generate(
             request.prompt, seconds=request.seconds, seed=request.seed, guidance=request.guidance,
-            schedule=request.quality, num_samples=request.num_samples,
+            schedule=request.quality, num_samples=request.num_samples, foot_lock=request.foot_lock,
             progress=_backend_progress(progress), cancel=cancel)
         return list(result) if isinstance(result, (list, tuple)) else [result]
 
@@ -193,7 +195,7 @@ def edit_work(request: EditRequest) -> Work:
         source = Motion(request.source_joints, fps=pipeline.fps)
         result = pipeline.edit(
             source, request.start_frame, request.end_frame, request.prompt, seed=request.seed,
-            guidance=request.guidance, schedule=request.quality,
+            guidance=request.guidance, schedule=request.quality, foot_lock=request.foot_lock,
             progress=_backend_progress(progress), cancel=cancel)
         return list(result) if isinstance(result, (list, tuple)) else [result]
 

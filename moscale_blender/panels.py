@@ -71,6 +71,7 @@ class MOSCALE_PT_main(_MoScalePanel, bpy.types.Panel):
         layout.prop(settings, "guidance")
         layout.prop(settings, "quality")
         layout.prop(settings, "variations")
+        layout.prop(settings, "foot_lock")
 
         box = layout.box()
         box.prop(settings, "target")

@@ -177,7 +177,8 @@ def plan_generate(context: bpy.types.Context) -> tuple[jobs.GenerateRequest, Gen
     folder, device = _model(context)
     quality = preferences.resolved_quality(context, settings.quality)
     request = jobs.GenerateRequest(folder, device, prompt, float(settings.seconds), int(settings.seed),
-                                   float(settings.guidance), quality, int(settings.variations))
+                                   float(settings.guidance), quality, int(settings.variations),
+                                   foot_lock=bool(settings.foot_lock))
     plan = GeneratePlan(target, bone_map_path, prompt, float(settings.seconds), int(settings.seed),
                         float(settings.guidance), quality)
     return request, plan
@@ -221,7 +222,7 @@ def plan_edit(context: bpy.types.Context) -> tuple[jobs.EditRequest, EditPlan]:
     end = min(len(joints), math.ceil((last - take.frame_start) * to_motion) + 1)
     quality = preferences.resolved_quality(context, settings.quality)
     request = jobs.EditRequest(folder, device, joints, start, end, prompt, int(settings.seed),
-                               float(settings.guidance), quality)
+                               float(settings.guidance), quality, foot_lock=bool(settings.foot_lock))
     plan = EditPlan(take.action.name, first, last, prompt, int(settings.seed), float(settings.guidance), quality,
                     start, end)
     return request, plan
@@ -327,15 +328,14 @@ def keep_original(settings, obj: bpy.types.Object) -> None:
     if action is None or _take_of_action(settings, action) >= 0:
         return
     action.use_fake_user = True
-    state = {}
-    bone_map_switches = {}
+    state = {"switches": {}, "pose": rig_pose(obj)}
     try:
-        bone_map_switches = rig.match_bones(obj).bone_map.switches
-    except (UnknownRigError, ValueError, AttributeError):
-        pass
-    for bone, props in bone_map_switches.items():
+        switches = rig.match_bones(obj).bone_map.switches
+    except (UnknownRigError, ValueError, AttributeError):  # no map (custom rigs): nothing to switch
+        switches = {}
+    for bone, props in switches.items():
         if bone in obj.pose.bones:
-            state[bone] = {p: float(obj.pose.bones[bone][p]) for p in props if p in obj.pose.bones[bone]}
+            state["switches"][bone] = {p: float(obj.pose.bones[bone][p]) for p in props if p in obj.pose.bones[bone]}
     take = settings.takes.add()
     take["name"] = f"{action.name} (original)"  # no rename callback: the user's action keeps its name
     take.action, take.armature, take.kind = action, obj, 'ORIGINAL'
@@ -343,6 +343,31 @@ def keep_original(settings, obj: bpy.types.Object) -> None:
     frame_range = action.frame_range
     take.frame_start, take.frame_count = int(frame_range[0]), int(frame_range[1] - frame_range[0]) + 1
     take.fps = rig.scene_fps(bpy.context.scene)
+
+
+def rig_pose(obj: bpy.types.Object) -> dict[str, list[float]]:
+    """The pose bones' local transforms that are not at rest (bone -> 16 floats): what bones the user's action does
+    not key show, and MoScale's takes overwrite."""
+    pose = {}
+    for pose_bone in obj.pose.bones:
+        basis = pose_bone.matrix_basis
+        if any(abs(basis[r][c] - (r == c)) > 1e-9 for r in range(4) for c in range(4)):
+            pose[pose_bone.name] = [basis[r][c] for r in range(4) for c in range(4)]
+    return pose
+
+
+def restore_rig(obj: bpy.types.Object, state: dict) -> None:
+    """Put back the switches and the unkeyed pose ``keep_original`` recorded (the action then plays over it)."""
+    from mathutils import Matrix
+
+    control_rig.set_switches(obj, state.get("switches", {}))
+    pose = state.get("pose")
+    if pose is None:
+        return
+    for pose_bone in obj.pose.bones:
+        values = pose.get(pose_bone.name)
+        pose_bone.matrix_basis = Matrix.Identity(4) if values is None else Matrix(
+            [values[row * 4:row * 4 + 4] for row in range(4)])
 
 
 def _find_take_by_action(settings, action_name: str):
@@ -401,8 +426,8 @@ def activate(settings, index: int) -> None:
     take = settings.takes[index]
     if take.armature is not None and take.action is not None:
         keyframes.assign(take.armature, take.action)
-        if take.rig_state:  # the user's own switch values (IK/FK), which MoScale's takes key to FK
-            control_rig.set_switches(take.armature, json.loads(take.rig_state))
+        if take.rig_state:  # the user's own switch values (IK/FK) and unkeyed pose, which MoScale's takes key
+            restore_rig(take.armature, json.loads(take.rig_state))
 
 
 def duplicate(settings, index: int):
