@@ -49,7 +49,8 @@ class MOSCALE_PG_take(bpy.types.PropertyGroup):
     frame_start: IntProperty(name="First Frame")
     frame_count: IntProperty(name="Frames")
     fps: FloatProperty(name="Scene FPS", description="Scene frame rate the keys were written at")
-    rig_state: StringProperty(name="Rig State", description="JSON: rig switch values (IK/FK) to restore with this take")
+    rig_state: StringProperty(name="Rig State", description="JSON: the rig's switch values (IK/FK) and unkeyed pose "
+                                                          "to restore with this take (ORIGINAL takes)")
 
 
 class MOSCALE_PG_settings(bpy.types.PropertyGroup):

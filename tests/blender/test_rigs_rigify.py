@@ -146,3 +146,37 @@ def test_rig_whose_constraints_override_keys_is_refused(rigify_rig, clip_joints)
     print(message)
     assert "does not follow keys" in message and "constraints" in message and "Nothing was changed" in message
     assert scene_state(bpy.context.scene) == before
+
+
+def test_rigify_users_action_and_switches_come_back_and_edits_stay_in_range(rigify_rig, clip_joints):
+    scene = bpy.context.scene
+    torso = rigify_rig.pose.bones["torso"]
+    for frame, angle in ((1, 0.0), (20, 0.4)):  # the animator's own action: the torso turns
+        torso.rotation_quaternion = (np.cos(angle / 2), 0.0, 0.0, np.sin(angle / 2))
+        torso.keyframe_insert("rotation_quaternion", frame=frame)
+    original = rigify_rig.animation_data.action
+    before = [rig.evaluated_joints(rigify_rig, rig.match_bones(rigify_rig), scene, f) for f in (1, 10, 20)]
+    assert rigify_rig.pose.bones["thigh_parent.L"]["IK_FK"] == 0.0  # Rigify's default: IK legs
+
+    joints = walk_and_wave(clip_joints, 40)
+    (take,) = apply_motion(rigify_rig, Motion(joints))
+    settings = scene.moscale
+    (kept,) = [t for t in settings.takes if t.kind == 'ORIGINAL']
+    bpy.ops.moscale.take_activate(index=list(settings.takes).index(kept))
+    assert rigify_rig.animation_data.action == original
+    assert rigify_rig.pose.bones["thigh_parent.L"]["IK_FK"] == 0.0  # the user's IK legs again
+    match = rig.match_bones(rigify_rig)
+    after = [rig.evaluated_joints(rigify_rig, match, scene, f) for f in (1, 10, 20)]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+
+    # an edit of the Rigify take: DEF bones change only inside the range
+    bpy.ops.moscale.take_activate(index=list(settings.takes).index(take))
+    source = [rig.evaluated_joints(rigify_rig, match, scene, f) for f in range(1, 41)]
+    edited_joints = joints.copy()
+    edited_joints[15:25, 21] += np.array([0.0, -0.3, 0.1])  # the right hand lower inside frames 16-25
+    plan = takes.EditPlan(take.action.name, 16, 25, "lower the hand", 0, 2.0, "fast", 15, 25)
+    edit = takes.apply_edit(bpy.context, plan, Motion(edited_joints))
+    assert rigify_rig.animation_data.action == edit.action
+    result = [rig.evaluated_joints(rigify_rig, match, scene, f) for f in range(1, 41)]
+    changed = [f for f, (a, b) in enumerate(zip(source, result), start=1) if not np.allclose(a, b, atol=1e-5)]
+    assert changed and min(changed) >= 16 and max(changed) <= 25
