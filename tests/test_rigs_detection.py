@@ -76,3 +76,27 @@ def test_feet_of_a_retargeted_rig_touch_the_floor(joints):
     assert abs(lowest - scale * motion_lowest) < 1e-6
     assert abs(shift) > 1.0  # this rig's feet would float or sink by more than a centimetre without the shift
     assert np.abs(posed[:, index] - frames.heads).max() < 1e-6  # the keys play what joint_frames says
+
+
+NEEDS_MOTION_LOAD = pytest.mark.xfail(
+    strict=True, reason="Motion._load_bvh (backend/moscale/motion.py, another owner) must read non-SMPL names "
+                        "through sources.bvh_smpl_joints; remove this mark then")
+
+
+@NEEDS_MOTION_LOAD
+def test_moscale_convert_reads_a_lafan_bvh(joints, tmp_path, capsys):
+    from moscale.cli import main
+
+    source = write_clip(tmp_path / "lafan.bvh", renamed_clip(joints, 20.0, LAFAN_NAMES, scale=100.0))
+    assert main(["convert", str(source), "-o", str(tmp_path / "walk.npy")]) == 0
+    assert np.abs(np.load(tmp_path / "walk.npy") - joints).max() < 1e-4
+
+
+@NEEDS_MOTION_LOAD
+def test_moscale_convert_names_the_joint_map_for_an_unknown_rig(joints, tmp_path, capsys):
+    from moscale.cli import main
+
+    names = [name.replace("forearm", "lowerarm") for name in RIGIFY_NAMES]
+    source = write_clip(tmp_path / "odd.bvh", renamed_clip(joints, 20.0, names, drop=NO_HANDS_OR_TOES))
+    assert main(["convert", str(source), "-o", str(tmp_path / "odd.npy")]) != 0
+    assert "--joint-map" in capsys.readouterr().err
