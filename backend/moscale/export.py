@@ -165,8 +165,8 @@ def _check_blend(bpy, written: Path, destination: Path) -> None:
         with bpy.data.libraries.load(str(written)) as (_available, _linked):
             pass  # reading the block index is the check; nothing is linked
     except OSError as error:
-        raise OSError(f"writing {destination} failed (a full disk?): Blender wrote an unreadable file ({str(error).strip()}); "
-                      "the previous file was kept") from None
+        raise OSError(f"writing {destination} failed (a full disk?): Blender wrote an unreadable file "
+                      f"({str(error).strip()}); the previous file was kept") from None
     for library in set(bpy.data.libraries) - libraries:
         bpy.data.libraries.remove(library)
 
