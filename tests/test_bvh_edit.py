@@ -144,3 +144,51 @@ def test_untouched_warnings_for_a_plain_save(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Motion(np.load(CLIP), metadata={"source": str(tmp_path / "gone.bvh")}).save(tmp_path / "x.bvh")
+
+
+@pytest.mark.parametrize("floor_root", [False, True])
+def test_other_names_extra_joints_and_an_exact_fit(tmp_path, floor_root):
+    """A file with its own joint names (through a joint map) and a joint the model does not drive: inside the range
+    the mapped joints land where the edit has them (to the file's precision: same skeleton, so the fit is exact),
+    the extra joint keeps the source's channels on every frame, and nothing outside the range moves."""
+    joints = np.load(CLIP).astype(np.float64)
+    clip = bvh.smpl_joints_to_bvh(joints, 20)
+    skeleton = clip.skeleton
+    wrist = skeleton.names.index("left_wrist")
+    names = [f"rig:{name}" for name in skeleton.names] + ["rig:left_finger"]
+    finger_channels = np.tile([5.0, -3.0, 12.5], (clip.num_frames, 1))
+    extended = bvh.BvhSkeleton(names, skeleton.parents + [wrist], np.vstack([skeleton.offsets, [0.0, -0.08, 0.0]]),
+                               skeleton.channels + [["Zrotation", "Xrotation", "Yrotation"]],
+                               skeleton.end_sites[:wrist] + [None] + skeleton.end_sites[wrist + 1:]
+                               + [np.array([0.0, -0.02, 0.0])])
+    channels = np.hstack([clip.channels, finger_channels])
+    if floor_root:  # a Bandai-style file: a keyed floor joint above the pelvis, turned and moved a little
+        floor = np.tile([0.3, 0.0, -0.2, 20.0, 0.0, 0.0], (clip.num_frames, 1))  # 20 degrees about Y
+        extended = bvh.BvhSkeleton(["rig:floor"] + extended.names, [-1] + [p + 1 for p in extended.parents],
+                                   np.vstack([[0.0, 0.0, 0.0], extended.offsets]),
+                                   [["Xposition", "Yposition", "Zposition", "Yrotation", "Xrotation", "Zrotation"]]
+                                   + extended.channels, [None] + extended.end_sites)
+        channels = np.hstack([floor, channels])
+    source_path = tmp_path / "rig.bvh"
+    bvh.write_bvh(source_path, bvh.BvhClip(extended, clip.frame_time, channels))
+    joint_map = {name: f"rig:{name}" for name in skeleton.names}
+    source = Motion.load(source_path, joint_map=joint_map)
+
+    # the "edit": frames 100-130 of the same clip played in the range, moved to start where frame 40 stands
+    edited_joints = source.joints.astype(np.float64).copy()
+    shift = source.joints[START, 0] - source.joints[100, 0]
+    shift[1] = 0.0
+    edited_joints[START:END] = source.joints[100:100 + END - START] + shift
+    edited = Motion(edited_joints, metadata={"kind": "edit", "edit_start": START, "edit_end": END,
+                                             "joint_map": joint_map})
+    out = tmp_path / "ed.bvh"
+    edited.save(out, source=source_path)
+
+    head_src, rows_src = frame_lines(source_path.read_text())
+    head_out, rows_out = frame_lines(out.read_text())
+    assert head_out == head_src and rows_out[:START] == rows_src[:START] and rows_out[END:] == rows_src[END:]
+    written = bvh.read_bvh(out)
+    first = written.skeleton.channel_starts[written.joint_index("rig:left_finger")]
+    assert np.array_equal(written.channels[:, first:first + 3], finger_channels)  # the joint nobody edits
+    positions = Motion.load(out, joint_map=joint_map).joints
+    assert np.abs(positions[START:END] - edited_joints[START:END]).max() < 1e-4
