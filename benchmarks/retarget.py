@@ -58,9 +58,11 @@ def measure(obj: bpy.types.Object, joints: np.ndarray, fps: float, repeats: int)
     result = retarget.retarget(joints, rest, match)
     resampled = retarget.resample(result, fps)
 
+    channels = keyframes.result_channels(obj, resampled)
+
     def write() -> None:
         action = keyframes.new_action("bench", obj)
-        keyframes.write_keys(action, resampled, 1)
+        keyframes.write_keys(action, channels, 1)
         keyframes.assign(obj, action)
         keyframes.assign(obj, None)
         bpy.data.actions.remove(action)
@@ -77,7 +79,7 @@ def measure(obj: bpy.types.Object, joints: np.ndarray, fps: float, repeats: int)
         "resample": median_ms(lambda: retarget.resample(result, fps), repeats) if fps != 20 else (0.0, 0.0),
         "write keys": median_ms(write, repeats),
         "apply (total)": median_ms(apply_total, repeats),
-        "channels": 4 * len(resampled.bone_names) + 3,
+        "channels": len(channels),
         "keys": resampled.num_frames,
     }
 
