@@ -106,6 +106,15 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
     return Path(path)
 
 
+def save_safetensors(path: str | Path, tensors: dict, metadata: dict[str, str] | None = None) -> Path:
+    """``safetensors.torch.save_file``, atomically (model weights: a cut-off save keeps the previous weights)."""
+    from safetensors.torch import save_file
+
+    with replacing(path) as temporary:
+        save_file(tensors, str(temporary), metadata=metadata)
+    return Path(path)
+
+
 @contextlib.contextmanager
 def replacing_folder(folder: str | Path) -> Iterator[Path]:
     """Yield an empty temporary folder next to ``folder``; on success it takes ``folder``'s place (the old one is

@@ -173,11 +173,11 @@ class TextCache:
         return tokens_BSD, mask_BS, self.pooled_CD[rows].float()
 
     def save(self, path: str | Path) -> None:
-        from safetensors.torch import save_file
+        from moscale import atomic  # a cut-off save keeps the previous cache, never half of one
 
         metadata = {"captions": json.dumps(self.captions), "encoder": json.dumps(self.encoder.__dict__)}
-        save_file({"tokens": self.tokens_ND.contiguous(), "offsets": self.offsets.contiguous(),
-                   "pooled": self.pooled_CD.contiguous()}, str(path), metadata=metadata)
+        atomic.save_safetensors(path, {"tokens": self.tokens_ND.contiguous(), "offsets": self.offsets.contiguous(),
+                                       "pooled": self.pooled_CD.contiguous()}, metadata=metadata)
 
     @classmethod
     def load(cls, path: str | Path) -> "TextCache":

@@ -641,14 +641,14 @@ class MotionTokenizer(nn.Module):
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write config.json, tokenizer.safetensors and normalization.json into `folder` (created if needed)."""
-        from safetensors.torch import save_file
+        from moscale import atomic  # each file replaced whole: a cut-off save never leaves half a weights file
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
-        save_file(self.release_state_dict(), str(folder / WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
+        atomic.write_text(folder / CONFIG_FILE, json.dumps(self.config.to_dict(), indent=2) + "\n")
+        atomic.save_safetensors(folder / WEIGHTS_FILE, self.release_state_dict(), metadata={"format": FORMAT_NAME})
         normalization = {"mean": self.feature_mean.cpu().tolist(), "std": self.feature_std.cpu().tolist()}
-        (folder / NORMALIZATION_FILE).write_text(json.dumps(normalization) + "\n")
+        atomic.write_text(folder / NORMALIZATION_FILE, json.dumps(normalization) + "\n")
         return folder
 
     @classmethod

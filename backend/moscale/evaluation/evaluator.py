@@ -256,17 +256,17 @@ class TextMotionEvaluator(nn.Module):
     # --- release folders
 
     def save_pretrained(self, folder: str | Path, training: dict | None = None) -> Path:
-        from safetensors.torch import save_file
+        from moscale import atomic  # each file replaced whole: a cut-off save never leaves half a weights file
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
+        atomic.save_safetensors(folder / WEIGHTS_FILE, state, metadata={"format": FORMAT_NAME})
         config = {"format": FORMAT_NAME, "version": CONFIG_VERSION, "evaluator": self.config.to_dict(),
                   "training": training or {}}
-        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        atomic.write_text(folder / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
         normalization = {"mean": self.feature_mean.cpu().tolist(), "std": self.feature_std.cpu().tolist()}
-        (folder / NORMALIZATION_FILE).write_text(json.dumps(normalization) + "\n")
+        atomic.write_text(folder / NORMALIZATION_FILE, json.dumps(normalization) + "\n")
         return folder
 
     @classmethod
