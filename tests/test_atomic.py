@@ -98,6 +98,10 @@ FULL_DISK = textwrap.dedent("""
     try:
         if path.endswith((".gif", ".png")):
             render_preview(motion.joints[:20], path, size_px=120)
+        elif path.endswith(".safetensors"):  # model weights (releases, the text cache)
+            import torch
+            from moscale import atomic
+            atomic.save_safetensors(path, {"weight": torch.zeros(100_000)})
         elif path.endswith((".fbx", ".blend")):
             write_scene(Motion(motion.joints[:20]), [path])
         else:
@@ -114,7 +118,7 @@ BPY = pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="needs 
 
 # .blend: Blender itself reports success ("Saved copy") for a save the full disk cut short, and leaves a file
 # without its DNA block; export.write_scene reads it back before it may replace the old one.
-@pytest.mark.parametrize("suffix", [".npz", ".npy", ".bvh", ".gif", ".png",
+@pytest.mark.parametrize("suffix", [".npz", ".npy", ".bvh", ".gif", ".png", ".safetensors",
                                     pytest.param(".fbx", marks=BPY), pytest.param(".blend", marks=BPY)])
 def test_a_full_disk_half_way_keeps_the_old_file(tmp_path, suffix):
     path = tmp_path / f"walk{suffix}"
