@@ -108,10 +108,14 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 
 def save_safetensors(path: str | Path, tensors: dict, metadata: dict[str, str] | None = None) -> Path:
     """``safetensors.torch.save_file``, atomically (model weights: a cut-off save keeps the previous weights)."""
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     with replacing(path) as temporary:
-        save_file(tensors, str(temporary), metadata=metadata)
+        try:
+            save_file(tensors, str(temporary), metadata=metadata)
+        except SafetensorError as error:  # its I/O errors (a full disk) are not OSErrors
+            raise OSError(f"writing {path} failed ({error}); the previous file was kept") from None
     return Path(path)
 
 
