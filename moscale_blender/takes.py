@@ -345,29 +345,33 @@ def keep_original(settings, obj: bpy.types.Object) -> None:
     take.fps = rig.scene_fps(bpy.context.scene)
 
 
-def rig_pose(obj: bpy.types.Object) -> dict[str, list[float]]:
-    """The pose bones' local transforms that are not at rest (bone -> 16 floats): what bones the user's action does
-    not key show, and MoScale's takes overwrite."""
+_POSE_CHANNELS = {"location": (0.0, 0.0, 0.0), "rotation_quaternion": (1.0, 0.0, 0.0, 0.0),
+                  "rotation_euler": (0.0, 0.0, 0.0), "rotation_axis_angle": (0.0, 0.0, 1.0, 0.0),
+                  "scale": (1.0, 1.0, 1.0)}
+
+
+def rig_pose(obj: bpy.types.Object) -> dict[str, dict[str, list[float]]]:
+    """The pose bones' channels that are not at rest (bone -> channel -> values): what bones the user's action does
+    not key show, and MoScale's takes overwrite. Channels, not matrices, so they come back bit for bit."""
     pose = {}
     for pose_bone in obj.pose.bones:
-        basis = pose_bone.matrix_basis
-        if any(abs(basis[r][c] - (r == c)) > 1e-9 for r in range(4) for c in range(4)):
-            pose[pose_bone.name] = [basis[r][c] for r in range(4) for c in range(4)]
+        moved = {name: list(getattr(pose_bone, name)) for name, rest in _POSE_CHANNELS.items()
+                 if tuple(getattr(pose_bone, name)) != rest}
+        if moved:
+            pose[pose_bone.name] = moved
     return pose
 
 
 def restore_rig(obj: bpy.types.Object, state: dict) -> None:
     """Put back the switches and the unkeyed pose ``keep_original`` recorded (the action then plays over it)."""
-    from mathutils import Matrix
-
     control_rig.set_switches(obj, state.get("switches", {}))
     pose = state.get("pose")
     if pose is None:
         return
     for pose_bone in obj.pose.bones:
-        values = pose.get(pose_bone.name)
-        pose_bone.matrix_basis = Matrix.Identity(4) if values is None else Matrix(
-            [values[row * 4:row * 4 + 4] for row in range(4)])
+        moved = pose.get(pose_bone.name, {})
+        for name, rest in _POSE_CHANNELS.items():
+            setattr(pose_bone, name, moved.get(name, rest))
 
 
 def _find_take_by_action(settings, action_name: str):

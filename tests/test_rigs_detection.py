@@ -43,7 +43,8 @@ def test_a_rig_that_cannot_be_mapped_fails_with_the_shared_message(joints):
     assert message.startswith("Unknown rig: no bone map (mixamo, rigify, smpl, unreal_mannequin, lafan) matches this "
                               "skeleton (18 bones: DEF-spine, DEF-thigh.L, DEF-thigh.R, DEF-spine.001, ")
     assert ("Closest is 'rigify', missing 4 bones: DEF-forearm.L, DEF-forearm.R, DEF-hand.L, DEF-hand.R (hand, "
-            "toe and head bones may be absent: they are then taken at the end of their parent bone).") in message
+            "toe and head bones may be absent: they are then taken at the end of their parent bone; also absent, "
+            "which is fine: DEF-toe.L, DEF-toe.R).") in message
     assert "--joint-map my_map.json" in message and "'Bone Map' in the MoScale panel" in message
 
 

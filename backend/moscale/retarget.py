@@ -337,17 +337,23 @@ def detect_rig(bone_names: Sequence[str], maps: Sequence[BoneMap] | None = None)
             # closest: fewest bones missing that no tip can stand in for
             if allow_tips and (closest is None or len(missing) < len(closest[1])):
                 closest = (bone_map.name, missing)
+    if closest is not None:  # name the absent leaves too: with the missing bones found, they would be tips
+        strict = match_rig(bone_names, next(m for m in maps if m.name == closest[0]))[1]
+        closest = (closest[0], closest[1], [name for name in strict if name not in closest[1]])
     raise UnknownRigError(unknown_rig_message(bone_names, maps, closest))
 
 
-def unknown_rig_message(bone_names: Sequence[str], maps: Sequence[BoneMap], closest: tuple[str, list[str]] | None
-                        ) -> str:
+def unknown_rig_message(bone_names: Sequence[str], maps: Sequence[BoneMap],
+                        closest: tuple[str, list[str], list[str]] | None) -> str:
     """The one wording for a skeleton no map fits, shared by the add-on and the command line."""
     known = ", ".join(m.name for m in maps) or "none"
     names = list(bone_names)
     shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
-    detail = (f" Closest is {closest[0]!r}, missing {len(closest[1])} bones: {', '.join(closest[1])} (hand, toe and "
-              "head bones may be absent: they are then taken at the end of their parent bone)." if closest else "")
+    detail = ""
+    if closest:
+        leaves = f"; also absent, which is fine: {', '.join(closest[2])}" if closest[2] else ""
+        detail = (f" Closest is {closest[0]!r}, missing {len(closest[1])} bones: {', '.join(closest[1])} (hand, toe "
+                  f"and head bones may be absent: they are then taken at the end of their parent bone{leaves}).")
     return (
         f"Unknown rig: no bone map ({known}) matches this skeleton ({len(names)} bones: {shown}).{detail} "
         "Supply a custom bone map: a JSON file {\"name\": \"my_rig\", \"bones\": {\"pelvis\": \"<bone>\", ...}} "
