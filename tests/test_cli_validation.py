@@ -134,3 +134,20 @@ def test_threads_default_to_one_on_the_cpu_and_follow_the_option(tmp_path, capsy
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("weights", ["generator.safetensors", "tokenizer/tokenizer.safetensors"])
+def test_nan_weights_are_refused_by_the_loader_too(tmp_path, weights):
+    # the add-on and Python users load through MoScalePipeline.from_pretrained, not the command line's checks
+    from safetensors.torch import load_file, save_file
+
+    from moscale.pipeline import MoScalePipeline
+
+    model = tmp_path / "model"
+    shutil.copytree(MODEL, model)
+    state = load_file(str(model / weights))
+    name = sorted(k for k, v in state.items() if v.is_floating_point())[0]
+    state[name].view(-1)[-1] = float("inf")
+    save_file(state, str(model / weights), metadata={"format": "x"})
+    with pytest.raises(ValueError, match=f"tensor '{name}' holds NaN or inf values"):
+        MoScalePipeline.from_pretrained(model, device="cpu")

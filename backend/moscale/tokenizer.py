@@ -689,9 +689,13 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"missing {path.name} in {path.parent}")
     try:
-        return load_file(str(path))
+        state = load_file(str(path))
     except Exception as error:  # safetensors raises its own error types for truncated or garbled files
         raise ValueError(f"{path}: not a readable safetensors file ({error})") from error
+    from moscale.weights import check_finite
+
+    check_finite(state, path)
+    return state
 
 
 def _load_release_state(model: MotionTokenizer, state: dict[str, torch.Tensor], path: Path) -> None:
