@@ -109,6 +109,12 @@ class MOSCALE_PT_edit(_MoScaleSubpanel, bpy.types.Panel):
             row = layout.row(align=True)
             row.prop(settings, "edit_start")
             row.prop(settings, "edit_end")
+        try:  # say which take Edit Range will change: the selected armature's, not silently another one's
+            source = takes.edit_source(context)
+            layout.label(text=f"Edits: {source.name} on {source.armature.name if source.armature else '?'}",
+                         icon='ACTION')
+        except takes.TakeError as error:
+            layout.label(text=str(error), icon='INFO')
         if jobs.active_job() is None:
             layout.operator("moscale.edit", icon='SEQ_STRIP_DUPLICATE')
 

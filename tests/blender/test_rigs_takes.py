@@ -82,3 +82,16 @@ def test_generate_with_other_armatures_but_none_selected_asks_for_one(scene, use
     select_only(None)
     with pytest.raises(RuntimeError, match="No armature selected: select the character's armature"):
         bpy.ops.moscale.generate()
+
+
+def test_edit_panel_names_the_take_it_will_edit(two_rigs):
+    from blender_helpers import draw
+    from moscale_blender import panels
+
+    smpl, smpl_action, mixamo, mixamo_action = two_rigs
+    settings = bpy.context.scene.moscale
+    settings.active_take_index = [t.action for t in settings.takes].index(smpl_action)
+    select_only(mixamo)
+    layout = draw(panels.MOSCALE_PT_edit)
+    mixamo_take = next(t for t in settings.takes if t.action == mixamo_action)
+    assert ("label", f"Edits: {mixamo_take.name} on Mixamo") in layout.log
