@@ -7,10 +7,15 @@ import bpy
 import numpy as np
 import pytest
 from moscale.motion import Motion
-from moscale.skeleton import JOINT_NAMES
+from moscale.retarget import to_z_up
+from moscale.skeleton import PARENTS
 
 from moscale_blender import jobs, keyframes, rig, takes
 from rig_files import LAFAN_NAMES, NO_HANDS_OR_TOES, RIGIFY_NAMES, renamed_clip, write_clip
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    return vector / np.linalg.norm(vector)
 
 
 def import_bvh(path) -> bpy.types.Object:
@@ -66,6 +71,15 @@ def test_the_users_euler_action_survives_generate_switch_back_and_save(scene, la
     paths = {fc.data_path for fc in keyframes.action_fcurves(take.action)}
     assert 'pose.bones["LeftUpLeg"].rotation_euler' in paths and not any("quaternion" in p for p in paths)
     assert obj.animation_data.action == take.action and not np.allclose(all_heads(obj, frames), before)
+    match = rig.match_bones(obj)
+    motion = clip_joints[40:120]
+    played = np.stack([rig.evaluated_joints(obj, match, bpy.context.scene, 1 + row) for row in range(len(motion))])
+    aimed = [(c, p) for c, p in enumerate(PARENTS) if p >= 0 and p not in (0, 9)]
+    worst = max(float(np.degrees(np.arccos(np.clip(np.dot(unit(played[r, c] - played[r, p]),
+                                                          unit(to_z_up(motion[r, c] - motion[r, p]))), -1, 1))))
+                for r in range(len(motion)) for c, p in aimed)
+    print(f"Euler rig take: worst bone direction error {worst:.3f} deg")
+    assert worst < 0.5  # the take plays its motion on the Euler rig (no 65 degree error)
 
     settings = scene.moscale
     (kept,) = [t for t in settings.takes if t.kind == 'ORIGINAL']
