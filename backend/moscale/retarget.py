@@ -479,7 +479,8 @@ def _fk_heads(deltas_TJ4: np.ndarray, rest_joints_J3: np.ndarray, root_T3: np.nd
     heads[:, 0] = root_T3
     for joint in range(1, NUM_JOINTS):
         parent = PARENTS[joint]
-        heads[:, joint] = heads[:, parent] + rot.rotate(deltas_TJ4[:, parent], rest_joints_J3[joint] - rest_joints_J3[parent])
+        offset = rest_joints_J3[joint] - rest_joints_J3[parent]
+        heads[:, joint] = heads[:, parent] + rot.rotate(deltas_TJ4[:, parent], offset)
     return heads
 
 
