@@ -49,12 +49,15 @@ def walk(tmp_path) -> Path:
     (["--threads", "0"], "--threads 0: give a whole number >= 1"),
     (["--device", "gpu"], "--device 'gpu': not a device torch knows"),
     (["-o", "{tmp}"], "is a directory; give a file name"),
+    (["--sequence", "walks:2", "waves:inf"], "segment 'waves:inf': write it as"),
+    (["--sequence", "walks:2", "waves:0"], "segment 'waves:0': the length must be a positive number"),
     (["-o", "{tmp}/a.npz", "-o", "{tmp}/b.bvh"], "argument -o/--output: given twice"),
 ])
 def test_generate_refuses_before_computing(options, message, tmp_path, capsys):
     options = [o.replace("{tmp}", str(tmp_path)) for o in options]
     output = [] if "-o" in options else ["-o", str(tmp_path / "walk.npz")]
-    error = refused(["generate", "a person walks", *options, *output], capsys)
+    prompt = [] if "--sequence" in options else ["a person walks"]
+    error = refused(["generate", *prompt, *options, *output], capsys)
     assert "moscale generate: error: " in error and message in error
     assert list(tmp_path.iterdir()) == []  # nothing written, not even the first of two -o
 

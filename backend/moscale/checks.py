@@ -49,8 +49,11 @@ def check_arguments(command: tuple[str, ...], args: argparse.Namespace) -> list[
     if command in (("generate",), ("edit",)):
         check_device(args.device)
         prompts = [args.prompt] if getattr(args, "prompt", None) is not None else []
-        prompts += [text.rpartition(":")[0] or text for text in getattr(args, "sequence", None) or []]
-        for prompt in prompts:  # a --sequence segment is PROMPT:SECONDS
+        if getattr(args, "sequence", None):
+            from moscale.timeline import parse_segment  # PROMPT:SECONDS, its length checked here too
+
+            prompts += [parse_segment(text).prompt for text in args.sequence]
+        for prompt in prompts:
             warnings += prompt_warnings(prompt)
         check_model_folder(args.model)
     return warnings
