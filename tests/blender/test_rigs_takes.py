@@ -95,3 +95,11 @@ def test_edit_panel_names_the_take_it_will_edit(two_rigs):
     layout = draw(panels.MOSCALE_PT_edit)
     mixamo_take = next(t for t in settings.takes if t.action == mixamo_action)
     assert ("label", f"Edits: {mixamo_take.name} on Mixamo") in layout.log
+
+
+@pytest.mark.xfail(strict=True, reason="_ExportOperator.poll (moscale_blender/export.py, another owner) must let "
+                                       "execute report export_target's ExportError; remove this mark then")
+@pytest.mark.parametrize("operator", ["export_fbx", "export_bvh", "export_amass"])
+def test_export_with_nothing_to_export_says_why(scene, tmp_path, operator):
+    with pytest.raises(RuntimeError, match="Nothing to export: generate a take first"):
+        getattr(bpy.ops.moscale, operator)(filepath=str(tmp_path / "out"))
