@@ -180,3 +180,13 @@ def test_rigify_users_action_and_switches_come_back_and_edits_stay_in_range(rigi
     result = [rig.evaluated_joints(rigify_rig, match, scene, f) for f in range(1, 41)]
     changed = [f for f, (a, b) in enumerate(zip(source, result), start=1) if not np.allclose(a, b, atol=1e-5)]
     assert changed and min(changed) >= 16 and max(changed) <= 25
+
+
+def test_generate_operator_on_a_rigify_rig(rigify_rig, use_model):
+    settings = bpy.context.scene.moscale
+    settings.prompt, settings.seconds = "a person walks forward and waves", 1.5
+    assert bpy.ops.moscale.generate() == {'FINISHED'}  # the real backend's motion, checked by evaluating DEF bones
+    (take,) = [t for t in settings.takes if t.kind == 'GENERATE']
+    assert take.armature == rigify_rig and rigify_rig.animation_data.action == take.action
+    paths = {fc.data_path for fc in keyframes.action_fcurves(take.action)}
+    assert 'pose.bones["upper_arm_fk.R"].rotation_quaternion' in paths
