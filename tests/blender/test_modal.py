@@ -90,7 +90,8 @@ def test_escape_cancels_and_leaves_the_scene_unchanged(scene, use_model):
 
 
 def test_invoke_with_bad_input_reports_and_starts_nothing(scene, use_model):
+    scene.moscale.prompt = "   "  # (an empty scene is fine: the first Generate makes the SMPL character)
     context, driver = FakeContext(), GenerateDriver()
     assert driver.invoke(context, None) == {'CANCELLED'}
-    assert driver.reports[-1][0] == {'ERROR'} and "No armature" in driver.reports[-1][1]
+    assert driver.reports[-1][0] == {'ERROR'} and "Empty prompt" in driver.reports[-1][1]
     assert context.window_manager.timers == [] and jobs.active_job() is None
