@@ -202,6 +202,9 @@ def plan_edit(context: bpy.types.Context) -> tuple[jobs.EditRequest, EditPlan]:
     if take.armature is None or take.action is None:
         raise TakeError(f"Take '{take.name}' lost its armature or action; pick another take.")
     stored = keyframes.stored_motion(take.action)
+    if take.kind == 'ORIGINAL':
+        raise TakeError(f"Take '{take.name}' is the armature's own animation, which MoScale does not edit: switch "
+                        "to one of its MoScale takes (or Generate one) first.")
     if stored is None:
         raise TakeError(f"Take '{take.name}' has no stored motion to edit.")
     joints, motion_fps = stored

@@ -161,3 +161,13 @@ def test_the_takes_list_shows_the_original_take(scene, lafan_bvh, clip_joints):
     panels.MOSCALE_UL_takes.draw_item(None, bpy.context, row, settings, settings.takes[index], 0, settings,
                                       "active_take_index", index)
     assert ("label", f"{settings.takes[index].action.name} (the armature's own animation)") in row.log
+
+
+def test_edit_range_on_the_original_take_says_what_to_do(scene, lafan_bvh, clip_joints, use_model):
+    obj = import_bvh(lafan_bvh)
+    apply_motion(obj, Motion(clip_joints[:40]))
+    settings = scene.moscale
+    bpy.ops.moscale.take_activate(index=[t.kind for t in settings.takes].index('ORIGINAL'))
+    settings.edit_range, settings.edit_start, settings.edit_end = 'FRAMES', 5, 10
+    with pytest.raises(RuntimeError, match="is the armature's own animation, which MoScale does not edit"):
+        bpy.ops.moscale.edit()
