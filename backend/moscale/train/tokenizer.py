@@ -7,8 +7,9 @@
 Recipe (the paper's): random `--crop-frames` crops of the train split (or whole clips), AdamW (0.9, 0.99), linear
 warm-up, then the learning rate times 0.3 at 30% and 70% of the iterations. `--batch-size` is the global batch of one
 optimizer step, split over the processes and `--grad-accum` micro-batches; `--amp bf16|fp16` trains in mixed precision
-(fp16 with a gradient scaler; nearest codes and the EMA codebook stay fp32). See docs/training.md for the GPU recipe. `--init FOLDER` fine-tunes a released tokenizer: its weights and codebook, a fresh optimizer and
-schedule (the bundled one was finished with a stage on whole clips, `--crop-frames 0`: see its model card).
+(fp16 with a gradient scaler; nearest codes and the EMA codebook stay fp32); docs/training.md has the GPU recipe.
+`--init FOLDER` fine-tunes a released tokenizer: its weights and codebook, a fresh optimizer and schedule (the bundled
+one was finished with a stage on whole clips, `--crop-frames 0`: see its model card).
 
 Speed (small preset, 64-frame crops, batch 128, 2 CPU cores): ~460 samples/s end to end, either one process with 2
 threads or `torchrun --nproc_per_node=2` with 1 thread each, i.e. ~3.6 iterations/s. A second busy process on a 2-core
