@@ -103,3 +103,18 @@ def test_edit_panel_names_the_take_it_will_edit(two_rigs):
 def test_export_with_nothing_to_export_says_why(scene, tmp_path, operator):
     with pytest.raises(RuntimeError, match="Nothing to export: generate a take first"):
         getattr(bpy.ops.moscale, operator)(filepath=str(tmp_path / "out"))
+
+
+def test_keys_follow_each_bones_rotation_mode(scene, clip_joints):
+    names, parents, heads, tails, rolls = mixamo_like_bones("")
+    obj = build_armature("Modes", names, parents, heads, tails, rolls)
+    modes = {"LeftUpLeg": 'AXIS_ANGLE', "RightUpLeg": 'ZXY', "Spine": 'YZX', "LeftArm": 'QUATERNION'}
+    for name, mode in modes.items():
+        obj.pose.bones[name].rotation_mode = mode
+    (take,) = apply_motion(obj, Motion(clip_joints[:80]))  # the evaluated rig is checked against the motion
+    paths = {fc.data_path for fc in keyframes.action_fcurves(take.action)}
+    assert {'pose.bones["LeftUpLeg"].rotation_axis_angle', 'pose.bones["RightUpLeg"].rotation_euler',
+            'pose.bones["Spine"].rotation_euler', 'pose.bones["LeftArm"].rotation_quaternion'} <= paths
+    assert {name: obj.pose.bones[name].rotation_mode for name in modes} == modes
+    euler = keyframes.read_channel(take.action, 'pose.bones["RightUpLeg"].rotation_euler', 0)[:, 1]
+    assert np.abs(np.diff(euler)).max() < 1.0  # continuous: no 360 degree flips between frames
