@@ -79,12 +79,6 @@ def test_feet_of_a_retargeted_rig_touch_the_floor(joints):
     assert np.abs(posed[:, index] - frames.heads).max() < 1e-6  # the keys play what joint_frames says
 
 
-NEEDS_MOTION_LOAD = pytest.mark.xfail(
-    strict=True, reason="Motion._load_bvh (backend/moscale/motion.py, another owner) must read non-SMPL names "
-                        "through sources.bvh_smpl_joints; remove this mark then")
-
-
-@NEEDS_MOTION_LOAD
 def test_moscale_convert_reads_a_lafan_bvh(joints, tmp_path, capsys):
     from moscale.cli import main
 
@@ -93,7 +87,6 @@ def test_moscale_convert_reads_a_lafan_bvh(joints, tmp_path, capsys):
     assert np.abs(np.load(tmp_path / "walk.npy") - joints).max() < 1e-4
 
 
-@NEEDS_MOTION_LOAD
 def test_moscale_convert_names_the_joint_map_for_an_unknown_rig(joints, tmp_path, capsys):
     from moscale.cli import main
 

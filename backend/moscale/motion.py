@@ -197,10 +197,20 @@ class Motion:
         from .bvh import bvh_to_positions, read_bvh
 
         clip = read_bvh(path)
-        names = [(joint_map or {}).get(name, name) for name in JOINT_NAMES]
-        missing = [name for name in names if name not in clip.skeleton.names]
-        if missing:
-            raise ValueError(f"{path}: joints {missing} not in the file; pass joint_map (SMPL-22 name -> file name)")
+        simple_map = joint_map is None or all(isinstance(v, str) for v in joint_map.values())
+        names = [(joint_map or {}).get(name, name) for name in JOINT_NAMES] if simple_map else []
+        if not simple_map or any(name not in clip.skeleton.names for name in names):
+            # Another rig (LAFAN, Mixamo, Bandai, Rigify, ... or a rig-map JSON): the one detection path the add-on
+            # and every command share; it says which --joint-map would fit when none does.
+            from .sources import RigError, bvh_smpl_joints
+
+            try:
+                joints, rig = bvh_smpl_joints(clip, dict(joint_map) if joint_map else None, source=str(path))
+            except RigError as error:
+                raise ValueError(f"{path}: {error}") from None
+            return cls(joints, clip.fps, metadata={"source": str(path), "rig": rig.name})
+        # SMPL-22 names (ours) or a name-for-name map: the joints themselves, so frames map exactly onto the file's
+        # (edits are written back into it, moscale.edit_files)
         joints = bvh_to_positions(clip, 1.0, names)
         if unit_scale is None:
             from .edit_files import bvh_unit_scale  # the one rule, shared with the writer of edits
