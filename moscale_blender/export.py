@@ -219,7 +219,10 @@ class _ExportOperator(ExportHelper):
     def poll(cls, context) -> bool:
         try:
             export_target(context)
-        except ExportError:
+        except ExportError as error:
+            # greys the button out with the reason as its tooltip, and a script's call fails with it (instead of
+            # Blender's bare "poll() failed, context is incorrect")
+            cls.poll_message_set(str(error))
             return False
         return True
 

@@ -97,8 +97,6 @@ def test_edit_panel_names_the_take_it_will_edit(two_rigs):
     assert ("label", f"Edits: {mixamo_take.name} on Mixamo") in layout.log
 
 
-@pytest.mark.xfail(strict=True, reason="_ExportOperator.poll (moscale_blender/export.py, another owner) must let "
-                                       "execute report export_target's ExportError; remove this mark then")
 @pytest.mark.parametrize("operator", ["export_fbx", "export_bvh", "export_amass"])
 def test_export_with_nothing_to_export_says_why(scene, tmp_path, operator):
     with pytest.raises(RuntimeError, match="Nothing to export: generate a take first"):
