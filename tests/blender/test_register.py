@@ -14,11 +14,13 @@ import pytest
 from blender_helpers import ADDON, REPO, raise_error
 
 OPERATORS = ("generate", "edit", "cancel", "random_seed", "create_smpl_character", "import_amass", "take_activate",
-             "take_duplicate", "take_rename", "take_delete", "export_fbx", "export_bvh", "export_amass", "install_torch")
+             "take_duplicate", "take_rename", "take_delete", "export_fbx", "export_bvh", "export_amass", "install_torch",
+             "timeline_generate", "segment_add", "segment_remove", "segment_move")
 # bpy.types lists UI lists, panels and operators; property groups and preferences answer `is_registered`
-TYPES = ("MOSCALE_UL_takes", "MOSCALE_PT_main", "MOSCALE_PT_edit", "MOSCALE_PT_takes", "MOSCALE_PT_export") + tuple(
+TYPES = ("MOSCALE_UL_takes", "MOSCALE_PT_main", "MOSCALE_PT_edit", "MOSCALE_PT_takes", "MOSCALE_PT_export",
+         "MOSCALE_UL_segments", "MOSCALE_PT_timeline") + tuple(
     f"MOSCALE_OT_{name}" for name in OPERATORS)
-CLASS_MODULES = ("properties", "preferences", "torch_install", "operators", "export", "panels")
+CLASS_MODULES = ("properties", "preferences", "torch_install", "operators", "export", "panels", "timeline")
 # operators that change nothing in the file (exports write files; Install PyTorch writes outside the .blend)
 NO_UNDO = {"cancel", "export_fbx", "export_bvh", "export_amass", "install_torch"}
 

@@ -203,7 +203,8 @@ class Comparison:
         if folder not in self._pipelines:
             self._pipelines[folder] = PipelineGenerator(folder, device=self.device, **DEFAULT_SAMPLING)
         generate = self._pipelines[folder]
-        generate.settings = dict(sampling)
+        # the models as they generate: the foot lock is a cleanup after decoding, the same for every model compared
+        generate.settings = {"foot_lock": False, **sampling}
         return generate
 
     def _cache_key(self, folder: str, sampling: dict, repeats: int, mm_repeats: int) -> str:
