@@ -66,3 +66,15 @@ def test_precision_is_checked_and_parsed(release):
     assert parser.parse_args(["walk", "--precision", "bf16"]).precision == "bf16"
     with pytest.raises(SystemExit):
         parser.parse_args(["walk", "--precision", "fp16"])
+
+
+def test_bf16_decodes_in_fp32(release):
+    """Only the transformer runs in bf16: the tokenizer's decoder sees fp32 inside the autocast region."""
+    pipe = MoScalePipeline.from_pretrained(release, device="cpu", precision="bf16")
+    seen = []
+    modules = [m for m in pipe.tokenizer.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Linear))]
+    hooks = [m.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype)) for m in modules]
+    pipe.generate("a person walks", seconds=2, seed=1)
+    for hook in hooks:
+        hook.remove()
+    assert seen and set(seen) == {torch.float32}

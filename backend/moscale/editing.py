@@ -40,8 +40,8 @@ from moscale import features as feature_codec
 from moscale import scales
 from moscale.kinematics import facing_directions, retarget_bone_lengths
 from moscale.motion import Motion
-from moscale.sampling import (DEFAULT_GUIDANCE, CancelFlag, Constraint, ProgressFn, SamplingOptions, resolve_schedule,
-                              sample_next_scale)
+from moscale.sampling import (DEFAULT_GUIDANCE, CancelFlag, Constraint, ProgressFn, SamplingOptions, decode_fp32,
+                              resolve_schedule, sample_next_scale)
 from moscale.skeleton import BONE_LENGTHS_M
 from moscale.transformer import NEXT_SCALE
 
@@ -316,7 +316,7 @@ def generate_piece(pipe, joints_TJ3: np.ndarray, piece: Piece, text, options: Sa
     begin, stop = (piece.start - a) // unit, -(-(piece.free_stop - a) // unit)
     constraint = edit_constraint(tokenizer, features_1TD, begin, stop)
     _, f_hat = sample_next_scale(pipe.model, tokenizer, *text, b - a, options, generator, progress, cancel, constraint)
-    decoded = tokenizer.denormalize(tokenizer.decode_latent(f_hat, torch.tensor([b - a], device=pipe.device)))
+    decoded = tokenizer.denormalize(decode_fp32(tokenizer, f_hat, torch.tensor([b - a], device=pipe.device)))
     features = decoded[0].double().cpu().numpy()
     joints = feature_codec.features_to_joints(features)
     return rotate_y(joints.astype(np.float64), heading) + origin, feet.contacts_from_features(features)
