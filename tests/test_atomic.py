@@ -157,3 +157,41 @@ def test_a_kill_half_way_keeps_the_old_file(tmp_path):
     assert path.read_bytes() == OLD
     # a kill leaves the hidden scratch folder (nothing could remove it), never a damaged file under the real name
     assert all(name.startswith(".walk.npz.") for name in leftovers(tmp_path))
+
+
+def test_a_release_save_is_all_or_nothing_and_keeps_other_files(tmp_path, monkeypatch):
+    """save_release builds the release beside the folder: a failure half way leaves the old release whole, and
+    files that are not part of a release (a model card) survive a successful save."""
+    import numpy as np
+
+    from moscale import atomic as atomic_module
+    from moscale.pipeline import MoScalePipeline, save_random_release, save_release
+    from moscale.text import TextEncoder, save_random_encoder
+    from moscale.tokenizer import TokenizerConfig
+    from moscale.transformer import TransformerConfig
+
+    encoder = TextEncoder.load(str(save_random_encoder(tmp_path / "encoder", "bert", dim=16)), max_tokens=16)
+    folder = tmp_path / "model"
+    transformer = TransformerConfig(n_layer=1, n_head=2, n_embd=32, num_codes=32, code_dim=8, text_dim=16,
+                                    max_latent=13, num_queries=2)
+    save_random_release(folder, transformer, TokenizerConfig(width=16, depth=1, codebook_size=32, code_dim=8),
+                        encoder.config, seed=0)
+    (folder / "MODEL_CARD.md").write_text("card")
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    pipe = MoScalePipeline.from_pretrained(folder, device="cpu", load_text_encoder=False)
+    real_write = atomic_module.write_text
+
+    def failing(path, text, encoding="utf-8"):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(atomic_module, "write_text", failing)
+    with pytest.raises(OSError, match="disk full"):
+        save_release(folder, pipe.model, pipe.tokenizer, encoder.config, training={"step": 2})
+    assert {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+    monkeypatch.setattr(atomic_module, "write_text", real_write)
+    save_release(folder, pipe.model, pipe.tokenizer, encoder.config, training={"step": 2})
+    assert (folder / "MODEL_CARD.md").read_text() == "card"
+    assert '"step": 2' in (folder / "config.json").read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".model")]  # no scratch left behind
+    assert np.isfinite(MoScalePipeline.from_pretrained(folder, device="cpu", load_text_encoder=False)
+                       .model.head.weight.detach().numpy()).all()

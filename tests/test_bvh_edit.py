@@ -126,8 +126,6 @@ def test_a_motion_that_is_not_an_edit_of_the_file_is_written_afresh(tmp_path):
     assert np.abs(Motion.load(out).joints - other.joints).max() < 1e-3
 
 
-@pytest.mark.xfail(strict=True, reason="needs editing.edit to keep the source's metadata['source'] (the lead's "
-                                       "editing.py): then Motion.save finds the file the edit came from")
 def test_moscale_edit_bvh_keeps_the_frames_outside(tmp_path):
     source_path = tmp_path / "src.bvh"
     Motion(np.load(CLIP)).save(source_path)

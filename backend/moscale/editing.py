@@ -403,7 +403,13 @@ def edit(pipe, source: Motion, start_frame: int, end_frame: int, prompt: str, *,
     return _regenerate(pipe, joints, start, end, prompt, kind="edit", seed=seed, guidance=guidance,
                        schedule=schedule, temperature=temperature, top_p=top_p, top_k=top_k,
                        blend_frames=blend_frames, foot_lock=foot_lock, progress=progress, cancel=cancel,
-                       source_prompt=source.prompt)
+                       source_prompt=source.prompt, **_source_file(source))
+
+
+def _source_file(source: Motion) -> dict:
+    """The file an edit came from (metadata['source']), so that saving the edit can write into it and keep every
+    frame outside the range as the file has it (moscale.edit_files)."""
+    return {"source": source.metadata["source"]} if source.metadata.get("source") else {}
 
 
 def _added_frames(pipe, seconds: float | None, frames: int | None) -> int:

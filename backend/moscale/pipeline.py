@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,19 +54,24 @@ PRECISIONS = ("fp32", "bf16")
 
 def save_release(folder: str | Path, model: MotionTransformer, tokenizer: MotionTokenizer,
                  text_encoder: TextEncoderConfig, training: dict | None = None) -> Path:
-    """Write config.json, generator.safetensors and tokenizer/ into `folder`."""
-    from safetensors.torch import save_file
+    """Write config.json, generator.safetensors and tokenizer/ into `folder`, all or nothing: the release is built
+    in a temporary folder beside it that replaces `folder` only once every file is written (moscale.atomic), so a
+    save cut off half way leaves the previous release whole."""
+    from moscale import atomic
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer.save_pretrained(folder / TOKENIZER_DIR)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
     config = {"format": FORMAT_NAME, "version": CONFIG_VERSION, "transformer": model.config.to_dict(),
               "text_encoder": dict(name=text_encoder.name, max_tokens=text_encoder.max_tokens, dim=text_encoder.dim),
               "tokenizer": TOKENIZER_DIR, "fps": FPS,
               "window_frames": model.config.max_latent * tokenizer.config.downsample, "training": training or {}}
-    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic.replacing_folder(folder) as staging:
+        tokenizer.save_pretrained(staging / TOKENIZER_DIR)
+        atomic.save_safetensors(staging / WEIGHTS_FILE, state, metadata={"format": FORMAT_NAME})
+        atomic.write_text(staging / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
+        for other in (folder.iterdir() if folder.is_dir() else ()):  # a model card, eval results: kept as they are
+            if not (staging / other.name).exists():
+                (shutil.copytree if other.is_dir() else shutil.copy2)(other, staging / other.name)
     return folder
 
 
