@@ -518,9 +518,11 @@ def edit_figure(reference_TJ3: np.ndarray, edited_TJ3: np.ndarray, start: int, e
         axis.axvspan(start / fps, end / fps, color="#d62728", alpha=0.12, lw=0)
     fig.suptitle(title or f"edit of frames {start}-{end}", fontsize=10)
     fig.tight_layout()
+    from moscale.atomic import replacing
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    with replacing(path) as temporary:
+        fig.savefig(temporary, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
     return path
 

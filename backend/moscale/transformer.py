@@ -457,10 +457,10 @@ class MotionTransformer(nn.Module):
     # --- release files
 
     def save_pretrained(self, path) -> None:
-        from safetensors.torch import save_file
+        from moscale.atomic import save_safetensors
 
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(path),
-                  metadata={"config": json.dumps(self.config.to_dict())})
+        save_safetensors(path, {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()},
+                         metadata={"config": json.dumps(self.config.to_dict())})
 
     @classmethod
     def from_pretrained(cls, path, config: TransformerConfig | None = None) -> "MotionTransformer":

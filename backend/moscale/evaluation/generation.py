@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from moscale.data.dataset import TEXTS_DIR, MotionDataset, read_split
+from moscale import atomic
 from moscale.evaluation import contact, metrics
 from moscale.evaluation.evaluator import Embedder, TextMotionEvaluator, load_evaluator
 from moscale.sampling import DEFAULT_GUIDANCE
@@ -283,7 +284,7 @@ def results_table(rows: Sequence[dict], digits: int = 3) -> str:
 
 def write_report(out: Path, result: dict, title: str = "Text-to-motion evaluation") -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic.write_text(out / "metrics.json", json.dumps(result, indent=2) + "\n")
     settings = ", ".join(f"{k} {v}" for k, v in result.get("settings", {}).items())
     floor = result.get("fid_test_vs_train")
     lines = [f"# {title}", "", f"{result.get('items', '?')} items of split `{result.get('split')}`; {settings}.", "",
@@ -293,7 +294,7 @@ def write_report(out: Path, result: dict, title: str = "Text-to-motion evaluatio
     if any(row.get("contact") for row in result["rows"]):
         lines += ["Feet (one clip per item, the first repeat; contacts from each clip's own contact channels):", "",
                   contact.contact_table(result["rows"]), ""]
-    (out / "results.md").write_text("\n".join(lines))
+    atomic.write_text(out / "results.md", "\n".join(lines))
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -256,11 +256,10 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 def save_checkpoint(path: str | Path, state: dict) -> None:
     """torch.save a training checkpoint atomically (write to a temporary name, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
+    from moscale.atomic import replacing
+
+    with replacing(path) as temporary:  # a fresh scratch name: two runs never share one temporary file
+        torch.save(state, temporary)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
