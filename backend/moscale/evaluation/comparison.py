@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from moscale import atomic
 from moscale.evaluation import metrics
 from moscale.evaluation.evaluator import load_evaluator
 from moscale.evaluation.generation import (EvalContext, PipelineGenerator, evaluate_generator,
@@ -65,6 +66,8 @@ CACHE_DIR = "compare_cache"
 # ---------------------------------------------------------------------------------------------------------------------
 # configuration
 
+
+COMPARISON_TITLE = "# Next-scale generation against its ablations and a next-token baseline"
 
 def read_config(path: str | Path) -> dict:
     """The comparison config with paths resolved against its folder and defaults filled in."""
@@ -344,7 +347,7 @@ def write_results(out: Path, result: dict) -> None:
     (out / "results.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     figures = plot_results(out, result)
     c = result["config"]
-    lines = ["# Results: next-scale generation against its ablations and a next-token baseline", "",
+    lines = [COMPARISON_TITLE, "",
              f"Evaluator `{_shown(c['evaluator'])}` on {result['items']} items of the `{c.get('split', 'test')}` split "
              f"of `{_shown(c['data'])}`; mean ± 95% confidence half-width over {c.get('repeats', 20)} repeats; sampling "
              + ", ".join(f"{k} {v}" for k, v in c["sampling"].items()) + ". s/clip: generation time per clip at the "
@@ -394,7 +397,10 @@ def write_results(out: Path, result: dict) -> None:
         lines += section("Generation time", ["Model", "Frames", "Median s", "Fastest s", "Threads"],
                          [[t["name"], t["frames"], f"{t['median_s']:.3f}", f"{t['min_s']:.3f}", t["threads"]]
                           for t in result["timing"]], None)
-    (out / "results.md").write_text("\n".join(lines))
+    path = out / "results.md"
+    # what precedes the comparison's own title (the user-visible benchmarks, written from benchmarks/prompts.py) stays
+    kept = path.read_text().split(COMPARISON_TITLE)[0] if path.is_file() and COMPARISON_TITLE in path.read_text() else ""
+    atomic.write_text(path, kept + "\n".join(lines))
 
 
 def _table(columns: list[str], rows: list[list]) -> list[str]:
