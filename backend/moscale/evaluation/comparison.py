@@ -66,8 +66,8 @@ CACHE_DIR = "compare_cache"
 # ---------------------------------------------------------------------------------------------------------------------
 # configuration
 
-
 COMPARISON_TITLE = "# Next-scale generation against its ablations and a next-token baseline"
+
 
 def read_config(path: str | Path) -> dict:
     """The comparison config with paths resolved against its folder and defaults filled in."""
