@@ -17,6 +17,7 @@ from moscale.text import save_random_encoder
 from moscale.train import common
 from moscale.train import generator as train_generator
 from moscale.train import tokenizer as train_tokenizer
+from training_data import write_random_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -30,18 +31,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
-    data = root / "data"
-    (data / "new_joint_vecs").mkdir(parents=True)
-    (data / "texts").mkdir()
-    rng = np.random.default_rng(0)
-    names = [f"clip{i:02d}" for i in range(10)]
-    for i, name in enumerate(names):
-        frames = int(rng.integers(64, 100))
-        np.save(data / "new_joint_vecs" / f"{name}.npy", np.cumsum(rng.normal(size=(frames, 263)), 0).astype(np.float32))
-        (data / "texts" / f"{name}.txt").write_text(f"a person does motion {i % 3}#x#0.0#0.0\n")
-    (data / "train.txt").write_text("\n".join(names) + "\n")
-    np.save(data / "Mean.npy", np.zeros(263, np.float32))
-    np.save(data / "Std.npy", np.full(263, 5.0, np.float32))
+    write_random_corpus(root / "data", 10, (64, 100), caption=lambda i: f"a person does motion {i % 3}#x#0.0#0.0")
     save_random_encoder(root / "text", "bert", dim=16)
     return root
 

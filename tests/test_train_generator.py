@@ -14,6 +14,7 @@ from moscale.tokenizer import MotionTokenizer, TokenizerConfig
 from moscale.train import generator as train_generator
 from moscale.train.generator import TrainOptions, cosine_mask, next_scale_batch, next_token_batch
 from moscale.transformer import MotionTransformer, TransformerConfig
+from training_data import write_random_corpus
 
 CODES, CODE_DIM = 16, 8
 
@@ -150,20 +151,9 @@ def test_a_few_steps_fit_a_batch(mode):
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("gen")
-    data = root / "data"
-    (data / "new_joint_vecs").mkdir(parents=True)
-    (data / "texts").mkdir()
-    rng = np.random.default_rng(0)
-    names = [f"clip{i:02d}" for i in range(12)]
     captions = ["a person walks forward", "someone jumps up", "a person waves the right hand", "a man runs"]
-    for i, name in enumerate(names):
-        frames = int(rng.integers(40, 80))
-        np.save(data / "new_joint_vecs" / f"{name}.npy", np.cumsum(rng.normal(size=(frames, 263)), 0).astype(np.float32))
-        (data / "texts" / f"{name}.txt").write_text(f"{captions[i % 4]}#x#0.0#0.0\nthe same, said otherwise {i % 3}#x#0.0#0.0\n")
-    (data / "train.txt").write_text("\n".join(names[:10]) + "\n")
-    (data / "val.txt").write_text("\n".join(names[10:]) + "\n")
-    np.save(data / "Mean.npy", np.zeros(263, np.float32))
-    np.save(data / "Std.npy", np.full(263, 5.0, np.float32))
+    write_random_corpus(root / "data", 12, (40, 80), val=2, caption=lambda i: (
+        f"{captions[i % 4]}#x#0.0#0.0\nthe same, said otherwise {i % 3}#x#0.0#0.0"))
     tokenizer = tiny_tokenizer()
     tokenizer.set_normalization(np.zeros(263), np.full(263, 5.0))
     tokenizer.save_pretrained(root / "tokenizer")

@@ -17,6 +17,7 @@ from moscale.train import generator as train_generator
 from moscale.train import tokenizer as train_tokenizer
 from moscale.train.generator import LatentMemo, TrainOptions, train_step
 from moscale.transformer import MotionTransformer, TransformerConfig
+from training_data import write_random_corpus
 
 CODES, CODE_DIM, TEXT_DIM = 16, 8, 12
 
@@ -151,19 +152,7 @@ def workspace(tmp_path_factory):
     from moscale.text import save_random_encoder
 
     root = tmp_path_factory.mktemp("scale")
-    data = root / "data"
-    (data / "new_joint_vecs").mkdir(parents=True)
-    (data / "texts").mkdir()
-    rng = np.random.default_rng(0)
-    names = [f"clip{i:02d}" for i in range(12)]
-    for i, name in enumerate(names):
-        frames = int(rng.integers(64, 90))
-        np.save(data / "new_joint_vecs" / f"{name}.npy", np.cumsum(rng.normal(size=(frames, 263)), 0).astype(np.float32))
-        (data / "texts" / f"{name}.txt").write_text(f"motion number {i % 4}#x#0.0#0.0\n")
-    (data / "train.txt").write_text("\n".join(names[:10]) + "\n")
-    (data / "val.txt").write_text("\n".join(names[10:]) + "\n")
-    np.save(data / "Mean.npy", np.zeros(263, np.float32))
-    np.save(data / "Std.npy", np.full(263, 5.0, np.float32))
+    write_random_corpus(root / "data", 12, (64, 90), val=2, caption=lambda i: f"motion number {i % 4}#x#0.0#0.0")
     tokenizer, _ = generator_parts()
     tokenizer.set_normalization(np.zeros(263), np.full(263, 5.0))
     tokenizer.save_pretrained(root / "tokenizer")
