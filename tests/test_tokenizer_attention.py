@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from moscale.tokenizer import AttentionBlock, MotionTokenizer, TokenizerConfig
+from test_tokenizer import assert_padding_never_changes
 
 TINY_ATTN = TokenizerConfig(width=32, depth=1, codebook_size=32, code_dim=16, reset_buffer_size=256, attention=True,
                             attention_heads=4, dropout=0.1)
@@ -59,17 +60,7 @@ def test_attention_sees_the_whole_clip():
 
 
 def test_padding_never_changes_a_clip_with_attention(model):
-    features, lengths = smooth_batch([64, 42, 13], seed=3)
-    batch_indices = model.encode(features, lengths)
-    batch_decoded = model.decode(batch_indices, lengths)
-    counts = model.token_counts(lengths)
-    for b, t in enumerate(lengths.tolist()):
-        alone = model.encode(features[b:b + 1, :t], lengths[b:b + 1])
-        for k, indices in enumerate(alone):
-            assert torch.equal(indices[0], batch_indices[k][b, :counts[b, k]])
-        decoded = model.decode(alone, lengths[b:b + 1])
-        assert torch.allclose(decoded[0], batch_decoded[b, :t], atol=1e-5)
-        assert (batch_decoded[b, t:] == 0).all()
+    assert_padding_never_changes(model, *smooth_batch([64, 42, 13], seed=3))
 
 
 def test_dropout_only_in_training_and_gradients_reach_the_blocks(model):
