@@ -113,3 +113,14 @@ def draw(drawable, source=None) -> RecordingLayout:
     layout = RecordingLayout()
     drawable.draw(_Drawer(layout, source), bpy.context)
     return layout
+
+
+def apply_motion(obj, motion, prompt: str = "a person walks", guidance: float = 2.0, context=None) -> list:
+    """The Generate path after the backend: a finished job whose result is `motion`, applied to `obj` (None: the
+    scene's SMPL character) as a new take. Returns the new takes."""
+    from moscale_blender import jobs, takes  # not at import: conftest enables the add-on first
+
+    plan = takes.GeneratePlan(obj.name if obj is not None else "", "", prompt, motion.seconds, 0, guidance, "fast")
+    job = jobs.Job("generate", lambda progress, cancel: [motion], plan).run()
+    assert job.state == jobs.DONE
+    return jobs.apply_result(context or bpy.context, job)

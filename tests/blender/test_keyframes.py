@@ -9,7 +9,7 @@ from moscale.motion import Motion
 from moscale.retarget import bone_rest_quaternion, to_z_up
 from moscale.skeleton import JOINT_NAMES, PARENTS
 
-from blender_helpers import build_armature, scene_state, world_heads
+from blender_helpers import apply_motion, build_armature, scene_state, world_heads
 from moscale_blender import character, jobs, keyframes, takes
 from retarget_rigs import mixamo_like_bones
 
@@ -18,10 +18,7 @@ AIMED = [(j, c) for c, j in enumerate(PARENTS) if j >= 0 and j not in (0, 9)]
 
 def generate_take(context, obj, motion: Motion, prompt="real clip 012314"):
     """The generate path after the backend: a finished job whose result is a real motion, then apply_result."""
-    plan = takes.GeneratePlan(obj.name if obj is not None else "", "", prompt, motion.seconds, 0, 5.0, "fast")
-    job = jobs.Job("generate", lambda progress, cancel: [motion], plan).run()
-    assert job.state == jobs.DONE
-    return jobs.apply_result(context, job)
+    return apply_motion(obj, motion, prompt, guidance=5.0, context=context)
 
 
 def angles_deg(a, b):

@@ -10,7 +10,8 @@ from moscale.motion import Motion
 from moscale.retarget import to_z_up
 from moscale.skeleton import PARENTS
 
-from moscale_blender import jobs, keyframes, rig, takes
+from blender_helpers import apply_motion
+from moscale_blender import keyframes, rig, takes
 from rig_files import LAFAN_NAMES, NO_HANDS_OR_TOES, RIGIFY_NAMES, renamed_clip, write_clip
 
 
@@ -23,13 +24,6 @@ def import_bvh(path) -> bpy.types.Object:
     obj = bpy.context.active_object
     assert obj is not None and obj.type == 'ARMATURE'
     return obj
-
-
-def apply_motion(obj, motion: Motion):
-    plan = takes.GeneratePlan(obj.name, "", "a person walks", motion.seconds, 0, 2.0, "fast")
-    job = jobs.Job("generate", lambda progress, cancel: [motion], plan).run()
-    assert job.state == jobs.DONE
-    return jobs.apply_result(bpy.context, job)
 
 
 def all_heads(obj, frames) -> np.ndarray:
@@ -150,7 +144,7 @@ def test_unknown_rig_names_the_joint_map_and_the_bone_map(scene, tmp_path, clip_
 
 
 def test_the_takes_list_shows_the_original_take(scene, lafan_bvh, clip_joints):
-    from blender_helpers import RecordingLayout
+    from blender_helpers import RecordingLayout, apply_motion
     from moscale_blender import panels
 
     obj = import_bvh(lafan_bvh)

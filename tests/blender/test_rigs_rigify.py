@@ -13,7 +13,7 @@ from moscale import retarget
 from moscale.retarget import to_z_up
 from moscale.skeleton import PARENTS
 
-from blender_helpers import scene_state
+from blender_helpers import apply_motion, scene_state
 from moscale_blender import jobs, keyframes, rig, takes
 
 DEF_OF_JOINT = {0: "DEF-spine", 1: "DEF-thigh.L", 2: "DEF-thigh.R", 4: "DEF-shin.L", 5: "DEF-shin.R",
@@ -76,13 +76,6 @@ def walk_and_wave(clip_joints: np.ndarray, frames: int = 48) -> np.ndarray:
     return out
 
 
-def apply_motion(rig, motion: Motion):
-    plan = takes.GeneratePlan(rig.name, "", "walks and waves", motion.seconds, 0, 2.0, "fast")
-    job = jobs.Job("generate", lambda progress, cancel: [motion], plan).run()
-    assert job.state == jobs.DONE
-    return jobs.apply_result(bpy.context, job)
-
-
 def evaluated_def(rig, frame: int) -> np.ndarray:
     bpy.context.scene.frame_set(frame)
     evaluated = rig.evaluated_get(bpy.context.evaluated_depsgraph_get())
@@ -143,7 +136,7 @@ def test_rig_whose_constraints_override_keys_is_refused(rigify_rig, clip_joints)
             rigify_rig.data.bones[name].name = name + "_renamed"
     before = scene_state(bpy.context.scene)
     with pytest.raises(takes.TakeError) as error:
-        apply_motion(rigify_rig, Motion(walk_and_wave(clip_joints, 20)))
+        apply_motion(rigify_rig, Motion(walk_and_wave(clip_joints, 20)), "walks and waves")
     message = str(error.value)
     print(message)
     assert "does not follow keys" in message and "constraints" in message and "Nothing was changed" in message
@@ -161,7 +154,7 @@ def test_rigify_users_action_and_switches_come_back_and_edits_stay_in_range(rigi
     assert rigify_rig.pose.bones["thigh_parent.L"]["IK_FK"] == 0.0  # Rigify's default: IK legs
 
     joints = walk_and_wave(clip_joints, 40)
-    (take,) = apply_motion(rigify_rig, Motion(joints))
+    (take,) = apply_motion(rigify_rig, Motion(joints), "walks and waves")
     settings = scene.moscale
     (kept,) = [t for t in settings.takes if t.kind == 'ORIGINAL']
     bpy.ops.moscale.take_activate(index=list(settings.takes).index(kept))

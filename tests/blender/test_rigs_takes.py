@@ -7,15 +7,9 @@ import numpy as np
 import pytest
 from moscale.motion import Motion
 
-from blender_helpers import build_armature, scene_state
-from moscale_blender import character, jobs, keyframes, takes
+from blender_helpers import apply_motion, build_armature, scene_state
+from moscale_blender import character, keyframes, takes
 from retarget_rigs import mixamo_like_bones
-
-
-def apply_motion(obj, motion: Motion):
-    plan = takes.GeneratePlan(obj.name, "", "a person walks", motion.seconds, 0, 2.0, "fast")
-    job = jobs.Job("generate", lambda progress, cancel: [motion], plan).run()
-    return jobs.apply_result(bpy.context, job)
 
 
 def select_only(obj) -> None:
