@@ -167,10 +167,11 @@ def make_smpl_character(context: bpy.types.Context, joints: np.ndarray | None = 
     return obj
 
 
-def plan_generate(context: bpy.types.Context) -> tuple[jobs.GenerateRequest, GeneratePlan]:
-    """Validate the panel's settings; raises TakeError with what to fix."""
+def plan_generate(context: bpy.types.Context, prompt: str | None = None) -> tuple[jobs.GenerateRequest, GeneratePlan]:
+    """Validate the panel's settings (with `prompt` in place of the panel's, e.g. a timeline's segments); raises
+    TakeError with what to fix."""
     settings = settings_of(context)
-    prompt = settings.prompt.strip()
+    prompt = (settings.prompt if prompt is None else prompt).strip()
     if not prompt:
         raise TakeError("Empty prompt: type what the person should do, e.g. 'a person jumps twice'.")
     target, bone_map_path = _plan_target(context)

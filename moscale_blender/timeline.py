@@ -51,13 +51,8 @@ def plan_sequence(context) -> tuple[jobs.GenerateRequest, takes.GeneratePlan]:
     total = sum(seconds for _, seconds in segments)
     if total > MAX_SECONDS:
         raise takes.TakeError(f"The timeline is {total:.1f} s long; at most {MAX_SECONDS:g} s in one take.")
-    settings = takes.settings_of(context)
-    saved = settings.prompt
-    try:  # the main panel's checks and choices (target armature, model, quality), with the timeline as the prompt
-        settings.prompt = " | ".join(prompt for prompt, _ in segments)
-        request, plan = takes.plan_generate(context)
-    finally:
-        settings.prompt = saved
+    # the main panel's checks and choices (target armature, model, quality), with the timeline as the prompt
+    request, plan = takes.plan_generate(context, " | ".join(prompt for prompt, _ in segments))
     request = dataclasses.replace(request, seconds=total, num_samples=1, segments=tuple(segments))
     plan = dataclasses.replace(plan, seconds=total)
     return request, plan

@@ -189,7 +189,7 @@ def sample_next_scale(model: MotionTransformer, tokenizer: MotionTokenizer, text
     f_hat = tokenizer.init_f_hat(lengths_B)
     total, done = sum(schedule), 0
     indices = []
-    previous = None  # prefix "final": (tokens, f̂ inputs, positions) of the finished scale not yet in the cache
+    previous = None  # prefix "final": (tokens, f̂ inputs, positions), CFG rows, of the finished scale not yet cached
     both_rows = (lambda x: torch.cat([x, x])) if use_cfg else (lambda x: x)
     for k, count in enumerate(counts):
         fhat_in = tokenizer.next_scale_input(f_hat, k, lengths_B) if k > 0 else None
@@ -210,7 +210,7 @@ def sample_next_scale(model: MotionTransformer, tokenizer: MotionTokenizer, text
                 width = prev_tokens.shape[1]
                 prev_fhat = prev_fhat if prev_fhat is not None else fhat_both.new_zeros(rows, width, fhat_both.shape[-1])
                 levels_L = torch.cat([torch.full((width,), k - 1), torch.full((count,), k)]).to(device)
-                logits = model.step(ctx, cache, torch.cat([both_rows(prev_tokens), both], 1),
+                logits = model.step(ctx, cache, torch.cat([prev_tokens, both], 1),
                                     torch.cat([prev_fhat, fhat_both], 1), levels_L, torch.cat([prev_pos, pos_BL], 1),
                                     torch.cat([torch.ones(rows, width, dtype=torch.bool, device=device), valid_BL], 1),
                                     n_query_slots=width if k == 1 else 0)[:, width:]
@@ -238,7 +238,7 @@ def sample_next_scale(model: MotionTransformer, tokenizer: MotionTokenizer, text
             if progress is not None:
                 progress(done, total, f"scale {k + 1}/{len(counts)}, pass {step}/{schedule[k]}")
         if options.prefix == "final":
-            previous = (tokens, fhat_both, pos_BL)
+            previous = (both_rows(tokens), fhat_both, pos_BL)
         else:
             cache.commit()
         f_hat = tokenizer.accumulate(f_hat, tokens, k, lengths_B)
