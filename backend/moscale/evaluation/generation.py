@@ -32,7 +32,7 @@ from moscale.data.dataset import TEXTS_DIR, MotionDataset, read_split
 from moscale import atomic
 from moscale.evaluation import contact, metrics
 from moscale.evaluation.evaluator import Embedder, TextMotionEvaluator, load_evaluator
-from moscale.sampling import DEFAULT_GUIDANCE
+from moscale.sampling import DEFAULT_GUIDANCE, PREFIX_MODES
 
 GROUND_TRUTH = "ground truth"
 # generate(caption, frames, seed, num_samples) -> (num_samples, frames, D) raw features
@@ -238,6 +238,9 @@ class PipelineGenerator:
             self.pipe.prefix = prefix
         self.settings = dict(guidance=guidance, schedule=schedule, temperature=temperature, top_p=top_p,
                              foot_lock=foot_lock)
+        from moscale.editing import feature_facing
+
+        self.facing = feature_facing(self.pipe)  # how the foot-locked joints are encoded back into features
 
     def prepare(self, caption: str) -> None:
         self.pipe.encode_text(caption)
@@ -246,10 +249,7 @@ class PipelineGenerator:
         result = self.pipe.generate(caption, frames=frames, seed=seed, num_samples=num_samples, **self.settings)
         motions = result if isinstance(result, list) else [result]
         if self.settings["foot_lock"]:  # score what the user gets: the features of the foot-locked joints
-            from moscale.editing import feature_facing
-
-            facing = feature_facing(self.pipe)
-            return np.stack([locked_features(m, facing) for m in motions])
+            return np.stack([locked_features(m, self.facing) for m in motions])
         return np.stack([m.features for m in motions])
 
 
@@ -257,10 +257,11 @@ def locked_features(motion, facing: str = "corrected") -> np.ndarray:
     """(T, 263) features of a motion whose joints were changed after decoding (foot lock), contact channels kept
     from the model (they are what the lock acted on)."""
     from moscale.features import joints_to_features
+    from moscale.skeleton import CONTACT_SLICE
 
     joints = np.concatenate([motion.joints, 2 * motion.joints[-1:] - motion.joints[-2:-1]])  # one frame more
     features = joints_to_features(joints.astype(np.float64), facing=facing).astype(np.float32)
-    features[:, 259:263] = motion.features[:, 259:263]
+    features[:, CONTACT_SLICE] = motion.features[:, CONTACT_SLICE]
     return features
 
 
@@ -336,7 +337,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="generator arithmetic")
     parser.add_argument("--no-foot-lock", action="store_true", help="score the clips without the foot lock")
-    parser.add_argument("--prefix", choices=["final", "mask"],
+    parser.add_argument("--prefix", choices=PREFIX_MODES,
                         help="KV-cache state of finished scales (default: what the release was trained for)")
     parser.add_argument("--no-progress", action="store_true")
 
