@@ -47,8 +47,8 @@ def part_done(joints, part: str, start: int, stop: int) -> bool:
 
 
 def skating(motion) -> float:
-    contacts = feet.motion_contacts(motion.joints, motion.features, motion.fps)
-    return feet.foot_stats(motion.joints, contacts).skating_cm_s
+    """Toe skating over the frames the joints say a foot stands (as evaluation/contact.py judges it)."""
+    return feet.foot_stats(motion.joints, feet.contacts_from_joints(motion.joints, motion.fps)).skating_cm_s
 
 
 def score(pipe: MoScalePipeline, seeds: int, foot_lock: bool) -> dict:

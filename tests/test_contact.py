@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from moscale.evaluation import contact
 from test_feet import REAL_FEATURES
@@ -48,3 +49,21 @@ def test_locked_features_re_encode_the_joints():
     assert again.shape == features.shape
     np.testing.assert_allclose(features_to_joints(again.astype(np.float64)), motion.joints, atol=2e-3)
     assert np.array_equal(again[:, 259:263], features[:, 259:263].astype(np.float32))
+
+
+def test_skating_is_judged_from_the_joints_not_from_what_the_model_claims():
+    """A foot sliding over the floor while the contact channels say it is in the air is still skating (the rule that
+    made the real clips' channels, applied to the clip's joints); the claimed measure sees no contact at all."""
+    from test_feet import standing_clip
+
+    from moscale.features import joints_to_features
+    from moscale.skeleton import CONTACT_SLICE
+
+    joints, _ = standing_clip(frames=61, slide_cm_s=30.0)
+    features = joints_to_features(joints.astype(np.float64), facing="humanml3d")
+    honest = contact.clip_stats(features)
+    features[:, CONTACT_SLICE] = 0  # the model claims both feet are in the air
+    claimed_air = contact.clip_stats(features)
+    assert honest["skating_cm_s"] == claimed_air["skating_cm_s"] > 10
+    assert honest["claimed_skating_cm_s"] == pytest.approx(honest["skating_cm_s"], rel=0.05)
+    assert np.isnan(claimed_air["claimed_skating_cm_s"])

@@ -389,7 +389,7 @@ def test_eval_generator_command_on_a_random_release(trained, corpus, encoder_dir
     # feet: the first repeat's clips against the real ones; ground truth sits at its own percentiles
     truth = result["rows"][0]["contact"]["skating_cm_s"]
     assert truth["median"] == truth["real_median"] and truth["above_real_p95"] <= 0.2
-    assert set(row["contact"]) == {"skating_cm_s", "penetration_cm", "floating_cm", "jerk"}
+    assert set(row["contact"]) == {"skating_cm_s", "penetration_cm", "floating_cm", "jerk", "claimed_skating_cm_s"}
     assert "Foot skating (cm/s)" in (out / "results.md").read_text()
 
 

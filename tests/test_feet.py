@@ -75,9 +75,45 @@ def test_lock_respects_the_editable_range_bit_for_bit():
     assert inside < feet.foot_stats(joints[30:50], contacts[30:50]).skating_cm_s / 3
 
 
-def test_a_contact_that_travels_too_far_is_left_alone():
-    joints, contacts = standing_clip(frames=60, slide_cm_s=150.0)  # 1.5 m/s is walking, not a slide
-    assert np.array_equal(feet.lock_feet(joints, contacts), joints)
+def gliding_clip(frames=120, speed_m_s=0.8):
+    """A body moving backwards at walking speed whose feet glide over the floor the whole time while the contact
+    channels say both stand (what the model does in some backward walks)."""
+    joints = np.repeat(REAL[:1].astype(np.float64), frames, axis=0)
+    joints[..., 1] -= joints[0, :, 1].min()
+    joints[..., 2] -= (np.arange(frames) * speed_m_s / 20)[:, None]
+    return joints.astype(np.float32), np.ones((frames, 4), dtype=bool)
+
+
+def test_a_gliding_contact_is_replanted_in_steps():
+    joints, contacts = gliding_clip()
+    locked = feet.lock_feet(joints, contacts)
+    seen = feet.contacts_from_joints(locked)  # what a viewer would call contact, from the joints alone
+    raw_skating = feet.foot_stats(joints, feet.contacts_from_joints(joints)).skating_cm_s
+    assert raw_skating == pytest.approx(80.0, rel=1e-3)
+    assert feet.foot_stats(locked, seen).skating_cm_s < raw_skating / 10
+    toe = locked[:, 10].astype(np.float64)
+    speed = np.linalg.norm(np.diff(toe[:, [0, 2]], axis=0), axis=-1) * 20
+    assert (speed < 0.01).mean() > 0.4  # the foot stands still much of the time ...
+    assert toe[:, 1].max() > joints[:, 10, 1].max() + 0.02  # ... and lifts when it steps
+    assert np.abs(np.diff(toe, axis=0)).max() < 0.2  # m per frame: quick steps, no teleport
+    for a, b in ((1, 4), (4, 7), (7, 10)):  # bone lengths kept, nothing above the legs moved
+        np.testing.assert_allclose(bone(locked, a, b), bone(joints, a, b), atol=1e-5)
+    untouched = [j for j in range(22) if j not in (4, 5, 7, 8, 10, 11)]
+    assert np.array_equal(locked[:, untouched], joints[:, untouched])
+    # the body still travels: the plants sum up to where the raw foot went
+    assert abs((toe[-1, 2] - toe[0, 2]) - (joints[-1, 10, 2] - joints[0, 10, 2])) < 0.3
+
+
+def test_plants_close_together_pass_into_each_other_without_a_jump():
+    """Two plants 6 frames apart with different pulls: the correction crosses over smoothly (an ease-out meeting an
+    ease-in used to switch from one pull to the other: 0.15 m in one frame, a 0.09 m/frame kink)."""
+    joints, contacts = standing_clip(frames=50, slide_cm_s=40.0)
+    contacts[20:26, :2] = False
+    delta = feet.foot_corrections(joints, contacts)[:, 0]
+    assert np.abs(delta[:, 2]).max() > 0.05  # both plants pull
+    # 0.43 m from one pull to the other over 7 frames, eased: no step bigger than the smoothstep's peak, no kink
+    assert np.abs(np.diff(delta, axis=0)).max() < 0.1
+    assert np.abs(np.diff(delta, n=2, axis=0)).max() < 0.05
 
 
 def test_contacts_from_features_match_the_joints_rule_on_real_motion():

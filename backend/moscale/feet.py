@@ -5,13 +5,17 @@ Contacts come from the 263-d features' contact channels (left ankle, left toe, r
 predicts them with the motion) when the motion has features, else from the joints with the feature codec's rule
 (squared per-frame displacement below 0.002 m^2); both with a height test (CONTACT_HEIGHT).
 
-Foot lock, per foot (ankle + toe): inside a run of contact frames the toe (where it touches, else the ankle) is
-pulled, horizontally, to where it stands on average over the frames of the run it touches the floor; the correction
-is eased in and out over `blend` frames at both ends of the run (so the foot lifts off smoothly), and below-floor
-frames are lifted. The foot moves rigidly by that correction and the knee is re-solved by
-two-bone IK (hip, knee, ankle; thigh and shin lengths kept, bending in the plane the original knee chose). The pelvis
-and upper body are never touched. Frames whose correction is zero are returned bit-identical, and `editable_T`
-restricts the cleanup to a range (edits keep every frame outside it unchanged).
+Foot lock, per foot (ankle + toe): each run of contact frames is a plant, over which the toe (where it touches, else
+the ankle) is pulled, horizontally, to where it stands on average over the frames of the run it touches the floor.
+A run that would need more than MAX_PIN of pull is the model letting a foot glide over the floor (a backward walk
+whose "contact" travels metres, a standing body that drifts): it is cut into plants over which the raw toe moves at
+most STEP_LENGTH, with a quick re-planting step between them that lifts the foot in an arc, so the foot stands,
+steps and stands again as a real one would. Between plants close together the pull passes smoothly from one to the
+next; elsewhere it is eased in and out over `blend` frames (so the foot lifts off smoothly), and below-floor frames
+are lifted. The foot moves rigidly by that correction and the knee is re-solved by two-bone IK (hip, knee, ankle;
+thigh and shin lengths kept, bending in the plane the original knee chose). The pelvis and upper body are never
+touched. Frames whose correction is zero are returned bit-identical, and `editable_T` restricts the cleanup to a
+range (edits keep every frame outside it unchanged).
 """
 from __future__ import annotations
 
@@ -24,8 +28,12 @@ from moscale.skeleton import CONTACT_SLICE, FEATURE_DIM, FPS, LEFT_FOOT, RIGHT_F
 FEET = (LEFT_FOOT, RIGHT_FOOT)  # (ankle, toe) joint indices per foot
 LEGS = ((1, 4, 7, 10), (2, 5, 8, 11))  # (hip, knee, ankle, toe) per side
 CONTACT_JOINTS = (LEFT_FOOT[0], LEFT_FOOT[1], RIGHT_FOOT[0], RIGHT_FOOT[1])  # order of the contact channels
-# m: a contact run that needs a larger pull than this is a foot really moving (a mispredicted contact), not a slide
+# m: a contact run that needs a larger pull than this to hold still is cut into plants and re-planting steps
 MAX_PIN = 0.3
+STEP_LENGTH = 0.25  # m the raw toe may travel over one plant cut out of a longer run (the pin holds it at the mean)
+STEP_FRAMES = 4  # frames a re-planting step takes (0.2 s, a quick step)
+STEP_RISE, STEP_HEIGHT = 0.3, 0.05  # a re-planting step lifts the foot 0.3 x its length, at most 5 cm
+MIN_PLANT = 3  # frames: a shorter contact is a flicker of the predicted channel, not a plant
 TOE_HANDOVER = 5  # frames over which the pin passes from the ankle to the toe (and back)
 DISPLACEMENT_THRESHOLD = 0.002  # m^2 per frame at 20 fps, the feature codec's contact rule
 # m: an ankle / toe joint higher than this above the floor is not in contact (real walking stance, SMPL joints:
@@ -138,7 +146,7 @@ def _ease(n: int) -> np.ndarray:
     return x * x * (3 - 2 * x)
 
 
-def clean_contacts(mask_T: np.ndarray, gap: int = 3, shortest: int = 3) -> np.ndarray:
+def clean_contacts(mask_T: np.ndarray, gap: int = 3, shortest: int = MIN_PLANT) -> np.ndarray:
     """Contact runs worth pinning: holes of at most `gap` frames filled (a flicker of the predicted channel is not a
     step), then runs shorter than `shortest` frames dropped."""
     mask_T = close_gaps(mask_T, gap)
@@ -148,50 +156,107 @@ def clean_contacts(mask_T: np.ndarray, gap: int = 3, shortest: int = 3) -> np.nd
     return mask_T
 
 
+def _run_shift(joints: np.ndarray, c_ankle: np.ndarray, c_toe: np.ndarray, ankle: int, toe: int, start: int,
+               stop: int) -> np.ndarray:
+    """(stop - start, 2) horizontal pull that holds the foot still over [start, stop): each joint's pull to where it
+    stands on average while it touches; the toe's wins where it touches (a real foot rolls heel to toe, its ankle
+    moving while the toe stays), the ankle's elsewhere, with the choice eased over TOE_HANDOVER frames so the
+    correction does not jump when the toe comes down."""
+    pulls = {}
+    for joint, touching in ((toe, c_toe[start:stop]), (ankle, c_ankle[start:stop])):
+        xz = joints[start:stop, joint][:, [0, 2]]
+        if not touching.any():  # a plant cut out of a longer run may hold neither channel: hold where it is
+            continue
+        pulls[joint] = xz[touching].mean(axis=0) - xz
+    if not pulls:
+        xz = joints[start:stop, toe][:, [0, 2]]
+        return xz.mean(axis=0) - xz
+    if len(pulls) == 1:
+        (shift,) = pulls.values()
+        return shift
+    half = TOE_HANDOVER // 2
+    touching = c_toe[start:stop].astype(np.float64)
+    padded = np.concatenate([np.repeat(touching[:1], half), touching, np.repeat(touching[-1:], half)])
+    toe_weight = np.convolve(padded, np.ones(2 * half + 1) / (2 * half + 1), mode="valid")[:, None]
+    return toe_weight * pulls[toe] + (1 - toe_weight) * pulls[ankle]
+
+
+def plants(joints: np.ndarray, c_ankle: np.ndarray, c_toe: np.ndarray, ankle: int, toe: int
+           ) -> list[tuple[int, int, np.ndarray, bool]]:
+    """(start, stop, pull, re_planted) of every run a foot is held still, in time order. A contact run that needs
+    at most MAX_PIN of pull is one plant. A longer one is a foot the model lets glide over the floor (a "contact"
+    that travels metres in a backward walk, a standing body that drifts): it is cut into plants over which the toe
+    moves at most STEP_LENGTH, each followed by a STEP_FRAMES re-planting step, so the foot stands, steps and
+    stands again instead of sliding (re_planted: a step leads into this plant)."""
+    either = clean_contacts(c_ankle | c_toe)
+    out = []
+    for start, stop in runs(either):
+        shift = _run_shift(joints, c_ankle, c_toe, ankle, toe, start, stop)
+        if np.linalg.norm(shift, axis=-1).max() <= MAX_PIN:
+            out.append((start, stop, shift, False))
+            continue
+        toe_xz = joints[:, toe][:, [0, 2]]
+        first, stepped = start, False
+        while stop - first >= MIN_PLANT:
+            last = first + 1
+            while last < stop and np.linalg.norm(toe_xz[last] - toe_xz[first]) <= STEP_LENGTH:
+                last += 1
+            if last - first < MIN_PLANT and last < stop:  # too fast to stand even briefly: let it go
+                first += 1
+                continue
+            out.append((first, last, _run_shift(joints, c_ankle, c_toe, ankle, toe, first, last), stepped))
+            first, stepped = last + STEP_FRAMES, True
+    return out
+
+
 def foot_corrections(joints_TJ3: np.ndarray, contacts_T4: np.ndarray, blend: int = 4, floor: float = 0.0
                      ) -> np.ndarray:
-    """(T, 2, 3) translation of each foot (left, right) that pins it while in contact, eased to zero over `blend`
-    frames before and after each run (in the air, so every contact frame keeps the full pin)."""
+    """(T, 2, 3) translation of each foot (left, right) that holds it still on each plant (see `plants`). Between
+    two plants at most 2 * `blend` frames apart the pull passes smoothly from one to the next (a re-planting step
+    also lifts the foot in an arc); elsewhere it eases to zero over `blend` frames after and before each plant (in
+    the air, so every contact frame keeps the full pin). No foot joint ends below the floor."""
     joints = np.asarray(joints_TJ3, dtype=np.float64)
     contacts = np.asarray(contacts_T4, dtype=bool)
     T = len(joints)
     delta = np.zeros((T, 2, 3))
     for side, (ankle, toe) in enumerate(FEET):
-        c_ankle, c_toe = contacts[:, 2 * side], contacts[:, 2 * side + 1]
-        either = clean_contacts(c_ankle | c_toe)
         shift_T2 = np.zeros((T, 2))
         weight_T = np.zeros(T)
-        for start, stop in runs(either):
-            # each joint's pull to where it stands on average while it touches; the toe's wins where it touches
-            # (a real foot rolls heel to toe, its ankle moving while the toe stays), the ankle's elsewhere, with the
-            # choice eased over TOE_HANDOVER frames so the correction does not jump when the toe comes down
-            pulls = {}
-            for joint, touching in ((toe, c_toe[start:stop]), (ankle, c_ankle[start:stop])):
-                if touching.any():
-                    xz = joints[start:stop, joint][:, [0, 2]]
-                    pulls[joint] = xz[touching].mean(axis=0) - xz
-            if len(pulls) == 2:
-                half = TOE_HANDOVER // 2
-                touching = c_toe[start:stop].astype(np.float64)
-                padded = np.concatenate([np.repeat(touching[:1], half), touching, np.repeat(touching[-1:], half)])
-                toe_weight = np.convolve(padded, np.ones(2 * half + 1) / (2 * half + 1), mode="valid")
-                shift = toe_weight[:, None] * pulls[toe] + (1 - toe_weight[:, None]) * pulls[ankle]
-            else:
-                (shift,) = pulls.values()
-            if np.linalg.norm(shift, axis=-1).max() > MAX_PIN:
-                continue  # the foot travels too far to be standing: the predicted contact is wrong, leave it
+        lift_T = np.zeros(T)
+        held = plants(joints, contacts[:, 2 * side], contacts[:, 2 * side + 1], ankle, toe)
+        for index, (start, stop, shift, stepped) in enumerate(held):
             shift_T2[start:stop] = shift
             weight_T[start:stop] = 1
-            # ease out after lift-off and in before touch-down, where no other run of this foot is
+            after = held[index + 1] if index + 1 < len(held) else None
+            if after is not None and after[0] - stop <= 2 * blend:
+                # pass from this plant's pull to the next one's over the frames between (no jump at a crossover)
+                gap = after[0] - stop
+                if gap:
+                    u = _ease(gap)[:, None]
+                    shift_T2[stop:after[0]] = (1 - u) * shift[-1] + u * after[2][0]
+                    weight_T[stop:after[0]] = 1
+                    if after[3]:  # a re-planting step: the foot was sliding on the floor; lift it over the gap
+                        here = joints[stop - 1, toe, [0, 2]] + shift[-1]
+                        there = joints[after[0], toe, [0, 2]] + after[2][0]
+                        height = np.clip(STEP_RISE * np.linalg.norm(there - here), 0.0, STEP_HEIGHT)
+                        lift_T[stop:after[0]] = height * np.sin(np.pi * (np.arange(gap) + 1) / (gap + 1))
+                continue
+            # ease out after lift-off (plants further apart than 2 * blend: the two easings never overlap)
             for i, w in enumerate(_ease(blend)[::-1]):
-                for frame, edge in ((stop + i, stop - 1), (start - 1 - i, start)):
-                    if 0 <= frame < T and not either[frame] and w > weight_T[frame]:
-                        shift_T2[frame], weight_T[frame] = shift[edge - start], w
+                if stop + i < T:
+                    shift_T2[stop + i], weight_T[stop + i] = shift[-1], w
+        for index, (start, stop, shift, stepped) in enumerate(held):
+            # and in before touch-down, unless the previous plant already passes into this one
+            if index and start - held[index - 1][1] <= 2 * blend:
+                continue
+            for i, w in enumerate(_ease(blend)[::-1]):
+                if start - 1 - i >= 0 and w > weight_T[start - 1 - i]:
+                    shift_T2[start - 1 - i], weight_T[start - 1 - i] = shift[0], w
         delta[:, side, 0] = shift_T2[:, 0] * weight_T
         delta[:, side, 2] = shift_T2[:, 1] * weight_T
         # never below the floor (after the horizontal pin, which does not change heights)
         lowest = joints[:, [ankle, toe], 1].min(axis=1) - floor
-        delta[:, side, 1] = np.maximum(-lowest, 0)
+        delta[:, side, 1] = np.maximum(-lowest, 0) + lift_T
     return delta
 
 

@@ -3,6 +3,11 @@ text-motion evaluator does not): skating, floor penetration, floating and jerk (
 the generated median / 95th percentile beside the real ones, and the fraction of generated clips above the real
 95th percentile of their own action.
 
+Contact frames come from what each clip's joints do, by the rule that made the real clips' contact channels (the
+feature codec's: a foot joint nearly still and near the floor, moscale.feet.contacts_from_joints), so real and
+generated clips are judged alike whatever the model claims. Skating is also reported over the frames the model's
+own contact channels claim ("claimed"): how much the foot lock leaves where the model says a foot stands.
+
 An item's action comes from the corpus manifest (`manifest.json`, window name -> source/action); compound clips are
 their own group, held-out paraphrase items take the action of the window they paraphrase. Actions with fewer than
 MIN_REAL real clips in the split are pooled into "other".
@@ -42,10 +47,17 @@ def action_groups(root: str | Path, names: Sequence[str]) -> list[str]:
     return groups
 
 
+CLAIMED = "claimed_skating_cm_s"
+MEASURES = (*feet.STAT_NAMES, CLAIMED)
+
+
 def clip_stats(features_TD: np.ndarray) -> dict[str, float]:
-    """foot_stats of one clip of raw features, contacts from its own contact channels."""
+    """foot_stats of one clip of raw features (contacts from its joints, see the module docstring), and the skating
+    over the frames its contact channels claim."""
     joints = features_to_joints(np.asarray(features_TD, dtype=np.float64))
-    return feet.foot_stats(joints, feet.contacts_from_features(features_TD, joints)).as_dict()
+    stats = feet.foot_stats(joints, feet.contacts_from_joints(joints)).as_dict()
+    stats[CLAIMED] = feet.foot_stats(joints, feet.contacts_from_features(features_TD, joints)).skating_cm_s
+    return stats
 
 
 def pooled(groups: Sequence[str]) -> list[str]:
@@ -60,7 +72,7 @@ def contact_report(real: Sequence[dict], generated: Sequence[dict], groups: Sequ
     real p95 of their action (items whose value is undefined, e.g. no contact frame, are left out)."""
     groups = pooled(groups)
     report = {}
-    for name in feet.STAT_NAMES:
+    for name in [m for m in MEASURES if all(m in r for r in (*real, *generated))]:
         real_values = np.array([r[name] for r in real], dtype=np.float64)
         gen_values = np.array([g[name] for g in generated], dtype=np.float64)
         limits = {}
@@ -100,7 +112,7 @@ def _percentile(values: np.ndarray, q: float) -> float | None:
     return float(np.percentile(values, q)) if len(values) else None
 
 
-TITLES = {"skating_cm_s": "Foot skating (cm/s)", "penetration_cm": "Floor penetration (cm)",
+TITLES = {"skating_cm_s": "Foot skating (cm/s)", CLAIMED: "Foot skating where the model claims contact (cm/s)", "penetration_cm": "Floor penetration (cm)",
           "floating_cm": "Floating (cm)", "jerk": "Jerk (m/s³)"}
 
 
@@ -112,7 +124,9 @@ def contact_table(rows: Sequence[dict], digits: int = 2) -> str:
         report = row.get("contact")
         if not report:
             continue
-        for name in feet.STAT_NAMES:
+        for name in MEASURES:
+            if name not in report:  # a report written before the measure existed
+                continue
             entry = report[name]
             cells = [_fmt(entry[key], digits) for key in ("median", "p95", "real_median", "real_p95")]
             share = "-" if entry["above_real_p95"] is None else f"{100 * entry['above_real_p95']:.0f} %"

@@ -293,7 +293,7 @@ def write_report(out: Path, result: dict, title: str = "Text-to-motion evaluatio
     if floor is not None:
         lines += [f"FID between the ground-truth test and train motions: {floor:.4f}.", ""]
     if any(row.get("contact") for row in result["rows"]):
-        lines += ["Feet (one clip per item, the first repeat; contacts from each clip's own contact channels):", "",
+        lines += ["Feet (one clip per item, the first repeat; contacts from each clip's joints, as for the real clips' channels):", "",
                   contact.contact_table(result["rows"]), ""]
     atomic.write_text(out / "results.md", "\n".join(lines))
 
