@@ -112,8 +112,9 @@ def _percentile(values: np.ndarray, q: float) -> float | None:
     return float(np.percentile(values, q)) if len(values) else None
 
 
-TITLES = {"skating_cm_s": "Foot skating (cm/s)", CLAIMED: "Foot skating where the model claims contact (cm/s)", "penetration_cm": "Floor penetration (cm)",
-          "floating_cm": "Floating (cm)", "jerk": "Jerk (m/s³)"}
+TITLES = {"skating_cm_s": "Foot skating (cm/s)", "penetration_cm": "Floor penetration (cm)",
+          "floating_cm": "Floating (cm)", "jerk": "Jerk (m/s³)",
+          CLAIMED: "Foot skating where the model claims contact (cm/s)"}
 
 
 def contact_table(rows: Sequence[dict], digits: int = 2) -> str:
