@@ -110,12 +110,11 @@ def test_corpus_gets_compounds_and_a_heldout_split(corpus):
     assert compounds and heldout
     assert not heldout & (train | val | test)
     assert all(n.startswith(("compound_heldout_", "paraphrase_")) for n in heldout)
-    recorded = [n for n in train if not n.startswith("compound_")]
-    longest = max(np.load(corpus / "new_joint_vecs" / f"{n}.npy").shape[0] for n in recorded)
     for name in compounds:
         features = np.load(corpus / "new_joint_vecs" / f"{name}.npy")
         assert features.shape[1] == 263 and np.isfinite(features).all()
-        assert longest < features.shape[0] <= 196  # longer than any single part: two actions in one clip
+        # both parts kept (each >= 2 s), at most one model window
+        assert 2 * compound.MIN_PART_FRAMES <= features.shape[0] <= 196
         lines = read_captions(corpus / "texts" / f"{name}.txt")
         assert len(lines) >= 2
     # no held-out wording reaches a caption the model trains on
@@ -137,3 +136,29 @@ def test_corpus_gets_compounds_and_a_heldout_split(corpus):
     dataset = MotionDataset(corpus, "train", min_frames=20)
     assert any(n.startswith("compound_") for n in dataset.names)
     assert len(MotionDataset(corpus, compound.HELDOUT_SPLIT, min_frames=20)) == len(heldout)
+
+
+def test_training_compounds_vary_in_length_and_the_heldout_split_does_not_move(corpus, tmp_path, monkeypatch):
+    """Training compounds come in the lengths users ask for (a model that only saw 9.8 s compounds squeezed the walk
+    out of a 6 s "walks forward, stops and waves"), and drawing those lengths leaves every held-out clip as it was
+    first measured."""
+    import shutil
+
+    def augmented(folder, lengths):
+        shutil.copytree(corpus, folder)
+        monkeypatch.setattr(compound, "TRAINING_LENGTHS", lengths)
+        compound.augment(folder, train=6, val=1, heldout=1)
+        return folder
+
+    varied = augmented(tmp_path / "varied", (100, 197))
+    full = augmented(tmp_path / "full", (197, 197))
+    frames = {name: [np.load(root / "new_joint_vecs" / f"{name}.npy").shape[0] for root in (varied, full)]
+              for name in read_split(varied, "train") if name.startswith("compound_")}
+    assert frames and all(v <= f for v, f in frames.values()) and any(v < f for v, f in frames.values())
+    assert all(v >= 99 for v, _ in frames.values())
+    heldout = read_split(varied, compound.HELDOUT_SPLIT)
+    assert heldout == read_split(full, compound.HELDOUT_SPLIT)
+    for name in heldout:
+        for folder in ("new_joint_vecs", "texts"):
+            suffix = ".npy" if folder == "new_joint_vecs" else ".txt"
+            assert (varied / folder / f"{name}{suffix}").read_bytes() == (full / folder / f"{name}{suffix}").read_bytes()

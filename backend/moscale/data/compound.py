@@ -6,7 +6,9 @@ prompt travelled 0.15-0.34 m instead of walking). This module joins two clips of
 training clip: B is turned and moved so that its first frame continues A's facing and position, the poses are blended
 over a short transition (smoothstep weights on world joint positions), and the joined joints are re-encoded with the
 corpus's own feature codec, so root velocities, rotations and foot contacts are consistent with the new motion. The
-caption joins both actions with a sequencing template ("A, then B", "A and B", "A, stops and B", ...).
+caption joins both actions with a sequencing template ("A, then B", "A and B", "A, stops and B", ...). Training
+compounds last from 5 s to one model window (TRAINING_LENGTHS), so the model learns to fit both actions into the
+length asked for.
 
 Held out (never in train/val): compounds of *test* clips, worded also with a template training never uses, and every
 Bandai test window re-captioned with the paraphrases of `captions.HELDOUT_PARAPHRASES`. They live in `heldout.txt`,
@@ -36,6 +38,9 @@ HELDOUT_SPLIT = "heldout"
 JOINTS_DIR = "new_joints"
 TRANSITION_FRAMES = 10  # 0.5 s at 20 fps: long enough to look like a transition, short enough to keep both actions
 MIN_PART_FRAMES = 40  # each part keeps at least 2 s of its action
+# joint frames of a training compound, drawn uniformly: animators ask for 5-10 s clips, and a model that only ever saw
+# 9.8 s compounds squeezed "walks forward, stops and waves" at 6 s into 0.6 m of walking
+TRAINING_LENGTHS = (100, MAX_FRAMES + 1)
 LOCOMOTION = frozenset({"walk", "run", "dash", "walk-back", "walk-left", "walk-right", "walk-turn-left",
                         "walk-turn-right"})
 
@@ -170,8 +175,12 @@ class CorpusClips:
         return self._cache[name]
 
 
-def make_compound(clips: CorpusClips, a: Window, b: Window, rng: random.Random, facing: str) -> np.ndarray | None:
-    """(T, 263) features of A then B, or None when either window is too short for a compound."""
+def make_compound(clips: CorpusClips, a: Window, b: Window, rng: random.Random, facing: str,
+                  frames: int | None = None) -> np.ndarray | None:
+    """(T, 263) features of A then B, or None when either window is too short for a compound. `frames`: the joined
+    clip's joint frames (at most MAX_FRAMES + 1; default: as long as both parts allow, up to that). The parts are
+    drawn from `rng` the same way whatever `frames` is, then shortened (A from its end, B keeping its onset), so the
+    clips drawn after this one do not depend on it."""
     joints_a, joints_b = clips.joints(a.name), clips.joints(b.name)
     budget = MAX_FRAMES + 1 + TRANSITION_FRAMES  # joint frames of both parts, the shared transition counted twice
     if min(len(joints_a), len(joints_b)) < MIN_PART_FRAMES + TRANSITION_FRAMES:
@@ -180,6 +189,12 @@ def make_compound(clips: CorpusClips, a: Window, b: Window, rng: random.Random, 
     len_b = min(len(joints_b), budget - len_a)
     start_a = rng.randint(0, len(joints_a) - len_a)
     start_b = rng.randint(0, max(0, min(len(joints_b) - len_b, 20)))  # B starts near its own start (the action's onset)
+    if frames is not None and frames + TRANSITION_FRAMES < len_a + len_b:
+        both = frames + TRANSITION_FRAMES  # each part shortened in proportion, neither below its minimum
+        short_a = min(len_a, max(MIN_PART_FRAMES + TRANSITION_FRAMES, round(len_a * both / (len_a + len_b))))
+        short_b = min(len_b, max(MIN_PART_FRAMES, both - short_a))
+        short_a = min(len_a, max(MIN_PART_FRAMES + TRANSITION_FRAMES, both - short_b))
+        len_a, len_b = short_a, short_b
     joined = join_joints(joints_a[start_a:start_a + len_a], joints_b[start_b:start_b + len_b])
     joined = codec.preprocess_joints(joined)
     return codec.joints_to_features(joined, facing=facing)
@@ -223,10 +238,13 @@ def augment(root: str | Path, train: int = 1200, val: int = 60, heldout: int = 1
     rng = random.Random(seed)
     written: dict[str, list[str]] = {"train": [], "val": [], HELDOUT_SPLIT: []}
     plan = (("train", "train", train, False), ("val", "val", val, False), (HELDOUT_SPLIT, "test", heldout, True))
+    lengths = random.Random(f"compound-lengths-{seed}")  # its own stream: the pairs and parts drawn stay the same
     for split, source_split, count, held in plan:
         windows = bandai_windows(root, source_split)
         for a, b in _pairs(windows, count, rng):
-            features = make_compound(clips, a, b, rng, facing)
+            # training clips of every length a user asks for; the held-out ones as they were first measured
+            frames = None if held else lengths.randint(*TRAINING_LENGTHS)
+            features = make_compound(clips, a, b, rng, facing, frames)
             if features is None:
                 continue
             name = f"compound_{split}_{len(written[split]):05d}"
