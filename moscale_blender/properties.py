@@ -70,8 +70,9 @@ class MOSCALE_PG_settings(bpy.types.PropertyGroup):
     variations: IntProperty(name="Variations", description="How many takes one Generate makes",
                             default=1, min=1, max=8)
     foot_lock: BoolProperty(name="Foot Lock", default=True,
-                            description="Pin each foot while the model says it is on the floor (no sliding); edits "
-                                        "only touch the feet inside their range")
+                            description="Pin each foot while the model says it is on the floor, re-planting it "
+                                        "in quick steps where it would glide (no sliding); edits only touch the "
+                                        "feet inside their range")
     target: EnumProperty(
         name="Target",
         items=[("ACTIVE", "Active Armature", "Animate the active armature (Mixamo, Rigify, Unreal, SMPL or a custom map)"),
