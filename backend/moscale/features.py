@@ -109,9 +109,19 @@ def _facing(joints: np.ndarray, face_joints: Sequence[int], facing: Facing) -> t
     return rotations, face_joints
 
 
+FOOT_THRESHOLD = 0.002  # m^2: HumanML3D's contact rule on the squared per-frame displacement (20 fps)
+
+
+def foot_contacts(joints_TJ3: np.ndarray, foot_threshold: float = FOOT_THRESHOLD) -> np.ndarray:
+    """(T-1, 4) bool, left ankle, left toe, right ankle, right toe: the joint moves less than sqrt(threshold) from
+    frame t to t + 1 (the contact channels of the features; moscale.feet judges any clip's joints by it too)."""
+    joints = np.asarray(joints_TJ3, dtype=np.float64)[:, list(LEFT_FOOT) + list(RIGHT_FOOT)]
+    return ((np.diff(joints, axis=0) ** 2).sum(-1) < foot_threshold)
+
+
 def joints_to_features(
     joints_TJ3: np.ndarray,
-    foot_threshold: float = 0.002,
+    foot_threshold: float = FOOT_THRESHOLD,
     facing: Facing = "humanml3d",
     face_joints: Sequence[int] = FACE_JOINTS,
 ) -> np.ndarray:
@@ -141,8 +151,7 @@ def joints_to_features(
 
     displacement = joints[1:] - joints[:-1]  # (T-1, J, 3)
     local_velocity = rot.rotate(facing_rot[:-1, None], displacement).reshape(num_frames - 1, -1)
-    foot = list(LEFT_FOOT) + list(RIGHT_FOOT)
-    contacts = ((displacement[:, foot] ** 2).sum(-1) < foot_threshold).astype(np.float64)
+    contacts = foot_contacts(joints, foot_threshold).astype(np.float64)
 
     features = np.concatenate(
         [angular_velocity[:, None], root_velocity, root_height[:, None], ric, rot6d, local_velocity, contacts],

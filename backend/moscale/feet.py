@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from moscale.features import foot_contacts
 from moscale.skeleton import CONTACT_SLICE, FEATURE_DIM, FPS, LEFT_FOOT, RIGHT_FOOT
 
 FEET = (LEFT_FOOT, RIGHT_FOOT)  # (ankle, toe) joint indices per foot
@@ -35,7 +36,6 @@ STEP_FRAMES = 4  # frames a re-planting step takes (0.2 s, a quick step)
 STEP_RISE, STEP_HEIGHT = 0.3, 0.05  # a re-planting step lifts the foot 0.3 x its length, at most 5 cm
 MIN_PLANT = 3  # frames: a shorter contact is a flicker of the predicted channel, not a plant
 TOE_HANDOVER = 5  # frames over which the pin passes from the ankle to the toe (and back)
-DISPLACEMENT_THRESHOLD = 0.002  # m^2 per frame at 20 fps, the feature codec's contact rule
 # m: an ankle / toe joint higher than this above the floor is not in contact (real walking stance, SMPL joints:
 # ankle 9-13.5 cm, toe 0-4.5 cm, 5th-95th percentile)
 CONTACT_HEIGHT = (0.15, 0.06)
@@ -65,13 +65,14 @@ def near_floor(joints_TJ3: np.ndarray, floor: float = 0.0) -> np.ndarray:
 
 
 def contacts_from_joints(joints_TJ3: np.ndarray, fps: float = FPS, floor: float = 0.0) -> np.ndarray:
-    """(T, 4) bool: the joint nearly still (the codec's rule, scaled to 20 fps) and near the floor."""
-    joints = np.asarray(joints_TJ3, dtype=np.float64)[:, CONTACT_JOINTS]
+    """(T, 4) bool: the joint nearly still (the codec's rule, features.foot_contacts, on displacements scaled to
+    20 fps; the last frame repeats the one before) and near the floor."""
+    joints = np.asarray(joints_TJ3, dtype=np.float64)
     if len(joints) < 2:
-        return near_floor(joints_TJ3, floor)
-    step = np.diff(joints, axis=0)
-    step = np.concatenate([step, step[-1:]]) * (fps / FPS)  # the threshold is per 20 fps frame
-    return ((step ** 2).sum(-1) < DISPLACEMENT_THRESHOLD) & near_floor(joints_TJ3, floor)
+        return near_floor(joints, floor)
+    # the rule is on the displacement per 20 fps frame: scale the clip so its frames are 20 fps apart in speed
+    still = foot_contacts(joints * (fps / FPS))
+    return np.concatenate([still, still[-1:]]) & near_floor(joints, floor)
 
 
 def motion_contacts(joints_TJ3: np.ndarray, features_TD: np.ndarray | None, fps: float) -> np.ndarray:
