@@ -21,6 +21,7 @@ import torch
 from moscale import feet
 from moscale.evaluation import behaviour
 from moscale.pipeline import MoScalePipeline
+from moscale.timeline import generate_sequence
 
 HEADLINE = "a person walks forward, stops and waves with the right hand"
 SECONDS = 8.0
@@ -34,6 +35,7 @@ COMPOUNDS = (
     ("a person walks forward and then raises both hands", "walk", "up"),
 )
 WALK_PART_M = 1.0
+TIMELINE = ("walks forward:4", "waves with the right hand:3")  # the headline as a prompt timeline (moscale.timeline)
 
 
 def part_done(joints, part: str, start: int, stop: int) -> bool:
@@ -84,6 +86,14 @@ def score(pipe: MoScalePipeline, seeds: int, foot_lock: bool) -> dict:
         compounds.append({"prompt": prompt, "first": float(done[:, 0].mean()), "second": float(done[:, 1].mean()),
                           "both": float(done.all(axis=1).mean())})
     result["compounds"] = compounds
+    timeline = []
+    for seed in range(seeds):
+        motion = generate_sequence(pipe, TIMELINE, seed=seed, foot_lock=foot_lock)
+        wave = motion.metadata["segments"][1]
+        timeline.append({"forward_m": behaviour.pelvis_travel(motion.joints)["forward"],
+                         "waves": behaviour.hand_waves(motion.joints, "right", wave["start"], wave["end"]),
+                         "seam_m_per_frame": max(motion.metadata["seam_jumps"], default=float("nan"))})
+    result["timeline"] = timeline
     torch.set_num_threads(1)
     started = time.perf_counter()
     for seed in range(5):
@@ -112,6 +122,13 @@ def table(rows: list[tuple[str, dict]]) -> str:
             forward = [x["forward_m"] for x in h]
             lines.append(f"| {name} | {seconds:g} s | {', '.join(f'{f:.1f}' for f in forward)} | "
                          f"{np.median(forward):.1f} | {sum(x['waves'] for x in h)}/{len(h)} |")
+    lines += ["", f"| Model | timeline {' + '.join(TIMELINE)}: forward m per seed | waves | largest seam jump "
+              "(m/frame) |", "|---|---|---|---|"]
+    for name, r in rows:
+        t = r["timeline"]
+        forward = ", ".join(f"{x['forward_m']:.1f}" for x in t)
+        lines.append(f"| {name} | {forward} | {sum(x['waves'] for x in t)}/{len(t)} | "
+                     f"{max(x['seam_m_per_frame'] for x in t):.3f} |")
     lines += ["", "| Model | compound prompt | first part | second part | both |", "|---|---|---|---|---|"]
     for name, r in rows:
         for c in r["compounds"]:
