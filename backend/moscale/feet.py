@@ -20,6 +20,7 @@ range (edits keep every frame outside it unchanged).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -182,19 +183,25 @@ def _run_shift(joints: np.ndarray, c_ankle: np.ndarray, c_toe: np.ndarray, ankle
     return toe_weight * pulls[toe] + (1 - toe_weight) * pulls[ankle]
 
 
-def plants(joints: np.ndarray, c_ankle: np.ndarray, c_toe: np.ndarray, ankle: int, toe: int
-           ) -> list[tuple[int, int, np.ndarray, bool]]:
-    """(start, stop, pull, re_planted) of every run a foot is held still, in time order. A contact run that needs
+class Plant(NamedTuple):
+    start: int
+    stop: int
+    pull: np.ndarray  # (stop - start, 2) horizontal correction that holds the foot still
+    stepped: bool  # a re-planting step leads into this plant (it was cut out of a gliding contact)
+
+
+def plants(joints: np.ndarray, c_ankle: np.ndarray, c_toe: np.ndarray, ankle: int, toe: int) -> list[Plant]:
+    """Every run a foot is held still, in time order. A contact run that needs
     at most MAX_PIN of pull is one plant. A longer one is a foot the model lets glide over the floor (a "contact"
     that travels metres in a backward walk, a standing body that drifts): it is cut into plants over which the toe
     moves at most STEP_LENGTH, each followed by a STEP_FRAMES re-planting step, so the foot stands, steps and
-    stands again instead of sliding (re_planted: a step leads into this plant)."""
+    stands again instead of sliding."""
     either = clean_contacts(c_ankle | c_toe)
     out = []
     for start, stop in runs(either):
         shift = _run_shift(joints, c_ankle, c_toe, ankle, toe, start, stop)
         if np.linalg.norm(shift, axis=-1).max() <= MAX_PIN:
-            out.append((start, stop, shift, False))
+            out.append(Plant(start, stop, shift, False))
             continue
         toe_xz = joints[:, toe][:, [0, 2]]
         first, stepped = start, False
@@ -205,7 +212,7 @@ def plants(joints: np.ndarray, c_ankle: np.ndarray, c_toe: np.ndarray, ankle: in
             if last - first < MIN_PLANT and last < stop:  # too fast to stand even briefly: let it go
                 first += 1
                 continue
-            out.append((first, last, _run_shift(joints, c_ankle, c_toe, ankle, toe, first, last), stepped))
+            out.append(Plant(first, last, _run_shift(joints, c_ankle, c_toe, ankle, toe, first, last), stepped))
             first, stepped = last + STEP_FRAMES, True
     return out
 
@@ -225,34 +232,35 @@ def foot_corrections(joints_TJ3: np.ndarray, contacts_T4: np.ndarray, blend: int
         weight_T = np.zeros(T)
         lift_T = np.zeros(T)
         held = plants(joints, contacts[:, 2 * side], contacts[:, 2 * side + 1], ankle, toe)
-        for index, (start, stop, shift, stepped) in enumerate(held):
+        for plant, after in zip(held, [*held[1:], None]):
+            start, stop, shift = plant.start, plant.stop, plant.pull
             shift_T2[start:stop] = shift
             weight_T[start:stop] = 1
-            after = held[index + 1] if index + 1 < len(held) else None
-            if after is not None and after[0] - stop <= 2 * blend:
+            if after is not None and after.start - stop <= 2 * blend:
                 # pass from this plant's pull to the next one's over the frames between (no jump at a crossover)
-                gap = after[0] - stop
+                gap = after.start - stop
                 if gap:
                     u = _ease(gap)[:, None]
-                    shift_T2[stop:after[0]] = (1 - u) * shift[-1] + u * after[2][0]
-                    weight_T[stop:after[0]] = 1
-                    if after[3]:  # a re-planting step: the foot was sliding on the floor; lift it over the gap
+                    shift_T2[stop:after.start] = (1 - u) * shift[-1] + u * after.pull[0]
+                    weight_T[stop:after.start] = 1
+                    if after.stepped:  # a re-planting step: the foot was sliding on the floor; lift it over the gap
                         here = joints[stop - 1, toe, [0, 2]] + shift[-1]
-                        there = joints[after[0], toe, [0, 2]] + after[2][0]
+                        there = joints[after.start, toe, [0, 2]] + after.pull[0]
                         height = np.clip(STEP_RISE * np.linalg.norm(there - here), 0.0, STEP_HEIGHT)
-                        lift_T[stop:after[0]] = height * np.sin(np.pi * (np.arange(gap) + 1) / (gap + 1))
+                        lift_T[stop:after.start] = height * np.sin(np.pi * (np.arange(gap) + 1) / (gap + 1))
                 continue
             # ease out after lift-off (plants further apart than 2 * blend: the two easings never overlap)
             for i, w in enumerate(_ease(blend)[::-1]):
                 if stop + i < T:
                     shift_T2[stop + i], weight_T[stop + i] = shift[-1], w
-        for index, (start, stop, shift, stepped) in enumerate(held):
+        for before, plant in zip([None, *held[:-1]], held):
             # and in before touch-down, unless the previous plant already passes into this one
-            if index and start - held[index - 1][1] <= 2 * blend:
+            if before is not None and plant.start - before.stop <= 2 * blend:
                 continue
             for i, w in enumerate(_ease(blend)[::-1]):
-                if start - 1 - i >= 0 and w > weight_T[start - 1 - i]:
-                    shift_T2[start - 1 - i], weight_T[start - 1 - i] = shift[0], w
+                frame = plant.start - 1 - i
+                if frame >= 0 and w > weight_T[frame]:
+                    shift_T2[frame], weight_T[frame] = plant.pull[0], w
         delta[:, side, 0] = shift_T2[:, 0] * weight_T
         delta[:, side, 2] = shift_T2[:, 1] * weight_T
         # never below the floor (after the horizontal pin, which does not change heights)
