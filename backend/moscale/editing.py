@@ -38,11 +38,11 @@ import torch
 from moscale import feet
 from moscale import features as feature_codec
 from moscale import scales
-from moscale.kinematics import facing_directions, retarget_bone_lengths
+from moscale.kinematics import facing_directions, filter_jitter, retarget_bone_lengths
 from moscale.motion import Motion
 from moscale.sampling import (DEFAULT_GUIDANCE, CancelFlag, Constraint, ProgressFn, SamplingOptions, decode_fp32,
                               resolve_schedule, sample_next_scale)
-from moscale.skeleton import BONE_LENGTHS_M
+from moscale.skeleton import BONE_LENGTHS_M, FPS
 from moscale.transformer import NEXT_SCALE
 
 BLEND_FRAMES = 8  # frames inside the range, at each seam, that blend toward the source's continuation (0.4 s)
@@ -318,7 +318,7 @@ def generate_piece(pipe, joints_TJ3: np.ndarray, piece: Piece, text, options: Sa
     _, f_hat = sample_next_scale(pipe.model, tokenizer, *text, b - a, options, generator, progress, cancel, constraint)
     decoded = tokenizer.denormalize(decode_fp32(tokenizer, f_hat, torch.tensor([b - a], device=pipe.device)))
     features = decoded[0].double().cpu().numpy()
-    joints = feature_codec.features_to_joints(features)
+    joints = filter_jitter(feature_codec.features_to_joints(features), FPS)  # the decoder's frame-to-frame jitter
     return rotate_y(joints.astype(np.float64), heading) + origin, feet.contacts_from_features(features)
 
 

@@ -175,6 +175,42 @@ def gaussian_smooth(values_T: np.ndarray, sigma: float, truncate: float = 4.0) -
     return np.tensordot(kernel, np.moveaxis(values[index], 1, 0), axes=(0, 0))
 
 
+# Hz: the tokenizer's decoder adds frame-to-frame jitter (real test clips: jerk median 10 m/s^3, the same clips
+# encoded and decoded: 57; generated: 60, real 23). A zero-phase low-pass at 6 Hz takes generated clips to 25
+# while moving real ones by at most 5 mm (median clip): motion lives below it, the jitter above.
+JITTER_CUTOFF_HZ = 6.0
+
+
+def lowpass(values_T: np.ndarray, cutoff_hz: float, fps: float) -> np.ndarray:
+    """Zero-phase 2nd-order Butterworth low-pass along axis 0 (run forwards, then backwards: gain 1 / (1 + (f /
+    cutoff)^4), no lag), with odd reflection at both ends so a clip's first and last frames keep their trend."""
+    values = np.asarray(values_T, dtype=np.float64)
+    if len(values) < 3 or not 0 < cutoff_hz < fps / 2:
+        return values.copy()
+    k = np.tan(np.pi * cutoff_hz / fps)  # bilinear transform of the analogue prototype
+    norm = 1.0 / (1.0 + np.sqrt(2.0) * k + k * k)
+    b0 = k * k * norm
+    b = (b0, 2.0 * b0, b0)
+    a = (2.0 * (k * k - 1.0) * norm, (1.0 - np.sqrt(2.0) * k + k * k) * norm)
+    pad = min(len(values) - 1, 12)
+    padded = np.concatenate([2 * values[:1] - values[pad:0:-1], values, 2 * values[-1:] - values[-2:-pad - 2:-1]])
+
+    def run(x):  # one causal pass, started at rest on its first sample (unit DC gain)
+        y = np.empty_like(x)
+        x1 = x2 = y1 = y2 = x[0]
+        for t in range(len(x)):
+            y[t] = b[0] * x[t] + b[1] * x1 + b[2] * x2 - a[0] * y1 - a[1] * y2
+            x2, x1, y2, y1 = x1, x[t], y1, y[t]
+        return y
+
+    return run(run(padded)[::-1])[::-1][pad:pad + len(values)]
+
+
+def filter_jitter(joints_TJ3: np.ndarray, fps: float = 20.0) -> np.ndarray:
+    """Joints (T, J, 3) float32 with the decoder's jitter removed (JITTER_CUTOFF_HZ)."""
+    return lowpass(joints_TJ3, JITTER_CUTOFF_HZ, fps).astype(np.float32)
+
+
 def facing_directions(
     joints_TJ3: np.ndarray,
     face_joints: Sequence[int] = FACE_JOINTS,

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from moscale import editing, feet
+from moscale.kinematics import filter_jitter
 from moscale.sampling import (DEFAULT_GUIDANCE, CancelFlag, ProgressFn, SamplingOptions, generate_features,
                               prefix_mode, resolve_schedule)
 from moscale.text import TextEncoder, TextEncoderConfig, check_prompts
@@ -310,8 +311,9 @@ class MoScalePipeline:
                                         foot_lock=bool(foot_lock))
         motions = [Motion.from_features(features_BTD[b], fps=FPS, prompt=prompt, sample=b, num_samples=B, **settings)
                    for b in range(B)]
-        if foot_lock:
-            for motion in motions:
+        for motion in motions:
+            motion.joints = filter_jitter(motion.joints, FPS)  # the decoder's frame-to-frame jitter
+            if foot_lock:
                 motion.joints = feet.lock_feet(motion.joints, feet.motion_contacts(motion.joints, motion.features, FPS))
         return motions[0] if B == 1 else motions
 
