@@ -156,6 +156,11 @@ def test_generate_locks_only_the_legs_and_keeps_the_models_features(tmp_path):
     assert np.array_equal(locked.features, raw.features)
     expected = feet.lock_feet(raw.joints, feet.motion_contacts(raw.joints, raw.features, raw.fps))
     assert np.array_equal(locked.joints, expected)
+    # the joints are the decoded features with the decoder's jitter filtered out, before any foot lock
+    from moscale.kinematics import filter_jitter
+
+    decoded = features_to_joints(raw.features.astype(np.float64))
+    np.testing.assert_allclose(raw.joints, filter_jitter(decoded), atol=1e-5)
     legs = [4, 5, 7, 8, 10, 11]
     others = [j for j in range(22) if j not in legs]
     assert np.array_equal(locked.joints[:, others], raw.joints[:, others])
