@@ -11,6 +11,7 @@ Two conventions live here:
 """
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -187,12 +188,21 @@ def lowpass(values_T: np.ndarray, cutoff_hz: float, fps: float) -> np.ndarray:
     values = np.asarray(values_T, dtype=np.float64)
     if len(values) < 3 or not 0 < cutoff_hz < fps / 2:
         return values.copy()
+    matrix = _lowpass_matrix(len(values), float(cutoff_hz), float(fps))
+    return (matrix @ values.reshape(len(values), -1)).reshape(values.shape)
+
+
+@functools.lru_cache(maxsize=64)
+def _lowpass_matrix(frames: int, cutoff_hz: float, fps: float) -> np.ndarray:
+    """(frames, frames): the filter is linear, so it is run once per clip length on the identity's columns and
+    applied as one matrix product afterwards."""
     k = np.tan(np.pi * cutoff_hz / fps)  # bilinear transform of the analogue prototype
     norm = 1.0 / (1.0 + np.sqrt(2.0) * k + k * k)
     b0 = k * k * norm
     b = (b0, 2.0 * b0, b0)
     a = (2.0 * (k * k - 1.0) * norm, (1.0 - np.sqrt(2.0) * k + k * k) * norm)
-    pad = min(len(values) - 1, 12)
+    values = np.eye(frames)
+    pad = min(frames - 1, 12)
     padded = np.concatenate([2 * values[:1] - values[pad:0:-1], values, 2 * values[-1:] - values[-2:-pad - 2:-1]])
 
     def run(x):  # one causal pass, started at rest on its first sample (unit DC gain)
@@ -203,7 +213,9 @@ def lowpass(values_T: np.ndarray, cutoff_hz: float, fps: float) -> np.ndarray:
             x2, x1, y2, y1 = x1, x[t], y1, y[t]
         return y
 
-    return run(run(padded)[::-1])[::-1][pad:pad + len(values)]
+    matrix = run(run(padded)[::-1])[::-1][pad:pad + frames]
+    matrix.flags.writeable = False
+    return matrix
 
 
 def filter_jitter(joints_TJ3: np.ndarray, fps: float = 20.0) -> np.ndarray:
