@@ -179,8 +179,8 @@ def make_compound(clips: CorpusClips, a: Window, b: Window, rng: random.Random, 
                   frames: int | None = None) -> np.ndarray | None:
     """(T, 263) features of A then B, or None when either window is too short for a compound. `frames`: the joined
     clip's joint frames (at most MAX_FRAMES + 1; default: as long as both parts allow, up to that). The parts are
-    drawn from `rng` the same way whatever `frames` is, then shortened (each keeps its first frames, B its onset), so the
-    clips drawn after this one do not depend on it."""
+    drawn from `rng` the same way whatever `frames` is, then shortened (each keeps its first frames, so B keeps its
+    onset), so the clips drawn after this one do not depend on it."""
     joints_a, joints_b = clips.joints(a.name), clips.joints(b.name)
     budget = MAX_FRAMES + 1 + TRANSITION_FRAMES  # joint frames of both parts, the shared transition counted twice
     if min(len(joints_a), len(joints_b)) < MIN_PART_FRAMES + TRANSITION_FRAMES:
