@@ -72,3 +72,21 @@ def test_build_py_bench_defaults_to_the_speed_table():
     out = subprocess.run([sys.executable, str(ROOT / "build.py"), "bench", "--help"], capture_output=True, text=True,
                          check=True).stdout
     assert "default: speed" in out
+
+
+def test_prompts_benchmark_scores_every_section_on_a_tiny_model(tiny_pipes):
+    """benchmarks/prompts.py end to end on a random model: every measure is computed and every table is printed (the
+    numbers of a random model mean nothing; that they exist and are in range does)."""
+    spec = importlib.util.spec_from_file_location("prompts_bench", ROOT / "benchmarks" / "prompts.py")
+    prompts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prompts)
+    result = prompts.score(tiny_pipes[1], seeds=1, foot_lock=True)
+    assert {f"headline_{s:g}s" for s in prompts.HEADLINE_SECONDS} <= set(result)
+    assert len(result["compounds"]) == len(prompts.COMPOUNDS)
+    assert all(0 <= c["both"] <= min(c["first"], c["second"]) <= 1 for c in result["compounds"])
+    (timeline,) = result["timeline"]
+    assert np.isfinite(timeline["forward_m"]) and timeline["seam_m_per_frame"] >= 0
+    assert result["seconds_per_10s_clip"] > 0
+    table = prompts.table([("tiny", result)])
+    for title in ("headline length", "timeline walks forward:4", "compound prompt"):
+        assert title in table
