@@ -1,5 +1,4 @@
 """Generator training: teacher forcing with HR/TR, a few optimisation steps, the CLI, resume, and 2-process DDP."""
-import argparse
 import json
 import os
 import socket
@@ -14,7 +13,9 @@ from moscale.tokenizer import MotionTokenizer, TokenizerConfig
 from moscale.train import generator as train_generator
 from moscale.train.generator import TrainOptions, cosine_mask, next_scale_batch, next_token_batch
 from moscale.transformer import MotionTransformer, TransformerConfig
-from training_data import write_random_corpus
+from training_data import generator_cli, write_random_corpus
+
+pytestmark = pytest.mark.usefixtures("keep_thread_count")
 
 CODES, CODE_DIM = 16, 8
 
@@ -161,22 +162,8 @@ def workspace(tmp_path_factory):
     return root
 
 
-@pytest.fixture(autouse=True)
-def keep_thread_count():
-    """`run` sets the process's torch threads (--threads 1); give the rest of the session its own back."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def cli_args(workspace, out, *extra):
-    parser = argparse.ArgumentParser()
-    train_generator.configure_parser(parser)
-    return parser.parse_args([
-        "--data", str(workspace / "data"), "--tokenizer", str(workspace / "tokenizer"), "--out", str(out),
-        "--text-encoder", str(workspace / "text"), "--max-frames", "64", "--layers", "1", "--width", "32",
-        "--heads", "2", "--batch-size", "4", "--log-every", "2", "--save-every", "3", "--val-clips", "4",
-        "--no-progress", "--threads", "1", *extra])
+    return generator_cli(workspace, out, *extra, log_every=2, save_every=3, val_clips=4)
 
 
 def test_cli_trains_resumes_and_releases(workspace, tmp_path):

@@ -17,7 +17,9 @@ from moscale.train import generator as train_generator
 from moscale.train import tokenizer as train_tokenizer
 from moscale.train.generator import LatentMemo, TrainOptions, train_step
 from moscale.transformer import MotionTransformer, TransformerConfig
-from training_data import write_random_corpus
+from training_data import generator_cli, write_random_corpus
+
+pytestmark = pytest.mark.usefixtures("keep_thread_count")
 
 CODES, CODE_DIM, TEXT_DIM = 16, 8, 12
 
@@ -160,21 +162,8 @@ def workspace(tmp_path_factory):
     return root
 
 
-@pytest.fixture(autouse=True)
-def keep_thread_count():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def generator_args(workspace, out, *extra):
-    parser = argparse.ArgumentParser()
-    train_generator.configure_parser(parser)
-    return parser.parse_args([
-        "--data", str(workspace / "data"), "--tokenizer", str(workspace / "tokenizer"), "--out", str(out),
-        "--text-encoder", str(workspace / "text"), "--max-frames", "64", "--layers", "1", "--width", "32",
-        "--heads", "2", "--batch-size", "4", "--log-every", "1", "--save-every", "2", "--val-clips", "0",
-        "--no-progress", "--threads", "1", *extra])
+    return generator_cli(workspace, out, *extra, log_every=1, save_every=2, val_clips=0)
 
 
 def tokenizer_args(workspace, out, *extra):

@@ -1,6 +1,7 @@
 """A tiny random corpus in the HumanML3D layout for the trainers' tests (features are random walks, not motion)."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Callable
 
@@ -25,3 +26,17 @@ def write_random_corpus(data: Path, count: int, frames: tuple[int, int], caption
     np.save(data / "Mean.npy", np.zeros(263, np.float32))
     np.save(data / "Std.npy", np.full(263, 5.0, np.float32))
     return names
+
+
+def generator_cli(workspace: Path, out: Path, *extra: str, log_every: int, save_every: int, val_clips: int
+                  ) -> argparse.Namespace:
+    """`moscale train generator` arguments for a tiny run on a test workspace (data/, tokenizer/, text/ in it)."""
+    from moscale.train import generator as train_generator
+
+    parser = argparse.ArgumentParser()
+    train_generator.configure_parser(parser)
+    return parser.parse_args([
+        "--data", str(workspace / "data"), "--tokenizer", str(workspace / "tokenizer"), "--out", str(out),
+        "--text-encoder", str(workspace / "text"), "--max-frames", "64", "--layers", "1", "--width", "32",
+        "--heads", "2", "--batch-size", "4", "--log-every", str(log_every), "--save-every", str(save_every),
+        "--val-clips", str(val_clips), "--no-progress", "--threads", "1", *extra])
