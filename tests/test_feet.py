@@ -13,10 +13,16 @@ REAL = np.load(FIXTURES / "new_joints" / "012314.npy")  # (170, 22, 3) real Huma
 REAL_FEATURES = np.load(FIXTURES / "new_joint_vecs" / "012314.npy")
 
 
+def still_body(frames):
+    """(frames, 22, 3) float64: the first pose of the real clip held still, its lowest joint on the floor."""
+    joints = np.repeat(REAL[:1].astype(np.float64), frames, axis=0)
+    joints[..., 1] -= joints[0, :, 1].min()
+    return joints
+
+
 def standing_clip(frames=60, slide_cm_s=5.0):
     """A still body whose left foot slides forward while the contact channels say it stands."""
-    joints = np.repeat(REAL[:1].astype(np.float64), frames, axis=0)
-    joints[..., 1] -= joints[0, :, 1].min()  # lowest joint on the floor
+    joints = still_body(frames)
     drift = np.arange(frames) * slide_cm_s / 100 / 20
     for j in (7, 10):  # left ankle, left toe
         joints[:, j, 2] += drift
@@ -78,8 +84,7 @@ def test_lock_respects_the_editable_range_bit_for_bit():
 def gliding_clip(frames=120, speed_m_s=0.8):
     """A body moving backwards at walking speed whose feet glide over the floor the whole time while the contact
     channels say both stand (what the model does in some backward walks)."""
-    joints = np.repeat(REAL[:1].astype(np.float64), frames, axis=0)
-    joints[..., 1] -= joints[0, :, 1].min()
+    joints = still_body(frames)
     joints[..., 2] -= (np.arange(frames) * speed_m_s / 20)[:, None]
     return joints.astype(np.float32), np.ones((frames, 4), dtype=bool)
 

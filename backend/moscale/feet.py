@@ -166,9 +166,9 @@ def _run_shift(joints: np.ndarray, c_ankle: np.ndarray, c_toe: np.ndarray, ankle
     correction does not jump when the toe comes down."""
     pulls = {}
     for joint, touching in ((toe, c_toe[start:stop]), (ankle, c_ankle[start:stop])):
-        xz = joints[start:stop, joint][:, [0, 2]]
         if not touching.any():  # a plant cut out of a longer run may hold neither channel: hold where it is
             continue
+        xz = joints[start:stop, joint][:, [0, 2]]
         pulls[joint] = xz[touching].mean(axis=0) - xz
     if not pulls:
         xz = joints[start:stop, toe][:, [0, 2]]
@@ -197,13 +197,13 @@ def plants(joints: np.ndarray, c_ankle: np.ndarray, c_toe: np.ndarray, ankle: in
     moves at most STEP_LENGTH, each followed by a STEP_FRAMES re-planting step, so the foot stands, steps and
     stands again instead of sliding."""
     either = clean_contacts(c_ankle | c_toe)
+    toe_xz = joints[:, toe][:, [0, 2]]
     out = []
     for start, stop in runs(either):
         shift = _run_shift(joints, c_ankle, c_toe, ankle, toe, start, stop)
         if np.linalg.norm(shift, axis=-1).max() <= MAX_PIN:
             out.append(Plant(start, stop, shift, False))
             continue
-        toe_xz = joints[:, toe][:, [0, 2]]
         first, stepped = start, False
         while stop - first >= MIN_PLANT:
             last = first + 1

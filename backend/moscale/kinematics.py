@@ -201,9 +201,10 @@ def _lowpass_matrix(frames: int, cutoff_hz: float, fps: float) -> np.ndarray:
     b0 = k * k * norm
     b = (b0, 2.0 * b0, b0)
     a = (2.0 * (k * k - 1.0) * norm, (1.0 - np.sqrt(2.0) * k + k * k) * norm)
-    values = np.eye(frames)
+    identity = np.eye(frames)
     pad = min(frames - 1, 12)
-    padded = np.concatenate([2 * values[:1] - values[pad:0:-1], values, 2 * values[-1:] - values[-2:-pad - 2:-1]])
+    padded = np.concatenate([2 * identity[:1] - identity[pad:0:-1], identity,
+                             2 * identity[-1:] - identity[-2:-pad - 2:-1]])
 
     def run(x):  # one causal pass, started at rest on its first sample (unit DC gain)
         y = np.empty_like(x)
