@@ -314,9 +314,9 @@ def demo(model: Path, prompt: str, seconds: float, seed: int, render: bool, out_
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     out_dir.mkdir(parents=True, exist_ok=True)
     motion = out_dir / "demo.npz"
-    run([python, "-m", "moscale.pipeline", prompt, "--seconds", str(seconds), "--seed", str(seed), "--model", model,
+    run([python, "-m", "moscale.cli", "generate", prompt, "--seconds", str(seconds), "--seed", str(seed), "--model", model,
          "-o", motion], env=env, cwd=ROOT)
-    command = [python, "-m", "moscale.export", motion]
+    command = [python, "-m", "moscale.cli", "export", motion]
     for suffix in (".fbx", ".bvh", ".blend", ".gif"):
         command += ["-o", out_dir / f"demo{suffix}"]
     if render:

@@ -6,7 +6,7 @@ against real motion, and a figure of a source and its edit with the range shaded
 
 The source is the HumanML3D reference clip 012314 from tests/fixtures (170 frames, 8.5 s, a spin then a walk); the
 long source (25.5 s) plays it forward, backward and forward again. Seam jump: the joint velocity change across each
-seam (max over joints, metres per frame; `moscale.editing.seam_jumps`), over random ranges, next to the same quantity
+seam (max over joints, metres per frame; `moscale.motion.splice.seam_jumps`), over random ranges, next to the same quantity
 at every frame of the real clip. A random-weight model makes garbage inside the range, so its seam numbers show what
 the splice guarantees; a trained model's show the real thing. Timings are the median of several runs after a warm-up
 (text encoding excluded: it is memoised per prompt); quote them from an idle machine.
@@ -27,9 +27,9 @@ PROMPT = "a person jumps up and down"
 
 def random_release(preset: str, root: Path) -> Path:
     from moscale.pipeline import save_random_release
-    from moscale.text import TextEncoderConfig
-    from moscale.tokenizer import TokenizerConfig
-    from moscale.transformer import TransformerConfig
+    from moscale.model.text import TextEncoderConfig
+    from moscale.model.tokenizer import TokenizerConfig
+    from moscale.model.transformer import TransformerConfig
 
     tokenizer = TokenizerConfig.preset(preset)
     transformer = TransformerConfig.preset(preset, num_codes=tokenizer.codebook_size, code_dim=tokenizer.code_dim,
@@ -39,7 +39,7 @@ def random_release(preset: str, root: Path) -> Path:
 
 
 def cases(pipe, clip, long_clip):
-    from moscale import editing
+    from moscale.pipeline import editing
     from moscale.motion import Motion
 
     first, second = Motion(clip.joints[:100]), Motion(clip.joints[120:])
@@ -59,7 +59,8 @@ def cases(pipe, clip, long_clip):
 
 
 def seam_statistics(pipe, clip, count: int) -> dict[str, float]:
-    from moscale import editing
+    from moscale.motion import splice
+    from moscale.pipeline import editing
 
     rng = np.random.default_rng(0)
     jumps, added, edits = [], [], 0
@@ -70,12 +71,12 @@ def seam_statistics(pipe, clip, count: int) -> dict[str, float]:
             continue
         edits += 1
         edited = editing.edit(pipe, clip, start, end, PROMPT, seed=edits).joints.astype(np.float64)
-        jumps += editing.seam_jumps(edited, start, end)
+        jumps += splice.seam_jumps(edited, start, end)
         if start >= 2:
             added.append(np.linalg.norm(edited[start] - source[start], axis=-1).max())
         if end + 1 < clip.num_frames:
             added.append(np.linalg.norm(edited[end - 1] - source[end - 1], axis=-1).max())
-    real = editing.acceleration_profile(source)
+    real = splice.acceleration_profile(source)
     return dict(real_median=float(np.median(real)), real_p95=float(np.percentile(real, 95)), real_max=float(real.max()),
                 edit_median=float(np.median(jumps)), edit_max=float(np.max(jumps)), added_max=float(np.max(added)),
                 seams=len(jumps))
@@ -91,9 +92,8 @@ def main() -> None:
     parser.add_argument("--figure", type=Path, default=Path("out/editing.png"), help="where to write the figure")
     args = parser.parse_args()
 
-    from moscale import editing
-    from moscale.motion import Motion
-    from moscale.pipeline import MoScalePipeline
+    from moscale.motion import Motion, preview
+    from moscale.pipeline import MoScalePipeline, editing
 
     real = np.load(FIXTURES / "new_joints" / "012314.npy")
     clip = Motion(real, prompt="a person spins, then walks")
@@ -111,7 +111,7 @@ def main() -> None:
         torch.set_num_threads(args.threads[0])
         seams = seam_statistics(pipe, clip, args.seam_edits)
         edited = editing.edit(pipe, clip, 60, 100, PROMPT, seed=0)
-        editing.edit_figure(clip.joints, edited.joints, 60, 100, args.figure,
+        preview.edit_figure(clip.joints, edited.joints, 60, 100, args.figure,
                             title=f"frames 60-100 of 012314 -> '{PROMPT}' ({label})")
         parameters = pipe.model.num_parameters()
     print(f"\nEdit latency, {label} (transformer {parameters / 1e6:.1f} M, window {pipe.window_frames} frames), "

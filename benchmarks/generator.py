@@ -32,9 +32,9 @@ PROMPT = "a person walks forward, stops and waves with the right hand"
 def random_releases(preset: str, root: Path) -> dict[str, Path]:
     """Untrained next-scale and next-token release folders of one size (the costs are those of trained ones)."""
     from moscale.pipeline import save_random_release
-    from moscale.text import TextEncoderConfig
-    from moscale.tokenizer import TokenizerConfig
-    from moscale.transformer import TransformerConfig
+    from moscale.model.text import TextEncoderConfig
+    from moscale.model.tokenizer import TokenizerConfig
+    from moscale.model.transformer import TransformerConfig
 
     tokenizer = TokenizerConfig.preset(preset)
     folders = {}
@@ -48,7 +48,7 @@ def random_releases(preset: str, root: Path) -> dict[str, Path]:
 def training_rate(model, tokenizer, batch: int, frames: int, repeats: int) -> float:
     """Samples/s of one AdamW step on `batch` clips of `frames` frames (teacher forcing with HR + TR)."""
     from moscale.train.generator import TrainOptions, loss_and_stats, next_scale_batch, next_token_batch
-    from moscale.transformer import NEXT_SCALE
+    from moscale.model.transformer import NEXT_SCALE
 
     model = model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)

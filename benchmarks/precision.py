@@ -93,7 +93,7 @@ def teacher_forced(pipe, batch: dict) -> dict[str, dict[str, float]]:
 
 
 def token_agreement(pipe, seeds: int) -> float:
-    from moscale.sampling import SamplingOptions, sample_next_scale
+    from moscale.model.sampling import SamplingOptions, sample_next_scale
 
     same, total = 0, 0
     for seed in range(seeds):

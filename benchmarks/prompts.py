@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from moscale import feet
+from moscale.motion import feet
 from moscale.evaluation import behaviour
 from moscale.pipeline import MoScalePipeline
-from moscale.timeline import generate_sequence
+from moscale.pipeline.timeline import generate_sequence
 
 HEADLINE = "a person walks forward, stops and waves with the right hand"
 SECONDS = 8.0

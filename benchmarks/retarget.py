@@ -29,7 +29,7 @@ import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 from _common import run_times_s  # noqa: E402
 from blender_helpers import build_armature  # noqa: E402
-from moscale import retarget  # noqa: E402
+from moscale.motion import retarget  # noqa: E402
 from moscale.motion import Motion  # noqa: E402
 
 

@@ -52,9 +52,9 @@ def matmul_rate_gflops(threads: int, seconds: float = 0.5) -> float:
 def release_folders(preset: str, root: Path) -> dict[str, Path]:
     """{"next-scale": folder, "next-token": folder} of one size."""
     from moscale.pipeline import read_release_config, save_random_release
-    from moscale.text import TextEncoderConfig
-    from moscale.tokenizer import MotionTokenizer, TokenizerConfig
-    from moscale.transformer import TransformerConfig
+    from moscale.model.text import TextEncoderConfig
+    from moscale.model.tokenizer import MotionTokenizer, TokenizerConfig
+    from moscale.model.transformer import TransformerConfig
 
     if preset == "small" and (BUNDLED / "config.json").is_file():
         config = read_release_config(BUNDLED)

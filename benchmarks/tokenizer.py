@@ -15,7 +15,7 @@ import dataclasses
 import torch
 from _common import median_s
 
-from moscale.tokenizer import MotionTokenizer, TokenizerConfig, count_parameters
+from moscale.model.tokenizer import MotionTokenizer, TokenizerConfig, count_parameters
 
 
 def bench_inference(model: MotionTokenizer, batch: int, frames: int, repeats: int) -> tuple[float, float]:

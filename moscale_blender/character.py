@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import bpy
 import numpy as np
-from moscale import retarget
-from moscale.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS
+from moscale.motion import retarget
+from moscale.motion.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS
 
 SMPL_TAG = "moscale_smpl"
 BODY_KEY = "moscale_smpl_body"  # on the rig: {"model_type", "gender", "file", "betas", "lift"} of a real body
@@ -63,7 +63,7 @@ def _ensure_object_mode(context: bpy.types.Context) -> None:
 def load_body(folder: str, model_type: str, gender: str, betas) -> "BodyMesh":
     """The real body for the scene's settings (``moscale.body_model``); raises ``BodyModelError`` saying what to fix.
     Reads files only: call it before changing the scene, so a failure leaves nothing behind."""
-    from moscale import body_model
+    from moscale.motion import body_model
 
     path, kind, sex = body_model.find_model_file(folder, model_type, gender)
     model = body_model.load_body_model(path, kind, sex, num_betas=max(10, len(betas)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import bpy
 import numpy as np
 from mathutils import Matrix, Quaternion, Vector
-from moscale import retarget
+from moscale.motion import retarget
 
 from . import keyframes
 

@@ -142,7 +142,7 @@ def fbx_options(preset: str) -> dict:
 
 def export_fbx(context: bpy.types.Context, target: ExportTarget, filepath: str | Path, preset: str = "UNITY") -> Path:
     """Write ``target`` (armature, its meshes, the action baked over its frame range) to ``filepath``."""
-    from moscale import atomic
+    from moscale.utils import atomic
 
     options = fbx_options(preset)
     path = Path(bpy.path.abspath(str(filepath)))
@@ -163,7 +163,8 @@ def export_bvh(context: bpy.types.Context, target: ExportTarget, filepath: str |
     into the Y-up world by the backend (``moscale.bvh.rotate_clip``) before it replaces ``filepath``."""
     import tempfile
 
-    from moscale import atomic, bvh
+    from moscale.utils import atomic
+    from moscale.motion import bvh
 
     path = Path(bpy.path.abspath(str(filepath)))
     with tempfile.TemporaryDirectory(prefix="moscale-bvh-") as folder:
@@ -185,7 +186,7 @@ def export_amass(context: bpy.types.Context, target: ExportTarget, filepath: str
     On the SMPL character with a real body the pose parameters refer to that body's rest joints and carry its betas
     and gender, and the pelvis path is scaled by its leg length and lifted onto its soles like the body in the scene;
     otherwise they refer to the standard SMPL-22 T-pose with neutral gender and zero betas."""
-    from moscale import amass
+    from moscale.motion import amass
     from moscale.motion import Motion
 
     stored = keyframes.stored_motion(target.action)

@@ -2,10 +2,12 @@
 
     job = start_generate_job(request, plan)   # a worker thread runs the backend; the model stays cached
     poll_job(job)                             # main thread, from a timer: drains progress / result / error
-    apply_result(context, job)                # main thread: retarget and write keys as a new take
+    takes.apply_result(context, job)          # main thread: retarget and write keys as a new take
 
 Only the main thread touches bpy: the worker gets plain values (prompt, numbers, numpy arrays) and hands back
 ``moscale.motion.Motion`` objects through a queue. ``Job.run()`` does the same work synchronously (scripts, EXEC).
+This module is the add-on's lowest: it imports neither bpy nor the add-on's other modules (the main thread puts
+everything a job needs, the CPU-thread preference too, into its request).
 """
 from __future__ import annotations
 
@@ -38,8 +40,9 @@ class GenerateRequest:
     guidance: float
     quality: str          # "fast" | "best" refinement schedule
     num_samples: int = 1
-    segments: tuple[tuple[str, float], ...] = ()  # a timeline (prompt, seconds) instead of `prompt` (moscale.timeline)
-    foot_lock: bool = True  # pin the feet where the model predicts contact (moscale.feet)
+    segments: tuple[tuple[str, float], ...] = ()  # a timeline (prompt, seconds) instead of `prompt`
+    foot_lock: bool = True  # pin the feet where the model predicts contact (moscale.motion.feet)
+    threads: int = 1  # torch's CPU threads (the preference, read on the main thread: preferences.resolved_threads)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class EditRequest:
     guidance: float
     quality: str
     foot_lock: bool = True
+    threads: int = 1
 
 
 # ----------------------------------------------------------------------------------------------- model cache
@@ -131,7 +135,7 @@ def _backend_progress(progress: ProgressFn) -> Callable[[int, int, str], None]:
 
 def _cancelled_type() -> type[BaseException]:
     try:
-        from moscale.sampling import Cancelled
+        from moscale.model.sampling import Cancelled
     except ImportError:
         return _NeverRaised
     return Cancelled
@@ -139,15 +143,6 @@ def _cancelled_type() -> type[BaseException]:
 
 class _NeverRaised(Exception):
     pass
-
-
-def cpu_threads() -> int:
-    """The CPU-thread preference, read on the main thread when a job is made (the worker must not touch bpy)."""
-    import bpy
-
-    from . import preferences
-
-    return preferences.resolved_threads(bpy.context)
 
 
 def _use_threads(pipeline, threads: int) -> None:
@@ -158,17 +153,15 @@ def _use_threads(pipeline, threads: int) -> None:
 
 
 def generate_work(request: GenerateRequest) -> Work:
-    threads = cpu_threads()
-
     def work(progress: ProgressFn, cancel: threading.Event) -> list:
         progress(0.0, "loading model")
         pipeline = get_pipeline(request.model_folder, request.device)
-        _use_threads(pipeline, threads)
+        _use_threads(pipeline, request.threads)
         if request.segments:
-            from moscale import timeline
+            from moscale.pipeline.timeline import Segment
 
-            return [timeline.generate_sequence(
-                pipeline, [timeline.Segment(prompt, seconds) for prompt, seconds in request.segments],
+            return [pipeline.timeline(
+                [Segment(prompt, seconds) for prompt, seconds in request.segments],
                 seed=request.seed, guidance=request.guidance, schedule=request.quality,
                 foot_lock=request.foot_lock, progress=_backend_progress(progress), cancel=cancel)]
         result = pipeline.generate(
@@ -181,12 +174,10 @@ def generate_work(request: GenerateRequest) -> Work:
 
 
 def edit_work(request: EditRequest) -> Work:
-    threads = cpu_threads()
-
     def work(progress: ProgressFn, cancel: threading.Event) -> list:
         progress(0.0, "loading model")
         pipeline = get_pipeline(request.model_folder, request.device)
-        _use_threads(pipeline, threads)
+        _use_threads(pipeline, request.threads)
         if not callable(getattr(pipeline, "edit", None)):
             raise BackendError("Editing needs a newer MoScale backend: this moscale.pipeline has no edit(). "
                                "Update the backend (or the extension) and try again.")
@@ -322,17 +313,6 @@ def poll_job(job: Job) -> str:
     if job.finished:
         _forget(job)
     return job.state
-
-
-def apply_result(context, job: Job) -> list:
-    """Write a finished job's motions into the scene as new takes (main thread). Returns the new takes."""
-    from . import takes
-
-    if job.state != DONE:
-        raise takes.TakeError(f"the {job.kind} job has no result ({job.state.lower()}{': ' + job.error if job.error else ''})")
-    if job.kind == "edit":
-        return [takes.apply_edit(context, job.plan, job.result[0])]
-    return takes.apply_generate(context, job.plan, job.result)
 
 
 def shutdown() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bpy
 import numpy as np
-from moscale.retarget import RetargetResult
+from moscale.motion.retarget import RetargetResult
 
 _LINEAR = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
 MOTION_KEY = "moscale_joints"  # ID property on each take's action: the motion it was made from (flat, Y up, metres)

@@ -98,7 +98,7 @@ class _JobOperator:
             self.report({'ERROR'}, f"MoScale {job.kind} failed: {job.error}")
             return {'CANCELLED'}
         try:
-            new_takes = jobs.apply_result(context, job)
+            new_takes = takes.apply_result(context, job)
         except ValueError as error:  # TakeError, or a motion the retargeter refuses
             self.report({'ERROR'}, f"MoScale could not apply the {job.kind} result: {error}")
             return {'CANCELLED'}

@@ -7,7 +7,11 @@ import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 
 from . import jobs, torch_install
-from .properties import QUALITY_ITEMS
+
+QUALITY_ITEMS = [
+    ("FAST", "Fast", "4 refinement passes (1, 1, 1, 1 per scale)"),
+    ("BEST", "Best", "18 refinement passes (1, 2, 5, 10 per scale)"),
+]
 
 ADDON_ID = __package__
 MODEL_DIRNAME = "model"

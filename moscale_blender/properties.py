@@ -5,10 +5,8 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty,
                        PointerProperty, StringProperty)
 
-QUALITY_ITEMS = [
-    ("FAST", "Fast", "4 refinement passes (1, 1, 1, 1 per scale)"),
-    ("BEST", "Best", "18 refinement passes (1, 2, 5, 10 per scale)"),
-]
+from . import takes
+from .preferences import QUALITY_ITEMS
 
 
 def _is_armature(_self, obj: bpy.types.Object) -> bool:
@@ -22,8 +20,6 @@ def _on_take_renamed(self: "MOSCALE_PG_take", _context) -> None:
 
 
 def _on_active_take(self: "MOSCALE_PG_settings", _context) -> None:
-    from . import takes
-
     takes.activate(self, self.active_take_index)
 
 

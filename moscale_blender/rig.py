@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import bpy
 import numpy as np
-from moscale import retarget
+from moscale.motion import retarget
 
 from . import control_rig, keyframes, preferences
 

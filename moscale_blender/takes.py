@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import bpy
 import numpy as np
-from moscale.retarget import UnknownRigError
-from moscale.skeleton import FPS
+from moscale.motion.retarget import UnknownRigError
+from moscale.motion.skeleton import FPS
 
 from . import character, control_rig, jobs, keyframes, preferences, rig
 
@@ -137,7 +137,7 @@ def _plan_target(context: bpy.types.Context) -> tuple[str, str]:
 
 
 def _body_file(context: bpy.types.Context):
-    from moscale import body_model
+    from moscale.motion import body_model
 
     settings = settings_of(context)
     try:
@@ -155,7 +155,7 @@ def make_smpl_character(context: bpy.types.Context, joints: np.ndarray | None = 
     folder = preferences.smpl_model_folder(context)
     body = None
     if folder:
-        from moscale.body_model import BodyModelError
+        from moscale.motion.body_model import BodyModelError
 
         try:
             body = character.load_body(folder, settings.smpl_model_type.lower(), settings.smpl_gender.lower(),
@@ -179,7 +179,7 @@ def plan_generate(context: bpy.types.Context, prompt: str | None = None) -> tupl
     quality = preferences.resolved_quality(context, settings.quality)
     request = jobs.GenerateRequest(folder, device, prompt, float(settings.seconds), int(settings.seed),
                                    float(settings.guidance), quality, int(settings.variations),
-                                   foot_lock=bool(settings.foot_lock))
+                                   foot_lock=bool(settings.foot_lock), threads=preferences.resolved_threads(context))
     plan = GeneratePlan(target, bone_map_path, prompt, float(settings.seconds), int(settings.seed),
                         float(settings.guidance), quality)
     return request, plan
@@ -226,10 +226,20 @@ def plan_edit(context: bpy.types.Context) -> tuple[jobs.EditRequest, EditPlan]:
     end = min(len(joints), math.ceil((last - take.frame_start) * to_motion) + 1)
     quality = preferences.resolved_quality(context, settings.quality)
     request = jobs.EditRequest(folder, device, joints, start, end, prompt, int(settings.seed),
-                               float(settings.guidance), quality, foot_lock=bool(settings.foot_lock))
+                               float(settings.guidance), quality, foot_lock=bool(settings.foot_lock),
+                               threads=preferences.resolved_threads(context))
     plan = EditPlan(take.action.name, first, last, prompt, int(settings.seed), float(settings.guidance), quality,
                     start, end)
     return request, plan
+
+
+def apply_result(context: bpy.types.Context, job: jobs.Job) -> list:
+    """Write a finished job's motions into the scene as new takes (main thread). Returns the new takes."""
+    if job.state != jobs.DONE:
+        raise TakeError(f"the {job.kind} job has no result ({job.state.lower()}{': ' + job.error if job.error else ''})")
+    if job.kind == "edit":
+        return [apply_edit(context, job.plan, job.result[0])]
+    return apply_generate(context, job.plan, job.result)
 
 
 def _new_take(settings, name_hint: str = ""):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from moscale.retarget import to_z_up
+from moscale.motion.retarget import to_z_up
 
 MIXAMO_NAMES = (
     "Hips", "LeftUpLeg", "RightUpLeg", "Spine", "LeftLeg", "RightLeg", "Spine1", "LeftFoot", "RightFoot", "Spine2",

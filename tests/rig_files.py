@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from moscale import bvh
-from moscale.skeleton import JOINT_NAMES
+from moscale.motion import bvh
+from moscale.motion.skeleton import JOINT_NAMES
 
 LAFAN_NAMES = ("Hips", "LeftUpLeg", "RightUpLeg", "Spine", "LeftLeg", "RightLeg", "Spine1", "LeftFoot", "RightFoot",
                "Spine2", "LeftToe", "RightToe", "Neck", "LeftShoulder", "RightShoulder", "Head", "LeftArm",

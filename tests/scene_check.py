@@ -23,7 +23,7 @@ def to_z_up(points: np.ndarray) -> np.ndarray:
 
 
 def check_fbx(path: str, joints_path: str) -> dict:
-    from moscale.skeleton import JOINT_NAMES
+    from moscale.motion.skeleton import JOINT_NAMES
 
     joints = to_z_up(np.load(joints_path))
     bpy.ops.wm.read_factory_settings(use_empty=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from moscale.amass import canonical_rest
+from moscale.motion.amass import canonical_rest
 
 SMPL_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
 RING = 8

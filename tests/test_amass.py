@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moscale import amass, cli
-from moscale import rotations as rot
+from moscale.motion import amass
+from moscale import cli
+from moscale.motion import rotations as rot
 from moscale.motion import Motion
-from moscale.skeleton import JOINT_INDEX
+from moscale.motion.skeleton import JOINT_INDEX
 
 FIXTURES = Path(__file__).parent / "fixtures" / "humanml3d"
 MM = 1e-3

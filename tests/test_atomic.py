@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moscale import atomic
+from moscale.utils import atomic
 from moscale.motion import Motion
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,8 +89,8 @@ FULL_DISK = textwrap.dedent("""
     import resource, signal, sys
     import numpy as np
     from moscale.motion import Motion
-    from moscale.preview import render_preview
-    from moscale.export import write_scene
+    from moscale.motion.preview import render_preview
+    from moscale.cli.export import write_scene
     path, limit = sys.argv[1], int(sys.argv[2])
     motion = Motion(np.load(sys.argv[3]))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead of killing us
@@ -100,7 +100,7 @@ FULL_DISK = textwrap.dedent("""
             render_preview(motion.joints[:20], path, size_px=120)
         elif path.endswith(".safetensors"):  # model weights (releases, the text cache)
             import torch
-            from moscale import atomic
+            from moscale.utils import atomic
             atomic.save_safetensors(path, {"weight": torch.zeros(100_000)})
         elif path.endswith((".fbx", ".blend")):
             write_scene(Motion(motion.joints[:20]), [path])
@@ -134,7 +134,7 @@ def test_a_full_disk_half_way_keeps_the_old_file(tmp_path, suffix):
 
 KILLED = textwrap.dedent("""
     import sys, time
-    from moscale import atomic
+    from moscale.utils import atomic
     with atomic.open_for_write(sys.argv[1]) as handle:
         handle.write(b"half a file")
         handle.flush()
@@ -164,11 +164,11 @@ def test_a_release_save_is_all_or_nothing_and_keeps_other_files(tmp_path, monkey
     files that are not part of a release (a model card) survive a successful save."""
     import numpy as np
 
-    from moscale import atomic as atomic_module
+    from moscale.utils import atomic as atomic_module
     from moscale.pipeline import MoScalePipeline, save_random_release, save_release
-    from moscale.text import TextEncoder, save_random_encoder
-    from moscale.tokenizer import TokenizerConfig
-    from moscale.transformer import TransformerConfig
+    from moscale.model.text import TextEncoder, save_random_encoder
+    from moscale.model.tokenizer import TokenizerConfig
+    from moscale.model.transformer import TransformerConfig
 
     encoder = TextEncoder.load(str(save_random_encoder(tmp_path / "encoder", "bert", dim=16)), max_tokens=16)
     folder = tmp_path / "model"

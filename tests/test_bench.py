@@ -26,9 +26,9 @@ def speed():
 @pytest.fixture(scope="module")
 def tiny_pipes(tmp_path_factory):
     from moscale.pipeline import MoScalePipeline, save_random_release
-    from moscale.text import TextEncoder, save_random_encoder
-    from moscale.tokenizer import TokenizerConfig
-    from moscale.transformer import TransformerConfig
+    from moscale.model.text import TextEncoder, save_random_encoder
+    from moscale.model.tokenizer import TokenizerConfig
+    from moscale.model.transformer import TransformerConfig
 
     root = tmp_path_factory.mktemp("bench")
     encoder = TextEncoder.load(str(save_random_encoder(root / "encoder", "bert", dim=16)), max_tokens=16)

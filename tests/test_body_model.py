@@ -11,8 +11,9 @@ import pytest
 
 pytest.importorskip("smplx")
 
-from moscale import amass, body_model  # noqa: E402
-from moscale.body_model import BodyModelError  # noqa: E402
+from moscale.motion import amass
+from moscale.motion import body_model  # noqa: E402
+from moscale.motion.body_model import BodyModelError  # noqa: E402
 from synthetic_smpl import synthetic_smpl_arrays, write_synthetic_smpl  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "humanml3d"

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from moscale import bvh, kinematics, rotations, skeleton
-from moscale.bvh import BvhParseError
+from moscale.motion import bvh, kinematics, rotations, skeleton
+from moscale.motion.bvh import BvhParseError
 
 # Mixed Euler orders, position channels on a non-root joint (Head), tabs, scientific notation, blank line, braces
 # on their own lines and on the name line.

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moscale import bvh, cli
+from moscale.motion import bvh
+from moscale import cli
 from moscale.motion import Motion
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +74,7 @@ def test_bvh_edit_keeps_the_source_outside_the_range(pipe, tmp_path, fps):
 
 def bone_angles(a_TJ3: np.ndarray, b_TJ3: np.ndarray) -> np.ndarray:
     """(T, 21) angles in degrees between the bones (joint minus parent) of two SMPL-22 motions."""
-    from moscale.skeleton import PARENTS
+    from moscale.motion.skeleton import PARENTS
 
     def directions(x):
         bones = x[:, 1:] - x[:, list(PARENTS[1:])]
@@ -83,7 +84,7 @@ def bone_angles(a_TJ3: np.ndarray, b_TJ3: np.ndarray) -> np.ndarray:
 
 
 def test_npz_edit_keeps_the_source_poses_outside_the_range(pipe, tmp_path):
-    from moscale import amass
+    from moscale.motion import amass
 
     source_path = tmp_path / "src.npz"
     Motion(np.load(CLIP)).save(source_path)
@@ -110,7 +111,7 @@ def test_npz_edit_keeps_the_source_poses_outside_the_range(pipe, tmp_path):
 
 
 def params_of(data):
-    from moscale import amass
+    from moscale.motion import amass
 
     return amass.PoseParameters(data["poses"][:, :3], data["poses"][:, 3:66].reshape(-1, 21, 3), data["trans"], 20.0)
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from moscale import checks, cli
+from moscale.cli import checks
+from moscale import cli
 from moscale.motion import Motion
 
 REPO = Path(__file__).resolve().parents[1]

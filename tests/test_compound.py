@@ -8,16 +8,15 @@ import re
 import numpy as np
 import pytest
 
-from moscale import bvh, kinematics
-from moscale import features as codec
-from moscale import rotations as rot
+from moscale.motion import bvh, kinematics
+from moscale.motion import rotations as rot
 from moscale.data import captions, compound
 from moscale.data.corpus import BuildConfig, build
 from moscale.data.dataset import MotionDataset, read_captions, read_split
 
 
 def _body(frames: int, yaw: float, speed: float) -> np.ndarray:
-    from moscale.skeleton import PARENTS, rest_offsets_m
+    from moscale.motion.skeleton import PARENTS, rest_offsets_m
 
     offsets = rest_offsets_m()
     joints = np.zeros((22, 3))

@@ -40,7 +40,7 @@ def test_small_actions_are_pooled():
 def test_locked_features_re_encode_the_joints():
     """The eval scores foot-locked clips through their re-encoded joints: unlocked, that is the features back."""
     from moscale.evaluation.generation import locked_features
-    from moscale.features import features_to_joints
+    from moscale.motion.features import features_to_joints
     from moscale.motion import Motion
 
     features = REAL_FEATURES[:80].astype(np.float64)
@@ -56,8 +56,8 @@ def test_skating_is_judged_from_the_joints_not_from_what_the_model_claims():
     made the real clips' channels, applied to the clip's joints); the claimed measure sees no contact at all."""
     from test_feet import standing_clip
 
-    from moscale.features import joints_to_features
-    from moscale.skeleton import CONTACT_SLICE
+    from moscale.motion.features import joints_to_features
+    from moscale.motion.skeleton import CONTACT_SLICE
 
     joints, _ = standing_clip(frames=61, slide_cm_s=30.0)
     features = joints_to_features(joints.astype(np.float64), facing="humanml3d")

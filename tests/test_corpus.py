@@ -8,12 +8,12 @@ import shutil
 import numpy as np
 import pytest
 
-from moscale import bvh
+from moscale.motion import bvh
 from moscale.data import captions
 from moscale.data.corpus import (
     STD_GROUPS, BuildConfig, Recording, assign_splits, build, format_summary, normalization, window_bounds,
 )
-from moscale.skeleton import FEATURE_DIM
+from moscale.motion.skeleton import FEATURE_DIM
 
 SMALL = BuildConfig(max_frames=16, stride=12, min_frames=4)
 # the labels of the Bandai-Namco cfg/ files (sets 1 and 2)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from moscale.text import save_random_encoder
+from moscale.model.text import save_random_encoder
 from moscale.train import common
 from moscale.train import generator as train_generator
 from moscale.train import tokenizer as train_tokenizer

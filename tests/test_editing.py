@@ -14,14 +14,16 @@ import numpy as np
 import pytest
 import torch
 
-from moscale import editing
-from moscale.editing import Piece, acceleration_profile, check_range, plan_pieces, seam_jumps, splice
-from moscale.motion import Motion
+from moscale.cli import edit as edit_command
+from moscale.motion import Motion, splice as joint_splice
+from moscale.motion.splice import acceleration_profile, seam_jumps, splice
+from moscale.pipeline import editing
+from moscale.pipeline.editing import Piece, check_range, plan_pieces
 from moscale.pipeline import MoScalePipeline, save_random_release
-from moscale.sampling import Cancelled
-from moscale.text import TextEncoder, save_random_encoder
-from moscale.tokenizer import TokenizerConfig
-from moscale.transformer import TransformerConfig
+from moscale.model.sampling import Cancelled
+from moscale.model.text import TextEncoder, save_random_encoder
+from moscale.model.tokenizer import TokenizerConfig
+from moscale.model.transformer import TransformerConfig
 
 FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures" / "humanml3d"
 REAL = np.load(FIXTURES / "new_joints" / "012314.npy")  # (170, 22, 3)
@@ -126,7 +128,7 @@ def test_plan_pieces():
 
 
 def test_splice_of_the_source_is_the_source():
-    moved = editing.rotate_y(REAL.astype(np.float64), 0.8) + np.array([1.0, 0.0, -2.0])
+    moved = joint_splice.rotate_y(REAL.astype(np.float64), 0.8) + np.array([1.0, 0.0, -2.0])
     for start, end in [(20, 60), (1, 5), (0, 40), (130, 170)]:
         np.testing.assert_allclose(splice(REAL, REAL, start, end), REAL, atol=1e-6)
         # the generated root is re-anchored: a rigidly moved copy splices back to the source
@@ -147,7 +149,7 @@ def test_splice_bounds_garbage():
 
 
 def test_coast_glides_to_a_stop():
-    tail = editing.coast(REAL[:60], 30)
+    tail = joint_splice.coast(REAL[:60], 30)
     assert tail.shape == (30, 22, 3)
     step = np.linalg.norm(np.diff(tail, axis=0), axis=-1).max(axis=1)
     assert step[-1] < 1e-3 and seam_jumps(np.concatenate([REAL[:60], tail]), 60, 90)[0] < ADDED_BOUND
@@ -282,13 +284,13 @@ def test_inbetween(pipe):
     assert np.array_equal(result.joints[:50], first.joints) and np.array_equal(result.joints[70:], second.joints)
     assert all(jump <= SEAM_BOUND for jump in seam_jumps(result.joints, 50, 70))
     moved = editing.inbetween(pipe, first, second, 1.0, "a person turns around", seed=0)
-    placed = editing.place_after(first.joints, second.joints, 20)
+    placed = joint_splice.place_after(first.joints, second.joints, 20)
     assert np.array_equal(moved.joints[:50], first.joints) and np.array_equal(moved.joints[70:], placed)
     # the placed clip is the same motion, moved rigidly: its root starts a step ahead of where `first` ended
     np.testing.assert_allclose(np.linalg.norm(np.diff(placed, axis=0), axis=-1),
                                np.linalg.norm(np.diff(second.joints, axis=0), axis=-1), atol=1e-5)
-    heading, _, _ = editing.decompose(np.stack([first.joints[-1], placed[0]]))
-    assert abs(editing.wrap(heading[1] - heading[0])) < 1e-5
+    heading, _, _ = joint_splice.decompose(np.stack([first.joints[-1], placed[0]]))
+    assert abs(joint_splice.wrap(heading[1] - heading[0])) < 1e-5
 
 
 def test_pipeline_methods_delegate(pipe, source):
@@ -306,7 +308,7 @@ def test_pipeline_methods_delegate(pipe, source):
 
 def parse(argv):
     parser = argparse.ArgumentParser()
-    editing.configure_parser(parser)
+    edit_command.configure_parser(parser)
     return parser.parse_args(argv)
 
 
@@ -316,7 +318,7 @@ def test_cli_edit_with_figure(release, tmp_path, capsys):
     source_path = tmp_path / "source.npz"
     Motion(REAL).save(source_path)
     out, figure = tmp_path / "edited.npz", tmp_path / "edit.png"
-    code = editing.run(parse([str(source_path), "jumps instead", "--frames", "60:100", "-o", str(out), "--model",
+    code = edit_command.run(parse([str(source_path), "jumps instead", "--frames", "60:100", "-o", str(out), "--model",
                               str(release), "--seed", "5", "--figure", str(figure), "--device", "cpu"]))
     assert code == 0
     edited = Motion.load(out)
@@ -332,12 +334,12 @@ def test_cli_bvh_extend_and_errors(release, tmp_path, capsys):
     source_path = tmp_path / "source.bvh"
     Motion(REAL[:60]).save(source_path)
     out = tmp_path / "longer.bvh"
-    assert editing.run(parse([str(source_path), "then sits", "--extend", "1", "-o", str(out), "--model", str(release),
+    assert edit_command.run(parse([str(source_path), "then sits", "--extend", "1", "-o", str(out), "--model", str(release),
                               "--figure", str(tmp_path / "extend.png")])) == 0
     assert Motion.load(out).num_frames == 80 and (tmp_path / "extend.png").is_file()
-    assert editing.run(parse([str(source_path), "jumps", "--frames", "50:45", "--model", str(release),
+    assert edit_command.run(parse([str(source_path), "jumps", "--frames", "50:45", "--model", str(release),
                               "-o", str(tmp_path / "x.npz")])) == 2
     assert "empty or inverted" in capsys.readouterr().err
-    assert editing.parse_frames("60:", 170) == (60, 170) and editing.parse_frames(":30", 170) == (0, 30)
+    assert edit_command.parse_frames("60:", 170) == (60, 170) and edit_command.parse_frames(":30", 170) == (0, 30)
     with pytest.raises(ValueError, match="START:END"):
-        editing.parse_frames("60-100", 170)
+        edit_command.parse_frames("60-100", 170)

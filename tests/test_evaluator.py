@@ -10,10 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from moscale.evaluation import generation
-from moscale.evaluation.evaluator import EvaluatorConfig, TextMotionEvaluator, load_evaluator
+from moscale.evaluation.evaluator import EvaluatorConfig, TextMotionEvaluator
+from moscale.evaluation.load import load_evaluator
 from moscale.evaluation.guo import (POS_CATEGORIES, GloveVectors, GuoConfig, GuoEvaluator, GuoMotionEncoder,
                                     GuoMovementEncoder, GuoTextEncoder, load_guo_checkpoint)
-from moscale.text import TextEncoder, save_random_encoder
+from moscale.model.text import TextEncoder, save_random_encoder
 
 FIXTURES = Path(__file__).parent / "fixtures" / "humanml3d"
 ACTIONS = ["walks forward", "jumps up and down", "waves the right hand", "turns around", "kicks with the left leg",
@@ -362,8 +363,8 @@ def test_ground_truth_as_generator_scores_like_ground_truth(trained, corpus):
 
 def make_release(folder, encoder_dir, mode="next-scale", seed=0):
     from moscale.pipeline import save_random_release
-    from moscale.tokenizer import TokenizerConfig
-    from moscale.transformer import TransformerConfig
+    from moscale.model.tokenizer import TokenizerConfig
+    from moscale.model.transformer import TransformerConfig
 
     tokenizer = TokenizerConfig(width=16, depth=1, codebook_size=32, code_dim=8)
     transformer = TransformerConfig(n_layer=1, n_head=2, n_embd=32, num_codes=32, code_dim=8, text_dim=16,
@@ -445,7 +446,7 @@ def test_compare_command_writes_tables_and_figures(trained, corpus, encoder_dir,
     facts = {m["name"]: m for m in result["models"]}
     assert facts["MoScale"]["mode"] == "next-scale" and facts["next-token"]["mode"] == "next-token"
     assert facts["MoScale"]["step"] == 20 and facts["MoScale"]["minutes"] == pytest.approx(20 * 4 / 8 / 60)
-    from moscale.transformer import MotionTransformer, TransformerConfig
+    from moscale.model.transformer import MotionTransformer, TransformerConfig
 
     config = json.loads((run / "release" / "config.json").read_text())["transformer"]
     assert facts["MoScale"]["parameters"] == MotionTransformer(TransformerConfig.from_dict(config)).num_parameters()

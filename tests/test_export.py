@@ -1,6 +1,6 @@
-"""Headless export (`moscale export`, moscale.export.write_scene): FBX and .blend through the bpy module.
+"""Headless export (`moscale export`, moscale.cli.scene.write_scene): FBX and .blend through the bpy module.
 
-Each export runs in a fresh Python, as the command line does (`moscale.export` resets bpy to factory settings,
+Each export runs in a fresh Python, as the command line does (`moscale.cli.scene` resets bpy to factory settings,
 which must not touch the add-on tests' bpy session), and tests/scene_check.py re-opens what it wrote.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moscale import export
+from moscale.cli import export, scene
 from moscale.motion import Motion
 
 # bpy is not imported here (it would start Blender in this process): the exports run in subprocesses
@@ -52,7 +52,7 @@ def clip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def unity_export(clip) -> Path:
     out = clip / "unity"
-    done = run_python(["-m", "moscale.export", str(clip / "walk.npz"), "-o", str(out / "walk.fbx"),
+    done = run_python(["-m", "moscale.cli.export", str(clip / "walk.npz"), "-o", str(out / "walk.fbx"),
                        "-o", str(out / "walk.blend"), "-o", str(out / "walk.bvh"), "-o", str(out / "walk.gif")], clip)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out
@@ -86,7 +86,7 @@ def test_other_outputs_of_the_same_command(unity_export, clip):
 
 def test_unreal_preset_and_frame_rate(clip):
     out = clip / "unreal" / "walk.fbx"
-    done = run_python(["-m", "moscale.export", str(clip / "walk.npz"), "-o", str(out), "--preset", "unreal",
+    done = run_python(["-m", "moscale.cli.export", str(clip / "walk.npz"), "-o", str(out), "--preset", "unreal",
                        "--fps", "30"], clip)
     assert done.returncode == 0, done.stderr[-3000:]
     np.save(clip / "first.npy", np.load(clip / "joints.npy")[:1])  # frame 1 is the motion's frame 0 at any rate
@@ -106,8 +106,8 @@ def test_write_outputs_rejects_unknown_types(tmp_path):
 
 def test_missing_bpy_is_explained(monkeypatch, tmp_path, capsys, clip):
     monkeypatch.setitem(sys.modules, "bpy", None)  # `import bpy` raises ImportError
-    with pytest.raises(export.BlenderUnavailable, match="pip install bpy"):
-        export.require_bpy()
+    with pytest.raises(scene.BlenderUnavailable, match="pip install bpy"):
+        scene.require_bpy()
     args = _parse(["export", str(clip / "walk.npz"), "-o", str(tmp_path / "walk.fbx")])
     assert export.run(args) == 3
     assert "pip install bpy" in capsys.readouterr().err
@@ -125,7 +125,7 @@ def _parse(argv: list[str]):
 @pytest.mark.slow
 def test_filmstrip_renders_with_cycles(clip):
     out = clip / "strip.png"
-    done = run_python(["-m", "moscale.export", str(clip / "walk.npz"), "-o", str(clip / "strip.blend"),
+    done = run_python(["-m", "moscale.cli.export", str(clip / "walk.npz"), "-o", str(clip / "strip.blend"),
                        "--filmstrip", str(out), "--filmstrip-frames", "3", "--samples", "2"], clip)
     assert done.returncode == 0, done.stderr[-3000:]
     from PIL import Image

@@ -30,7 +30,7 @@ def run_python(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def test_export_puts_the_real_body_on_the_character(tmp_path):
     write_synthetic_smpl(tmp_path / "models", "MALE")
     Motion(np.load(CLIP)[:30], 20, prompt="a person walks").save(tmp_path / "walk.npz")
-    done = run_python(["-m", "moscale.export", str(tmp_path / "walk.npz"), "-o", str(tmp_path / "walk.blend"),
+    done = run_python(["-m", "moscale.cli.export", str(tmp_path / "walk.npz"), "-o", str(tmp_path / "walk.blend"),
                        "--smpl-model", str(tmp_path / "models"), "--gender", "male", "--betas", "0.5,-1"], tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     check = run_python([str(TESTS / "scene_check.py"), "blend", str(tmp_path / "walk.blend")], tmp_path)
@@ -42,10 +42,10 @@ def test_export_puts_the_real_body_on_the_character(tmp_path):
 def test_unusable_model_folder_writes_nothing(tmp_path):
     write_synthetic_smpl(tmp_path / "models", "NEUTRAL")
     Motion(np.load(CLIP)[:10], 20).save(tmp_path / "walk.npz")
-    done = run_python(["-m", "moscale.export", str(tmp_path / "walk.npz"), "-o", str(tmp_path / "walk.fbx"),
+    done = run_python(["-m", "moscale.cli.export", str(tmp_path / "walk.npz"), "-o", str(tmp_path / "walk.fbx"),
                        "--smpl-model", str(tmp_path / "models"), "--gender", "female"], tmp_path)
     assert done.returncode == 2 and "no female model" in done.stderr
     assert not (tmp_path / "walk.fbx").exists()
-    done = run_python(["-m", "moscale.export", str(tmp_path / "walk.npz"), "-o", str(tmp_path / "walk.fbx"),
+    done = run_python(["-m", "moscale.cli.export", str(tmp_path / "walk.npz"), "-o", str(tmp_path / "walk.fbx"),
                        "--smpl-model", str(tmp_path / "models"), "--betas", "1,x"], tmp_path)
     assert done.returncode == 2 and "--betas" in done.stderr and not (tmp_path / "walk.fbx").exists()

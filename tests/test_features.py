@@ -4,10 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moscale import features as F
-from moscale import kinematics as K
-from moscale import rotations as R
-from moscale.skeleton import BONE_LENGTHS_M, FACE_JOINTS, FEATURE_DIM, rest_offsets_m
+from moscale.motion import features as F
+from moscale.motion import kinematics as K
+from moscale.motion import rotations as R
+from moscale.motion.skeleton import BONE_LENGTHS_M, FACE_JOINTS, FEATURE_DIM, rest_offsets_m
 
 FIXTURES = Path(__file__).parent / "fixtures" / "humanml3d"
 SMOOTH_RADIUS = 80  # frames: int(4 * sigma + 0.5) with sigma = 20

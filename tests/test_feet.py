@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moscale import feet
-from moscale.features import features_to_joints
+from moscale.motion import feet
+from moscale.motion.features import features_to_joints
 
 FIXTURES = Path(__file__).parent / "fixtures" / "humanml3d"
 REAL = np.load(FIXTURES / "new_joints" / "012314.npy")  # (170, 22, 3) real HumanML3D motion
@@ -151,7 +151,7 @@ def test_generate_locks_only_the_legs_and_keeps_the_models_features(tmp_path):
     from test_editing import tiny_release
 
     from moscale.pipeline import MoScalePipeline
-    from moscale.text import save_random_encoder
+    from moscale.model.text import save_random_encoder
 
     encoder = save_random_encoder(tmp_path / "encoder", "bert", dim=16)
     pipe = MoScalePipeline.from_pretrained(tiny_release(tmp_path / "model", encoder), device="cpu")
@@ -162,7 +162,7 @@ def test_generate_locks_only_the_legs_and_keeps_the_models_features(tmp_path):
     expected = feet.lock_feet(raw.joints, feet.motion_contacts(raw.joints, raw.features, raw.fps))
     assert np.array_equal(locked.joints, expected)
     # the joints are the decoded features with the decoder's jitter filtered out, before any foot lock
-    from moscale.kinematics import filter_jitter
+    from moscale.motion.kinematics import filter_jitter
 
     decoded = features_to_joints(raw.features.astype(np.float64))
     np.testing.assert_allclose(raw.joints, filter_jitter(decoded), atol=1e-5)

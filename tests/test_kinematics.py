@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moscale import kinematics as K
-from moscale import rotations as R
-from moscale.skeleton import BONE_LENGTHS_M, FACE_JOINTS, KINEMATIC_CHAINS, PARENTS, RAW_OFFSETS, rest_offsets_m
+from moscale.motion import kinematics as K
+from moscale.motion import rotations as R
+from moscale.motion.skeleton import BONE_LENGTHS_M, FACE_JOINTS, KINEMATIC_CHAINS, PARENTS, RAW_OFFSETS, rest_offsets_m
 
 FIXTURES = Path(__file__).parent / "fixtures" / "humanml3d"
 
@@ -186,7 +186,7 @@ def test_facing_and_humanml3d_ik(rng):
 def test_lowpass_keeps_motion_and_removes_jitter():
     """The decoder-jitter filter: zero phase, 1 Hz motion through untouched, 8 Hz jitter gone, trends kept to the
     ends of the clip (a ramp, i.e. a steady walk, is not bent at the first or last frame)."""
-    from moscale.kinematics import JITTER_CUTOFF_HZ, filter_jitter, lowpass
+    from moscale.motion.kinematics import JITTER_CUTOFF_HZ, filter_jitter, lowpass
 
     t = np.arange(200) / 20.0
     slow, fast = np.sin(2 * np.pi * 1.0 * t), np.sin(2 * np.pi * 8.0 * t + 0.3)

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moscale import features as F
+from moscale.motion import features as F
 from moscale.motion import Motion
 
 FIXTURES = Path(__file__).parent / "fixtures" / "humanml3d"
@@ -86,7 +86,7 @@ def test_npz_round_trip(tmp_path, reference):
 
 
 def test_bvh_round_trip(tmp_path, motion):
-    pytest.importorskip("moscale.bvh")
+    pytest.importorskip("moscale.motion.bvh")
     motion.save(tmp_path / "clip.bvh")
     loaded = Motion.load(tmp_path / "clip.bvh")
     assert loaded.fps == pytest.approx(20.0) and loaded.num_frames == motion.num_frames

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from moscale import pipeline as pipeline_module
+from moscale.cli import generate as pipeline_module
 from moscale.motion import Motion
 from moscale.pipeline import MoScalePipeline, save_random_release
-from moscale.sampling import Cancelled
-from moscale.text import TextEncoder, save_random_encoder
-from moscale.tokenizer import TokenizerConfig
-from moscale.transformer import TransformerConfig
+from moscale.model.sampling import Cancelled
+from moscale.model.text import TextEncoder, save_random_encoder
+from moscale.model.tokenizer import TokenizerConfig
+from moscale.model.transformer import TransformerConfig
 
 FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures" / "humanml3d"
 

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from moscale import cli
-from moscale.preview import load_clip_joints, looks_normalized, render_preview
-from moscale.skeleton import JOINT_NAMES, KINEMATIC_CHAINS
+from moscale.motion.preview import load_clip_joints, looks_normalized, render_preview
+from moscale.motion.skeleton import JOINT_NAMES, KINEMATIC_CHAINS
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_normalisation_guess(fixtures_dir):
 
 
 def test_features_are_decoded(fixtures_dir, tmp_path):
-    pytest.importorskip("moscale.features")
+    pytest.importorskip("moscale.motion.features")
     root = fixtures_dir / "humanml3d"
     expected = np.load(root / "new_joints" / "012314.npy")
     decoded, fps = load_clip_joints(root / "new_joint_vecs" / "012314.npy")  # raw, Mean.npy one folder up
@@ -75,8 +75,8 @@ def test_features_are_decoded(fixtures_dir, tmp_path):
 
 
 def test_bvh_preview_smpl_and_other_rigs(joints, tmp_path, capsys):
-    from moscale.bvh import BvhSkeleton, BvhClip, read_bvh, smpl_joints_to_bvh, write_bvh
-    from moscale.preview import load_bvh_joints
+    from moscale.motion.bvh import BvhSkeleton, BvhClip, read_bvh, smpl_joints_to_bvh, write_bvh
+    from moscale.motion.preview import load_bvh_joints
 
     path = tmp_path / "smpl.bvh"
     write_bvh(path, smpl_joints_to_bvh(joints, fps=20))

@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from moscale import retarget as rt
-from moscale import rotations as rot
-from moscale.skeleton import JOINT_NAMES, PARENTS
+from moscale.motion import retarget as rt
+from moscale.motion import rotations as rot
+from moscale.motion.skeleton import JOINT_NAMES, PARENTS
 from retarget_rigs import MIXAMO_NAMES, mixamo_like_bones
 
 # (joint, child) pairs whose bone follows one child: their direction must match the motion exactly

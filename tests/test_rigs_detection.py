@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from moscale import bvh, retarget, sources
-from moscale.skeleton import JOINT_NAMES
+from moscale.motion import bvh, retarget, sources
+from moscale.motion.skeleton import JOINT_NAMES
 from rig_files import LAFAN_NAMES, NO_HANDS_OR_TOES, RIGIFY_NAMES, renamed_clip, write_clip
 
 

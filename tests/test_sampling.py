@@ -4,12 +4,12 @@ import threading
 import pytest
 import torch
 
-from moscale import scales
-from moscale.sampling import (Cancelled, SamplingOptions, Trace, continuation_constraint, crossfade, filter_logits,
+from moscale.model import scales
+from moscale.model.sampling import (Cancelled, SamplingOptions, Trace, continuation_constraint, crossfade, filter_logits,
                               generate_features, masked_count, resolve_schedule, sample_next_scale, sample_next_token,
                               window_plan)
-from moscale.tokenizer import MotionTokenizer, TokenizerConfig
-from moscale.transformer import MotionTransformer, TransformerConfig, next_scale_layout
+from moscale.model.tokenizer import MotionTokenizer, TokenizerConfig
+from moscale.model.transformer import MotionTransformer, TransformerConfig, next_scale_layout
 
 TEXT_DIM, CODES, CODE_DIM = 12, 16, 8
 

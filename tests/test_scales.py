@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from moscale import scales
+from moscale.model import scales
 
 
 def test_paper_schedule():

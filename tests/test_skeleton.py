@@ -1,6 +1,6 @@
 import numpy as np
 
-from moscale import skeleton
+from moscale.motion import skeleton
 
 
 def test_chains_follow_parents():

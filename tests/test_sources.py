@@ -10,9 +10,9 @@ import json
 import numpy as np
 import pytest
 
-from moscale import bvh
-from moscale.skeleton import JOINT_INDEX, JOINT_NAMES
-from moscale.sources import (
+from moscale.motion import bvh
+from moscale.motion.skeleton import JOINT_INDEX, JOINT_NAMES
+from moscale.motion.sources import (
     BUILTIN_RIGS, RIGS_DIR, RigError, RigMap, builtin_rig, detect_rig, infer_metres_per_unit, leading_tpose_frames,
     load_source_clip, resample, root_jitter, _along,
 )

@@ -4,7 +4,7 @@ import warnings
 import pytest
 import torch
 
-from moscale.text import (TextCache, TextEncoder, build_text_cache, check_prompts, load_or_build_text_cache,
+from moscale.model.text import (TextCache, TextEncoder, build_text_cache, check_prompts, load_or_build_text_cache,
                           masked_mean, resolve_encoder_path, save_random_encoder)
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from moscale import timeline
+from moscale.pipeline import timeline
 from moscale.motion import Motion
 from moscale.pipeline import MoScalePipeline
-from moscale.text import save_random_encoder
+from moscale.model.text import save_random_encoder
 from test_editing import tiny_release
 
 
@@ -72,7 +72,8 @@ def test_sequence_longer_than_allowed_is_refused(pipe):
 
 
 def test_command_line_sequence_and_segment_edit(pipe, tmp_path, capsys):
-    from moscale import editing, pipeline
+    from moscale.cli import edit as editing
+    from moscale.cli import generate as pipeline
 
     out = tmp_path / "take.npz"
     code = pipeline.main(["--sequence", "walks forward:1.6", "waves:1.2", "--model", str(pipe.folder), "-o", str(out),

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from moscale import scales
-from moscale.tokenizer import (
-    CONFIG_FILE, NORMALIZATION_FILE, WEIGHTS_FILE, MotionTokenizer, TokenizerConfig, pelvis_aligned_joints,
-    upgrade_config,
-)
+from moscale.model import scales
+from moscale.model.codec import pelvis_aligned_joints
+from moscale.model.tokenizer import MotionTokenizer
+from moscale.model.tokenizer_config import (CONFIG_FILE, NORMALIZATION_FILE, WEIGHTS_FILE, TokenizerConfig,
+                                            upgrade_config)
 
 TINY = TokenizerConfig(width=32, depth=2, codebook_size=32, code_dim=16, reset_buffer_size=256)
 
@@ -176,7 +176,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "humanml3d"
 
 def test_pose_loss_joints_match_the_feature_decoder():
     # A turning reference clip: the differentiable joints equal features_to_joints with the pelvis subtracted.
-    from moscale.features import features_to_joints
+    from moscale.motion.features import features_to_joints
 
     raw = np.load(FIXTURE / "new_joint_vecs" / "012314.npy")
     expected = features_to_joints(raw)
@@ -364,8 +364,8 @@ def test_train_resume_and_evaluate_commands(tmp_path):
     second = MotionTokenizer.from_pretrained(out / "tokenizer")
     assert not torch.equal(first.encoder.conv_in.weight, second.encoder.conv_in.weight)
 
-    pytest.importorskip("moscale.features")
-    pytest.importorskip("moscale.preview")
+    pytest.importorskip("moscale.motion.features")
+    pytest.importorskip("moscale.motion.preview")
     assert main(["eval", "tokenizer", "--tokenizer", str(out / "tokenizer"), "--data", str(data),
                  "--figure-frames", "2"]) == 0
     metrics = json.loads((out / "eval_test" / "metrics.json").read_text())

@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from moscale.tokenizer import AttentionBlock, MotionTokenizer, TokenizerConfig
+from moscale.model.codec import AttentionBlock
+from moscale.model.tokenizer import MotionTokenizer, TokenizerConfig
 from test_tokenizer import assert_padding_never_changes
 
 TINY_ATTN = TokenizerConfig(width=32, depth=1, codebook_size=32, code_dim=16, reset_buffer_size=256, attention=True,

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from moscale import scales
-from moscale.text import save_random_encoder
-from moscale.tokenizer import MotionTokenizer, TokenizerConfig
+from moscale.model import scales
+from moscale.model.text import save_random_encoder
+from moscale.model.tokenizer import MotionTokenizer, TokenizerConfig
 from moscale.train import generator as train_generator
 from moscale.train.generator import TrainOptions, cosine_mask, next_scale_batch, next_token_batch
-from moscale.transformer import MotionTransformer, TransformerConfig
+from moscale.model.transformer import MotionTransformer, TransformerConfig
 from training_data import generator_cli, write_random_corpus
 
 pytestmark = pytest.mark.usefixtures("keep_thread_count")

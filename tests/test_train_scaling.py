@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from moscale.data.dataset import collate_motions
-from moscale.tokenizer import MotionTokenizer, TokenizerConfig
+from moscale.model.tokenizer import MotionTokenizer, TokenizerConfig
 from moscale.train import common
 from moscale.train import generator as train_generator
 from moscale.train import tokenizer as train_tokenizer
 from moscale.train.generator import LatentMemo, TrainOptions, train_step
-from moscale.transformer import MotionTransformer, TransformerConfig
+from moscale.model.transformer import MotionTransformer, TransformerConfig
 from training_data import generator_cli, write_random_corpus
 
 pytestmark = pytest.mark.usefixtures("keep_thread_count")
@@ -151,7 +151,7 @@ def test_loader_options():
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    from moscale.text import save_random_encoder
+    from moscale.model.text import save_random_encoder
 
     root = tmp_path_factory.mktemp("scale")
     write_random_corpus(root / "data", 12, (64, 90), val=2, caption=lambda i: f"motion number {i % 4}#x#0.0#0.0")

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from moscale import scales
-from moscale.transformer import (KVCache, MotionTransformer, TransformerConfig, next_scale_layout, next_token_layout,
+from moscale.model import scales
+from moscale.model.transformer import (KVCache, MotionTransformer, TransformerConfig, next_scale_layout, next_token_layout,
                                  rope_cos_sin, scale_positions)
 
 TEXT_DIM, CODE_DIM, CODES = 12, 8, 16
@@ -80,7 +80,7 @@ def test_next_token_layout():
 def test_rope_is_relative():
     """Scores depend on position differences only."""
     q, k = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
-    from moscale.transformer import apply_rope
+    from moscale.model.transformer import apply_rope
 
     def score(pq, pk):
         cq, sq = rope_cos_sin(torch.tensor([[pq]]), 8, 100.0)
@@ -220,8 +220,8 @@ def test_precomputed_modulation_equals_per_pass():
 
 def test_modulation_is_computed_once_per_generate():
     """Sampling with the 18-pass schedule runs each block's AdaLN linear once (per prompt), not once per pass."""
-    from moscale.sampling import SamplingOptions, sample_next_scale
-    from moscale.tokenizer import MotionTokenizer, TokenizerConfig
+    from moscale.model.sampling import SamplingOptions, sample_next_scale
+    from moscale.model.tokenizer import MotionTokenizer, TokenizerConfig
 
     config = tiny_config()
     model = random_model(config)

@@ -123,4 +123,4 @@ def apply_motion(obj, motion, prompt: str = "a person walks", guidance: float = 
     plan = takes.GeneratePlan(obj.name if obj is not None else "", "", prompt, motion.seconds, 0, guidance, "fast")
     job = jobs.Job("generate", lambda progress, cancel: [motion], plan).run()
     assert job.state == jobs.DONE
-    return jobs.apply_result(context or bpy.context, job)
+    return takes.apply_result(context or bpy.context, job)

@@ -59,9 +59,9 @@ def clip_joints() -> np.ndarray:
 def tiny_model(tmp_path_factory) -> Path:
     """A random-weight release folder with the real layout (as moscale.pipeline.save_random_release writes it)."""
     pipeline = pytest.importorskip("moscale.pipeline")
-    from moscale.text import TextEncoderConfig
-    from moscale.tokenizer import TokenizerConfig
-    from moscale.transformer import TransformerConfig
+    from moscale.model.text import TextEncoderConfig
+    from moscale.model.tokenizer import TokenizerConfig
+    from moscale.model.transformer import TransformerConfig
 
     fixtures = REPO / "tests" / "fixtures" / "humanml3d"
     folder = tmp_path_factory.mktemp("tiny_release")

@@ -7,7 +7,7 @@ import bpy
 import numpy as np
 import pytest
 from moscale.motion import Motion
-from moscale.skeleton import JOINT_NAMES
+from moscale.motion.skeleton import JOINT_NAMES
 
 from blender_helpers import world_heads
 from moscale_blender import export, takes

@@ -57,7 +57,7 @@ def test_job_functions_generate_variations_with_a_cached_model(scene, use_model)
     assert jobs.active_job() is job
     assert wait_for(job) == jobs.DONE, job.error
     assert job.progress == 1.0 and len(job.result) == 2 and jobs.active_job() is None
-    new = jobs.apply_result(bpy.context, job)
+    new = takes.apply_result(bpy.context, job)
     assert [t.frame_count for t in new] == [30, 30] and rig.animation_data.action == new[0].action
     assert len({t.action.name for t in settings.takes}) == 2
     loaded = jobs.get_pipeline(request.model_folder, request.device)
@@ -110,7 +110,7 @@ def test_bad_edit_inputs_are_reported_and_change_nothing(scene, use_model, clip_
     refused(bpy.ops.moscale.edit, "No take to edit")
     rig = character.create_smpl_character(bpy.context, clip_joints)
     plan = takes.GeneratePlan(rig.name, "", "walk", 3.0, 0, 5.0, "fast")
-    jobs.apply_result(bpy.context, jobs.Job("generate", lambda p, c: [Motion(clip_joints[:60])], plan).run())
+    takes.apply_result(bpy.context, jobs.Job("generate", lambda p, c: [Motion(clip_joints[:60])], plan).run())
     state = scene_state(scene)
     settings.edit_range = 'PREVIEW'
     scene.use_preview_range = False
@@ -154,7 +154,7 @@ def test_custom_bone_map_file(scene, use_model, tmp_path):
     names, parents, heads, tails, rolls = mixamo_like_bones("")
     custom = [f"b{i:02d}_{name.lower()}" for i, name in enumerate(names)]
     rig = build_armature("Custom", custom, parents, heads, tails, rolls, scale=0.01)
-    from moscale.skeleton import JOINT_NAMES
+    from moscale.motion.skeleton import JOINT_NAMES
 
     path = tmp_path / "custom.json"
     path.write_text(json.dumps({"name": "custom", "bones": dict(zip(JOINT_NAMES, custom[:22]))}))

@@ -6,8 +6,8 @@ import bpy
 import numpy as np
 import pytest
 from moscale.motion import Motion
-from moscale.retarget import bone_rest_quaternion, to_z_up
-from moscale.skeleton import JOINT_NAMES, PARENTS
+from moscale.motion.retarget import bone_rest_quaternion, to_z_up
+from moscale.motion.skeleton import JOINT_NAMES, PARENTS
 
 from blender_helpers import apply_motion, build_armature, scene_state, world_heads
 from moscale_blender import character, jobs, keyframes, takes
@@ -165,7 +165,7 @@ def test_edit_replaces_keys_only_inside_the_range(scene, clip_joints, use_model,
     assert request.start_frame <= (31 - 1) * 20 / fps and request.end_frame > (60 - 1) * 20 / fps
     edited = spliced_edit(source, clip_joints[110:], request.start_frame, request.end_frame)
     job = jobs.Job("edit", lambda progress, cancel: [Motion(edited, prompt=plan.prompt)], plan).run()
-    (new,) = jobs.apply_result(bpy.context, job)
+    (new,) = takes.apply_result(bpy.context, job)
 
     assert new.kind == 'EDIT' and new.source_take == take.name and new.action != source_action
     assert len(settings.takes) == 2 and rig.animation_data.action == new.action
@@ -205,5 +205,5 @@ def test_cancelled_job_leaves_the_scene_unchanged(scene, clip_joints):
     assert job.wait(5)
     assert jobs.poll_job(job) == jobs.CANCELLED and job.result == [] and jobs.active_job() is None
     with pytest.raises(takes.TakeError):
-        jobs.apply_result(bpy.context, job)
+        takes.apply_result(bpy.context, job)
     assert scene_state(scene) == state

@@ -21,7 +21,7 @@ def test_panels_draw_in_every_state(scene, clip_joints):
 
     rig = character.create_smpl_character(bpy.context, clip_joints)
     plan = takes.GeneratePlan(rig.name, "", "walk", 2.0, 0, 5.0, "fast")
-    jobs.apply_result(bpy.context, jobs.Job("generate", lambda p, c: [Motion(clip_joints[:40])], plan).run())
+    takes.apply_result(bpy.context, jobs.Job("generate", lambda p, c: [Motion(clip_joints[:40])], plan).run())
     scene.moscale.show_details = True
     assert ("label", "Prompt: walk") in draw(panels.MOSCALE_PT_takes).log
     item = RecordingLayout()

@@ -61,7 +61,7 @@ def test_disable_removes_everything_and_enable_restores(addon):
 
 
 def test_guidance_default_is_the_backends(addon):
-    from moscale.sampling import DEFAULT_GUIDANCE
+    from moscale.model.sampling import DEFAULT_GUIDANCE
 
     assert bpy.context.scene.moscale.guidance == pytest.approx(DEFAULT_GUIDANCE)
 

@@ -7,8 +7,8 @@ import bpy
 import numpy as np
 import pytest
 from moscale.motion import Motion
-from moscale.retarget import to_z_up
-from moscale.skeleton import PARENTS
+from moscale.motion.retarget import to_z_up
+from moscale.motion.skeleton import PARENTS
 
 from blender_helpers import apply_motion
 from moscale_blender import keyframes, rig, takes

@@ -9,9 +9,9 @@ import bpy
 import numpy as np
 import pytest
 from moscale.motion import Motion
-from moscale import retarget
-from moscale.retarget import to_z_up
-from moscale.skeleton import PARENTS
+from moscale.motion import retarget
+from moscale.motion.retarget import to_z_up
+from moscale.motion.skeleton import PARENTS
 
 from blender_helpers import apply_motion, scene_state
 from moscale_blender import jobs, keyframes, rig, takes
@@ -95,7 +95,7 @@ def test_rigify_rig_follows_the_motion_through_its_controls(rigify_rig, clip_joi
     plan = takes.GeneratePlan(rigify_rig.name, "", "walks and waves", len(joints) / 20, 0, 2.0, "fast")
     job = jobs.Job("generate", lambda progress, cancel: [Motion(joints)], plan).run()
     started = time.perf_counter()
-    (take,) = jobs.apply_result(bpy.context, job)  # solve, keys, and the check of the evaluated DEF bones
+    (take,) = takes.apply_result(bpy.context, job)  # solve, keys, and the check of the evaluated DEF bones
     seconds = time.perf_counter() - started
     paths = {fc.data_path for fc in keyframes.action_fcurves(take.action)}
     assert 'pose.bones["thigh_fk.L"].rotation_quaternion' in paths and 'pose.bones["torso"].location' in paths

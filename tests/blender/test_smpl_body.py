@@ -6,10 +6,10 @@ from __future__ import annotations
 import bpy
 import numpy as np
 import pytest
-from moscale import amass, body_model
+from moscale.motion import amass, body_model
 from moscale.motion import Motion
-from moscale.retarget import to_z_up
-from moscale.skeleton import JOINT_NAMES
+from moscale.motion.retarget import to_z_up
+from moscale.motion.skeleton import JOINT_NAMES
 
 from blender_helpers import ADDON, draw, scene_state, world_heads
 from moscale_blender import character, panels, takes

@@ -6,7 +6,7 @@ import bpy
 import torch
 
 from blender_helpers import ADDON
-from moscale_blender import jobs, preferences
+from moscale_blender import preferences, takes
 
 
 def test_threads_preference_reaches_the_backend(scene, use_model):
@@ -20,7 +20,7 @@ def test_threads_preference_reaches_the_backend(scene, use_model):
         assert bpy.ops.moscale.generate() == {'FINISHED'}
         assert torch.get_num_threads() == 1
         prefs.cpu_threads = 2
-        assert jobs.cpu_threads() == 2
+        assert takes.plan_generate(bpy.context)[0].threads == 2  # the request carries it to the worker
         assert bpy.ops.moscale.generate() == {'FINISHED'}
         assert torch.get_num_threads() == 2 and len(scene.moscale.takes) == 2
     finally:

@@ -21,7 +21,7 @@ def fill(scene, segments):
 
 
 def test_generate_timeline_makes_one_take_equal_to_the_backend_sequence(scene, use_model):
-    from moscale import timeline as backend_timeline
+    from moscale.pipeline import timeline as backend_timeline
 
     settings = scene.moscale
     settings.target, settings.seed = 'SMPL', 11

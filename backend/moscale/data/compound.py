@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from moscale import atomic
-from moscale import features as codec
-from moscale import kinematics
-from moscale import rotations as rot
+from moscale.utils import atomic
+from moscale.motion import features as codec
+from moscale.motion import kinematics
+from moscale.motion import rotations as rot
 from moscale.data import captions as captions_lib
 from moscale.data.dataset import FEATURES_DIR, TEXTS_DIR, read_split
-from moscale.skeleton import FACE_JOINTS, MAX_FRAMES
+from moscale.motion.skeleton import FACE_JOINTS, MAX_FRAMES
 
 HELDOUT_SPLIT = "heldout"
 JOINTS_DIR = "new_joints"

@@ -39,11 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-from moscale import features as feature_codec
+from moscale.motion import features as feature_codec
 from moscale.data import captions as captions_lib
 from moscale.data import compound
-from moscale.skeleton import FEATURE_DIM, FPS, NUM_JOINTS
-from moscale.sources import RigError, RigMap, load_source_clip, root_jitter
+from moscale.motion.skeleton import FEATURE_DIM, FPS, NUM_JOINTS
+from moscale.motion.sources import RigError, RigMap, load_source_clip, root_jitter
 
 SOURCE_KINDS = ("bandai", "cmu", "bvh")
 SPLIT_FRACTIONS = {"test": 0.10, "val": 0.05}  # the rest is train

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from moscale.skeleton import FPS
+from moscale.motion.skeleton import FPS
 
 FEATURES_DIR = "new_joint_vecs"
 TEXTS_DIR = "texts"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from moscale.skeleton import FPS
+from moscale.motion.skeleton import FPS
 
 PELVIS, LEFT_HIP, RIGHT_HIP, HEAD = 0, 1, 2, 15
 SHOULDER = {"left": 16, "right": 17}

@@ -53,9 +53,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from moscale import atomic
+from moscale.utils import atomic
 from moscale.evaluation import metrics
-from moscale.evaluation.evaluator import load_evaluator
+from moscale.evaluation.load import load_evaluator
 from moscale.evaluation.generation import (EvalContext, PipelineGenerator, evaluate_generator,
                                            evaluate_ground_truth, load_eval_set, results_table)
 
@@ -313,12 +313,12 @@ class Comparison:
         return results
 
     def _is_next_scale(self, folder: str) -> bool:
-        from moscale.transformer import NEXT_SCALE
+        from moscale.model.transformer import NEXT_SCALE
 
         return self.generator(folder, self.config["sampling"]).pipe.model.config.mode == NEXT_SCALE
 
     def _passes(self, folder: str, schedule) -> int:
-        from moscale.sampling import resolve_schedule
+        from moscale.model.sampling import resolve_schedule
 
         model = self.generator(folder, self.config["sampling"]).pipe.model
         return int(sum(resolve_schedule(schedule, len(model.config.factors))))

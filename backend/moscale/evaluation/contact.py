@@ -20,8 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from moscale import feet
-from moscale.features import features_to_joints
+from moscale.motion import feet
+from moscale.motion.features import features_to_joints
 
 MIN_REAL = 3
 OTHER = "other"

@@ -29,7 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from moscale.weights import load_weights
+from moscale.evaluation.batches import as_motion_list, pad_motions
+from moscale.utils.weights import load_weights
 
 FORMAT_NAME = "moscale-evaluator"
 CONFIG_VERSION = 1
@@ -238,7 +239,7 @@ class TextMotionEvaluator(nn.Module):
     @property
     def text_encoder(self):
         if not self._text_encoder_slot:
-            from moscale.text import TextEncoder
+            from moscale.model.text import TextEncoder
 
             self.set_text_encoder(TextEncoder.load(self.config.text_encoder, self.config.max_text_tokens))
         return self._text_encoder_slot[0].to(self.device)
@@ -256,7 +257,7 @@ class TextMotionEvaluator(nn.Module):
     # --- release folders
 
     def save_pretrained(self, folder: str | Path, training: dict | None = None) -> Path:
-        from moscale import atomic  # each file replaced whole: a cut-off save never leaves half a weights file
+        from moscale.utils import atomic  # each file replaced whole: a cut-off save never leaves half a weights file
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -289,54 +290,3 @@ def read_evaluator_config(folder: Path) -> EvaluatorConfig:
     if int(raw.get("version", 0)) > CONFIG_VERSION:
         raise ValueError(f"{path}: version {raw['version']} is newer than this moscale reads ({CONFIG_VERSION})")
     return EvaluatorConfig.from_dict(raw["evaluator"])
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# helpers shared with the Guo et al. evaluator
-
-
-def as_motion_list(features, lengths=None) -> tuple[list[np.ndarray | torch.Tensor], np.ndarray]:
-    """A list of (T_i, D) motions and their lengths, from a list or from a padded (N, T, D) array with lengths."""
-    if isinstance(features, (list, tuple)):
-        motions = list(features)
-        if lengths is None:
-            lengths = [len(m) for m in motions]
-    else:
-        if lengths is None:
-            lengths = [features.shape[1]] * features.shape[0]
-        motions = [features[i] for i in range(features.shape[0])]
-    lengths = np.asarray(torch.as_tensor(lengths).cpu(), dtype=np.int64).reshape(-1)
-    if len(lengths) != len(motions):
-        raise ValueError(f"{len(motions)} motions but {len(lengths)} lengths")
-    if any(length > len(m) for m, length in zip(motions, lengths)):
-        raise ValueError("a length exceeds its motion's frames")
-    return [m[:length] for m, length in zip(motions, lengths)], lengths
-
-
-def pad_motions(motions: Sequence, device, min_frames: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero-padded (B, T, D) float32 batch and (B,) lengths."""
-    lengths_B = torch.tensor([len(m) for m in motions], dtype=torch.long)
-    frames = max(int(lengths_B.max()), min_frames)
-    batch_BTD = torch.zeros(len(motions), frames, motions[0].shape[-1])
-    for row, motion in enumerate(motions):
-        batch_BTD[row, :len(motion)] = torch.as_tensor(np.asarray(motion), dtype=torch.float32)
-    return batch_BTD.to(device), lengths_B.to(device)
-
-
-def load_evaluator(path: str | Path, *, device: str | torch.device = "cpu", glove: str | Path | None = None,
-                   mean=None, std=None) -> Embedder:
-    """Our evaluator folder, or Guo et al.'s checkpoint (`text_mot_match/model/finest.tar`, or a folder holding it)
-    with their GloVe vectors (`glove`) and feature normalisation (`mean`, `std`: arrays or .npy paths)."""
-    path = Path(path)
-    if path.is_dir() and (path / CONFIG_FILE).is_file():
-        return TextMotionEvaluator.from_pretrained(path, map_location=device)
-    from moscale.evaluation.guo import GuoEvaluator, find_guo_checkpoint
-
-    checkpoint = find_guo_checkpoint(path)
-    if checkpoint is None:
-        raise FileNotFoundError(f"{path}: neither a MoScale evaluator folder ({CONFIG_FILE}, {WEIGHTS_FILE}) nor a "
-                                f"Guo et al. evaluator checkpoint (text_mot_match/model/finest.tar)")
-    if glove is None or mean is None or std is None:
-        raise ValueError("Guo et al.'s evaluator also needs their GloVe folder (our_vab_data.npy, our_vab_words.pkl, "
-                         "our_vab_idx.pkl) and the feature mean/std it was trained with")
-    return GuoEvaluator.from_files(checkpoint, glove, mean, std, device=device)

@@ -29,10 +29,11 @@ import numpy as np
 import torch
 
 from moscale.data.dataset import TEXTS_DIR, MotionDataset, read_split
-from moscale import atomic
+from moscale.utils import atomic
 from moscale.evaluation import contact, metrics
-from moscale.evaluation.evaluator import Embedder, TextMotionEvaluator, load_evaluator
-from moscale.sampling import DEFAULT_GUIDANCE, PREFIX_MODES
+from moscale.evaluation.evaluator import Embedder, TextMotionEvaluator
+from moscale.evaluation.load import load_evaluator
+from moscale.model.sampling import DEFAULT_GUIDANCE, PREFIX_MODES
 
 GROUND_TRUTH = "ground truth"
 # generate(caption, frames, seed, num_samples) -> (num_samples, frames, D) raw features
@@ -238,7 +239,7 @@ class PipelineGenerator:
             self.pipe.prefix = prefix
         self.settings = dict(guidance=guidance, schedule=schedule, temperature=temperature, top_p=top_p,
                              foot_lock=foot_lock)
-        from moscale.editing import feature_facing
+        from moscale.pipeline.editing import feature_facing
 
         self.facing = feature_facing(self.pipe)  # how the foot-locked joints are encoded back into features
 
@@ -256,8 +257,8 @@ class PipelineGenerator:
 def locked_features(motion, facing: str = "corrected") -> np.ndarray:
     """(T, 263) features of a motion whose joints were changed after decoding (foot lock), contact channels kept
     from the model (they are what the lock acted on)."""
-    from moscale.features import joints_to_features
-    from moscale.skeleton import CONTACT_SLICE
+    from moscale.motion.features import joints_to_features
+    from moscale.motion.skeleton import CONTACT_SLICE
 
     joints = np.concatenate([motion.joints, 2 * motion.joints[-1:] - motion.joints[-2:-1]])  # one frame more
     features = joints_to_features(joints.astype(np.float64), facing=facing).astype(np.float32)

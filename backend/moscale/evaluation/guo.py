@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from moscale.evaluation.evaluator import as_motion_list, pad_motions
+from moscale.evaluation.batches import as_motion_list, pad_motions
 
 POS_CATEGORIES = ("VERB", "NOUN", "DET", "ADP", "NUM", "AUX", "PRON", "ADJ", "ADV", "Loc_VIP", "Body_VIP", "Obj_VIP",
                   "Act_VIP", "Desc_VIP", "OTHER")

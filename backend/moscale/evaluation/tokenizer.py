@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from moscale.data.dataset import MotionDataset, clip_source, collate_motions
-from moscale.tokenizer import MotionTokenizer
+from moscale.model.tokenizer import MotionTokenizer
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +47,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def joints_from_features(features_TD: np.ndarray) -> np.ndarray:
     """(T, 22, 3) metres from raw (denormalised) features."""
-    from moscale.features import features_to_joints
+    from moscale.motion.features import features_to_joints
 
     return np.asarray(features_to_joints(features_TD), dtype=np.float64)
 
@@ -182,7 +182,7 @@ def scale_figure(model: MotionTokenizer, features_TD: torch.Tensor, out_path: st
     """The same clip decoded from the first 1, 2, ..., K scales, then the original: one filmstrip row each."""
     from PIL import Image
 
-    from moscale.preview import render_preview
+    from moscale.motion.preview import render_preview
 
     mean, std = model.feature_mean.cpu().numpy(), model.feature_std.cpu().numpy()
     lengths = torch.tensor([features_TD.shape[0]])

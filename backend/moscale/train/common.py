@@ -256,7 +256,7 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 def save_checkpoint(path: str | Path, state: dict) -> None:
     """torch.save a training checkpoint atomically (write to a temporary name, then rename)."""
-    from moscale.atomic import replacing
+    from moscale.utils.atomic import replacing
 
     with replacing(path) as temporary:  # a fresh scratch name: two runs never share one temporary file
         torch.save(state, temporary)

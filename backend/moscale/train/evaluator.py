@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 from moscale.data.dataset import LengthBucketSampler, MotionDataset, all_captions, collate_motions
 from moscale.evaluation import metrics
 from moscale.evaluation.evaluator import EvaluatorConfig, TextMotionEvaluator
-from moscale.text import TextCache, TextEncoder, build_text_cache
+from moscale.model.text import TextCache, TextEncoder, build_text_cache
 from moscale.train import common
 
 CHECKPOINT_FILE = "checkpoint.pt"

@@ -39,12 +39,12 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from moscale import scales
+from moscale.model import scales
 from moscale.data.dataset import LengthBucketSampler, MotionDataset, all_captions, collate_motions
-from moscale.text import TextCache, load_or_build_text_cache
-from moscale.tokenizer import MotionTokenizer
+from moscale.model.text import TextCache, load_or_build_text_cache
+from moscale.model.tokenizer import MotionTokenizer
 from moscale.train import common
-from moscale.transformer import (NEXT_SCALE, NEXT_TOKEN, MotionTransformer, TransformerConfig, next_scale_layout,
+from moscale.model.transformer import (NEXT_SCALE, NEXT_TOKEN, MotionTransformer, TransformerConfig, next_scale_layout,
                                  next_token_layout)
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -297,7 +297,7 @@ def _text_cache(args, runtime: common.Runtime) -> TextCache:
             pass
         cache = _cache_if_complete(path, args.text_encoder, args.max_text_tokens, captions)
         if cache is None:
-            from moscale.text import TextEncoder
+            from moscale.model.text import TextEncoder
 
             encoder = TextEncoder.load(args.text_encoder, args.max_text_tokens)
             cache = load_or_build_text_cache(path, encoder.config, captions, encoder)

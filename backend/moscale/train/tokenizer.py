@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from moscale.data.dataset import LengthBucketSampler, MotionDataset, collate_motions, source_repeats
-from moscale.tokenizer import MotionTokenizer, TokenizerConfig, count_parameters
+from moscale.model.tokenizer import MotionTokenizer, TokenizerConfig, count_parameters
 from moscale.train import common
 
 CHECKPOINT_FILE = "checkpoint.pt"

@@ -1,0 +1,109 @@
+"""The `moscale` command line.
+
+Each subcommand lives in the module that owns its concern; that module exposes
+`configure_parser(parser: argparse.ArgumentParser) -> None` and `run(args: argparse.Namespace) -> int`.
+Modules are imported only when their command runs, so `moscale --help` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command path -> (module, one-line help)
+COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
+    ("data", "build"): ("moscale.data.corpus", "build a HumanML3D-layout corpus from BVH mocap folders"),
+    ("data", "stats"): ("moscale.data.dataset", "summarise a HumanML3D-layout folder"),
+    ("convert",): ("moscale.cli.convert", "convert a motion file (.bvh, .npz incl. AMASS, .npy) to .npz/.bvh/.npy/..."),
+    ("edit",): ("moscale.cli.edit", "regenerate a frame range, extend, prepend or in-between motions"),
+    ("export",): ("moscale.cli.export", "write a motion file as .fbx/.blend (SMPL character, through bpy), .bvh, preview"),
+    ("generate",): ("moscale.cli.generate", "generate a motion from text (.fbx/.blend/.bvh/.npy/.npz/.gif/.png)"),
+    ("preview",): ("moscale.cli.preview", "draw a stick-figure GIF/PNG of a clip (.npy joints or features, .bvh)"),
+    ("train", "tokenizer"): ("moscale.train.tokenizer", "train the multi-scale residual VQ-VAE"),
+    ("train", "generator"): ("moscale.train.generator", "train the text-to-motion transformer (next-scale or next-token)"),
+    ("train", "evaluator"): ("moscale.train.evaluator", "train the text-motion evaluator (contrastive)"),
+    ("eval", "generator"): ("moscale.evaluation.generation", "text-to-motion metrics of a generator release folder"),
+    ("eval", "compare"): ("moscale.evaluation.comparison", "the controlled comparison: docs/results.md and plots"),
+    ("eval", "tokenizer"): ("moscale.evaluation.tokenizer", "reconstruction MPJPE per scale, codebook usage"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="moscale", description="MoScale text-to-motion tools")
+    groups: dict[tuple[str, ...], argparse._SubParsersAction] = {(): parser.add_subparsers(dest="command", required=True)}
+    for path, (module, help_text) in COMMANDS.items():
+        for depth in range(1, len(path)):
+            prefix = path[:depth]
+            if prefix not in groups:
+                group_parser = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} commands")
+                groups[prefix] = group_parser.add_subparsers(dest=f"command_{depth}", required=True)
+        leaf = groups[path[:-1]].add_parser(path[-1], help=help_text, description=help_text)
+        leaf.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    # Find the command from the leading words, so its module adds its own options before parsing (and --help lists them).
+    path = next((p for p in COMMANDS if tuple(argv[: len(p)]) == p), None)
+    leaf = None
+    if path is not None:
+        module = importlib.import_module(COMMANDS[path][0])
+        leaf = _leaf_parser(parser, path)
+        module.configure_parser(leaf)
+        _add_common_options(path, leaf)
+    args = parser.parse_args(argv)
+    if leaf is not None and path in CHECKED_COMMANDS:
+        from moscale.cli import checks
+
+        try:  # everything a user typed is checked before any model is loaded or any frame computed
+            for warning in checks.check_arguments(path, args):
+                print(f"warning: {warning}", file=sys.stderr)
+        except ValueError as error:  # exit status 2, as the commands' own checks and argparse's
+            print(f"{leaf.prog}: error: {error}", file=sys.stderr)
+            return 2
+        checks.apply_threads(path, args)
+    return int(importlib.import_module(args._module).run(args) or 0)
+
+
+# Commands whose options moscale.checks validates, and those that take --threads (torch's CPU threads).
+CHECKED_COMMANDS = {("generate",), ("edit",), ("export",), ("convert",), ("preview",)}
+THREAD_COMMANDS = {("generate",), ("edit",), ("export",)}
+
+
+def _add_common_options(path: tuple[str, ...], leaf: argparse.ArgumentParser) -> None:
+    if path in THREAD_COMMANDS and "--threads" not in leaf._option_string_actions:
+        leaf.add_argument("--threads", type=int, metavar="N",
+                          help="CPU threads for torch (default 1 on the CPU: on a busy machine more threads are "
+                               "many times slower, see README; give the number of idle cores to use them)")
+    output = leaf._option_string_actions.get("-o")
+    if output is not None and type(output) is argparse._StoreAction:
+        # A second -o used to replace the first silently; the command writes one file, so refuse it instead.
+        output.__class__ = _StoreOnce
+
+
+class _StoreOnce(argparse._StoreAction):
+    """A store action that refuses to be given twice (argparse's default keeps the last value silently)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        seen = f"_given_{self.dest}"
+        if getattr(namespace, seen, False):
+            command = parser.prog
+            raise argparse.ArgumentError(self, f"given twice ({getattr(namespace, self.dest)} and {values}): "
+                                               f"`{command}` writes one file; write the other formats from it "
+                                               "with `moscale export FILE -o OTHER -o ...`")
+        setattr(namespace, seen, True)
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _leaf_parser(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> argparse.ArgumentParser:
+    current = parser
+    for word in path:
+        subparsers = next(a for a in current._actions if isinstance(a, argparse._SubParsersAction))
+        current = subparsers.choices[word]
+    return current
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,589 @@
+"""Retarget SMPL-22 joint positions onto an armature's rest pose as pose-bone rotations (numpy, no Blender).
+
+Pipeline: joints (T, 22, 3), metres, Y up -> Z up (``to_z_up``, the one place retargeting changes axes) ->
+armature space (inverse object rotation) -> a world-space *delta* rotation per SMPL joint (swing per bone,
+best-fit rotation for the branching joints pelvis and spine3) -> per-bone local quaternions in Blender's pose
+convention plus the root bone's location, for any rest pose given as plain arrays (``ArmatureRest``).
+
+Blender pose convention, for a bone b with parent p (rest orientations ``Rr`` from ``matrix_local.to_quaternion()``):
+``world_b = world_p * Rr_p^-1 * Rr_b * q_b``. Asking ``world_b = D_b * Rr_b`` (the rest orientation moved by the
+delta) gives ``q_b = Rr_b^-1 * D_p^-1 * D_b * Rr_b``. Bones without a mapped joint keep identity, so they carry
+their nearest mapped ancestor's delta.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from moscale.motion import kinematics
+from moscale.motion import rotations as rot
+from moscale.motion.skeleton import BONE_LENGTHS_M, FPS, JOINT_NAMES, NUM_JOINTS, PARENTS
+from moscale.utils.paths import ASSETS
+
+# Single-child joints: the child whose direction the joint's bone follows (a swing).
+_AIM_CHILD = {1: 4, 2: 5, 3: 6, 4: 7, 5: 8, 6: 9, 7: 10, 8: 11, 12: 15, 13: 16, 14: 17, 16: 18, 17: 19, 18: 20, 19: 21}
+# Branching joints: (children, (left child, right child)) fitted together with a best-fit rotation.
+_BRANCHES = {0: ((1, 2, 3), (1, 2)), 9: ((12, 13, 14), (13, 14))}
+_LEGS = ((1, 4, 7), (2, 5, 8))  # (hip, knee, ankle) left, right
+
+
+def _depth(joint: int) -> int:
+    return 0 if PARENTS[joint] < 0 else 1 + _depth(PARENTS[joint])
+
+
+_LEVELS = [[j for j in range(NUM_JOINTS) if _depth(j) == d] for d in range(max(map(_depth, range(NUM_JOINTS))) + 1)]
+
+# Rest directions (Y up, body facing +Z) of the built-in character, T-pose. The branching joints' child directions
+# are HumanML3D clip 012314's rigid pelvis and chest geometry, symmetrised; ``smpl_rest_joints(joints)`` fits them to
+# a given motion instead.
+_CANONICAL_DIRECTIONS = np.array(
+    [
+        [0, 0, 0], [0.565, -0.790, -0.235], [-0.565, -0.790, -0.235], [0, 1, 0], [0, -1, 0], [0, -1, 0],
+        [0, 1, 0], [0, -1, 0], [0, -1, 0], [0, 1, 0], [0, -0.45, 0.89], [0, -0.45, 0.89], [0, 1, 0],
+        [0.511, 0.852, -0.108], [-0.511, 0.852, -0.108], [0, 1, 0], [1, 0, 0], [-1, 0, 0], [1, 0, 0],
+        [-1, 0, 0], [1, 0, 0], [-1, 0, 0],
+    ],
+    dtype=np.float64,
+)
+_BRANCH_CHILDREN = (1, 2, 3, 12, 13, 14)
+
+
+class UnknownRigError(ValueError):
+    """No bone map matches an armature; the message lists the missing bones and how to supply a map."""
+
+
+def to_z_up(points: np.ndarray) -> np.ndarray:
+    """HumanML3D (Y up, facing +Z) -> Blender (Z up, facing -Y): (x, y, z) -> (x, -z, y). Any (..., 3)."""
+    points = np.asarray(points, dtype=np.float64)
+    return np.stack([points[..., 0], -points[..., 2], points[..., 1]], axis=-1)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
+# ----------------------------------------------------------------------------------------------- rest poses
+
+
+@dataclass(frozen=True)
+class ArmatureRest:
+    """An armature's rest pose as plain arrays, in armature space (Blender reads them from ``Bone`` data).
+
+    ``rest_quats`` are ``bone.matrix_local.to_quaternion()`` as (w, x, y, z); ``object_rotation`` is the
+    armature object's world rotation (the motion is brought into armature space through its inverse).
+    """
+
+    names: tuple[str, ...]
+    parents: np.ndarray          # (B,) parent index, -1 for roots
+    heads: np.ndarray            # (B, 3) head_local, armature units
+    tails: np.ndarray            # (B, 3) tail_local
+    rest_quats: np.ndarray       # (B, 4)
+    object_rotation: np.ndarray = field(default_factory=lambda: rot.identity())
+
+    def __post_init__(self) -> None:
+        count = len(self.names)
+        for name, shape in (("parents", (count,)), ("heads", (count, 3)), ("tails", (count, 3)), ("rest_quats", (count, 4))):
+            if np.shape(getattr(self, name)) != shape:
+                raise ValueError(f"ArmatureRest.{name} must have shape {shape}, got {np.shape(getattr(self, name))}")
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+    def order(self) -> list[int]:
+        """Bone indices with every parent before its children."""
+        done: list[int] = []
+        seen: set[int] = set()
+        for bone in range(len(self.names)):
+            chain = []
+            while bone >= 0 and bone not in seen:
+                chain.append(bone)
+                bone = int(self.parents[bone])
+            for item in reversed(chain):
+                seen.add(item)
+                done.append(item)
+        return done
+
+
+def bone_rest_quaternion(head: np.ndarray, tail: np.ndarray, roll: np.ndarray | float) -> np.ndarray:
+    """Blender's bone rest orientation (..., 4) from head, tail and roll (radians): Y along the bone, then roll about it.
+
+    Matches ``vec_roll_to_mat3`` (shortest arc from +Y, 180 degrees about Z when the bone points down -Y).
+    """
+    direction = _unit(np.asarray(tail, np.float64) - np.asarray(head, np.float64))
+    swing = rot.between(np.broadcast_to([0.0, 1.0, 0.0], direction.shape), direction)
+    twist = rot.from_axis_angle(direction * np.asarray(roll, dtype=np.float64)[..., None])
+    return rot.multiply(twist, swing)
+
+
+def rest_from_bones(
+    names: Sequence[str], parents: Sequence[int], heads: np.ndarray, tails: np.ndarray, rolls: np.ndarray | None = None
+) -> ArmatureRest:
+    """An ``ArmatureRest`` from edit-bone style data (heads, tails, rolls), for rigs built without Blender."""
+    heads, tails = np.asarray(heads, np.float64), np.asarray(tails, np.float64)
+    rolls = np.zeros(len(names)) if rolls is None else np.asarray(rolls, np.float64)
+    return ArmatureRest(tuple(names), np.asarray(parents, dtype=np.int64), heads, tails, bone_rest_quaternion(heads, tails, rolls))
+
+
+def smpl_rest_joints(joints_TJ3: np.ndarray | None = None) -> np.ndarray:
+    """(22, 3) T-pose rest joints of the built-in SMPL character, metres, Y up, facing +Z, lowest joint at y = 0.
+
+    Without a motion: HumanML3D's bone lengths and a canonical pelvis/chest geometry. With ``joints`` (T, 22, 3):
+    that motion's own bone lengths and rigid pelvis/chest geometry, so retargeting it back is exact.
+    """
+    directions = _CANONICAL_DIRECTIONS.copy()
+    lengths = BONE_LENGTHS_M.copy()
+    if joints_TJ3 is not None:
+        fitted = kinematics.rest_offsets_from_joints(joints_TJ3)
+        lengths = kinematics.bone_lengths(joints_TJ3)
+        directions[list(_BRANCH_CHILDREN)] = fitted[list(_BRANCH_CHILDREN)]
+    offsets = _unit(directions) * lengths[:, None]
+    rest = np.zeros((NUM_JOINTS, 3))
+    for joint, parent in enumerate(PARENTS):
+        if parent >= 0:
+            rest[joint] = rest[parent] + offsets[joint]
+    rest[:, 1] -= rest[:, 1].min()
+    return rest
+
+
+@dataclass(frozen=True)
+class SmplCharacter:
+    """Edit-bone data for the built-in SMPL-22 armature (Z up, metres): one bone per joint, named like the joint."""
+
+    names: tuple[str, ...]
+    parents: tuple[int, ...]
+    heads: np.ndarray    # (22, 3)
+    tails: np.ndarray    # (22, 3)
+    roll_axes: np.ndarray  # (22, 3) the direction each bone's local Z should face (``EditBone.align_roll``)
+
+
+def smpl_character(joints_TJ3: np.ndarray | None = None, rest_joints_J3: np.ndarray | None = None) -> SmplCharacter:
+    """Bones of the SMPL character: head at its joint, tail at its aimed child (leaves extend their parent).
+
+    The joints are ``rest_joints`` (22, 3; Y up, facing +Z, metres; e.g. a real SMPL body's) when given, else
+    ``smpl_rest_joints(joints)``.
+    """
+    rest = smpl_rest_joints(joints_TJ3) if rest_joints_J3 is None else np.asarray(rest_joints_J3, dtype=np.float64)
+    if rest.shape != (NUM_JOINTS, 3) or not np.all(np.isfinite(rest)):
+        raise ValueError(f"rest joints must be finite with shape ({NUM_JOINTS}, 3), got {rest.shape}")
+    heads = to_z_up(rest)
+    tails = np.empty_like(heads)
+    leaf_lengths = {10: 0.05, 11: 0.05, 15: 0.2, 20: 0.1, 21: 0.1}
+    for joint in range(NUM_JOINTS):
+        if joint in _AIM_CHILD:
+            tails[joint] = heads[_AIM_CHILD[joint]]
+        elif joint in _BRANCHES:
+            tails[joint] = heads[_BRANCHES[joint][0][-1 if joint == 0 else 0]]  # pelvis -> spine1, spine3 -> neck
+        else:
+            direction = _unit(heads[joint] - heads[PARENTS[joint]]) if joint != 15 else np.array([0.0, 0.0, 1.0])
+            tails[joint] = heads[joint] + direction * leaf_lengths[joint]
+    # Sensible rolls: X is the bending axis. Legs, spine, feet bend about the body's side axis (+X);
+    # arms hang off the chest sideways, so their local Z faces up.
+    bone_dirs = _unit(tails - heads)
+    roll_axes = np.cross(np.array([1.0, 0.0, 0.0]), bone_dirs)
+    arms = [13, 14, 16, 17, 18, 19, 20, 21]
+    roll_axes[arms] = [0.0, 0.0, 1.0]
+    return SmplCharacter(JOINT_NAMES, PARENTS, heads, tails, _unit(roll_axes))
+
+
+# ----------------------------------------------------------------------------------------------- bone maps
+
+
+@dataclass(frozen=True)
+class BoneMap:
+    """SMPL joint name -> target bone name, for every one of the 22 joints. Stored as JSON (see ``from_json``)."""
+
+    name: str
+    bones: dict[str, str]
+    description: str = ""
+    # Control rigs (Rigify): the mapped bones are constraint-driven deform bones; keys go on these control bones
+    # instead (control bone -> the SMPL joint whose motion it carries), with these custom properties set per take
+    # (bone -> {property: value}, e.g. the IK/FK switches at FK). A control mapped to "rest" is keyed at rest.
+    controls: dict[str, str] = field(default_factory=dict)
+    switches: dict[str, dict[str, float]] = field(default_factory=dict)
+    root_control: str = ""  # the control that also carries the root motion (location)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.bones) - set(JOINT_NAMES))
+        missing = [joint for joint in JOINT_NAMES if joint not in self.bones]
+        if unknown or missing:
+            raise ValueError(
+                f"bone map {self.name!r}: keys must be the 22 SMPL joint names; "
+                + (f"unknown {unknown} " if unknown else "")
+                + (f"missing {missing}" if missing else "")
+            )
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "BoneMap":
+        """Load ``{"name": ..., "description": ..., "bones": {"pelvis": "Hips", ...}}``."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"cannot read bone map {path}: {error}") from error
+        if not isinstance(data, dict) or not isinstance(data.get("bones"), dict):
+            raise ValueError(f"bone map {path} needs a \"bones\" object mapping SMPL joint names to bone names")
+        controls = data.get("controls", {})
+        if not isinstance(controls, dict) or not set(controls.values()) <= set(JOINT_NAMES) | {"rest"}:
+            raise ValueError(f"bone map {path}: \"controls\" must map control bone names to SMPL joint names "
+                             "(or \"rest\": keyed at rest)")
+        return cls(str(data.get("name", path.stem)), dict(data["bones"]), str(data.get("description", "")),
+                   dict(controls), {bone: dict(props) for bone, props in data.get("switches", {}).items()},
+                   str(data.get("root_control", "")))
+
+    @classmethod
+    def from_source_map(cls, path: str | Path) -> "BoneMap | None":
+        """A source rig map (``assets/rigs/*.json``, ``moscale.sources``) whose 22 rules are plain joint names, as a
+        bone map (LAFAN1, Mixamo BVH imported into Blender); None when some joint is a computed point."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"cannot read rig map {path}: {error}") from error
+        joints = data.get("joints") if isinstance(data, dict) else None
+        if not isinstance(joints, dict) or not all(isinstance(joints.get(j), str) for j in JOINT_NAMES):
+            return None
+        return cls(str(data.get("name", Path(path).stem)), {j: joints[j] for j in JOINT_NAMES},
+                   str(data.get("description", "")))
+
+
+@dataclass(frozen=True)
+class RigMatch:
+    """A bone map resolved against one armature: the target bone name of each SMPL joint."""
+
+    map_name: str
+    bone_of_joint: tuple[str, ...]  # (22,); for a tip joint, its parent joint's bone
+    # Leaf joints the rig has no bone for (a hand, toe or head missing, e.g. a Rigify-named BVH without hands and
+    # toes): they sit at the tail of their parent joint's bone.
+    tips: tuple[int, ...] = ()
+    bone_map: "BoneMap | None" = None
+
+    @property
+    def tip_names(self) -> list[str]:
+        return [JOINT_NAMES[j] for j in self.tips]
+
+
+def builtin_maps_folder() -> Path:
+    """assets/rigs/targets of the source tree (the add-on passes its own copy when installed as an extension)."""
+    return ASSETS / "rigs" / "targets"
+
+
+def load_bone_maps(folder: str | Path | None = None, sources_folder: str | Path | None = None) -> list[BoneMap]:
+    """Every ``*.json`` bone map in ``folder`` (default: the built-in maps), sorted by file name, then the source
+    rig maps of ``sources_folder`` (default: ``folder``'s parent, i.e. ``assets/rigs``) that name one joint per SMPL
+    joint (lafan, mixamo): the same maps ``moscale convert`` reads BVH files with, so an armature imported from such
+    a BVH is recognised by the add-on too."""
+    folder = Path(folder) if folder is not None else builtin_maps_folder()
+    maps = [BoneMap.from_json(path) for path in sorted(folder.glob("*.json"))]
+    sources_folder = Path(sources_folder) if sources_folder is not None else folder.parent
+    names = {m.name for m in maps}
+    for path in sorted(sources_folder.glob("*.json")):
+        source_map = BoneMap.from_source_map(path)
+        if source_map is not None and source_map.name not in names:
+            maps.append(BoneMap(f"{source_map.name}", source_map.bones, source_map.description))
+    return maps
+
+
+def _namespace_prefixes(bone_names: Iterable[str]) -> list[str]:
+    """"" plus every namespace seen in the names ("mixamorig:", "mixamorig1:", ...)."""
+    prefixes = {name[: name.rindex(":") + 1] for name in bone_names if ":" in name}
+    return [""] + sorted(prefixes)
+
+
+# Leaf joints a rig may lack (a BVH without hand or toe joints): placed at their parent bone's tail.
+TIP_JOINTS = (10, 11, 15, 20, 21)
+
+
+def match_rig(bone_names: Sequence[str], bone_map: BoneMap, allow_tips: bool = False
+              ) -> tuple[RigMatch | None, list[str]]:
+    """Resolve ``bone_map`` against an armature: (match, []) or (None, missing target bone names).
+
+    Bone names may carry a namespace prefix (``mixamorig:Hips``); matching ignores case when exact names fail.
+    With ``allow_tips``, missing leaf bones (hands, toes, head: ``TIP_JOINTS``) are accepted and become tips.
+    """
+    present = set(bone_names)
+    by_lower = {name.lower(): name for name in bone_names}
+    best: tuple[RigMatch | None, list[str]] = (None, list(bone_map.bones.values()))
+    for prefix in _namespace_prefixes(bone_names):
+        resolved, missing, tips = [], [], []
+        for joint, joint_name in enumerate(JOINT_NAMES):
+            wanted = prefix + bone_map.bones[joint_name]
+            found = wanted if wanted in present else by_lower.get(wanted.lower())
+            if found is None and allow_tips and joint in TIP_JOINTS and resolved[PARENTS[joint]]:
+                tips.append(joint)
+                found = resolved[PARENTS[joint]]
+            if found is None:
+                missing.append(bone_map.bones[joint_name])
+                resolved.append("")
+            else:
+                resolved.append(found)
+        if not missing:
+            return RigMatch(bone_map.name, tuple(resolved), tuple(tips), bone_map), []
+        if len(missing) < len(best[1]):
+            best = (None, missing)
+    return best
+
+
+def detect_rig(bone_names: Sequence[str], maps: Sequence[BoneMap] | None = None) -> RigMatch:
+    """The first bone map whose 22 bones all exist in the armature; ``UnknownRigError`` if none does."""
+    maps = load_bone_maps() if maps is None else list(maps)
+    closest: tuple[str, list[str]] | None = None
+    for allow_tips in (False, True):  # a map that fits every joint wins over one that needs tips
+        for bone_map in maps:
+            match, missing = match_rig(bone_names, bone_map, allow_tips=allow_tips)
+            if match is not None:
+                return match
+            # closest: fewest bones missing that no tip can stand in for
+            if allow_tips and (closest is None or len(missing) < len(closest[1])):
+                closest = (bone_map.name, missing)
+    if closest is not None:  # name the absent leaves too: with the missing bones found, they would be tips
+        strict = match_rig(bone_names, next(m for m in maps if m.name == closest[0]))[1]
+        closest = (closest[0], closest[1], [name for name in strict if name not in closest[1]])
+    raise UnknownRigError(unknown_rig_message(bone_names, maps, closest))
+
+
+def unknown_rig_message(bone_names: Sequence[str], maps: Sequence[BoneMap],
+                        closest: tuple[str, list[str], list[str]] | None) -> str:
+    """The one wording for a skeleton no map fits, shared by the add-on and the command line."""
+    known = ", ".join(m.name for m in maps) or "none"
+    names = list(bone_names)
+    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+    detail = ""
+    if closest:
+        leaves = f"; also absent, which is fine: {', '.join(closest[2])}" if closest[2] else ""
+        detail = (f" Closest is {closest[0]!r}, missing {len(closest[1])} bones: {', '.join(closest[1])} (hand, toe "
+                  f"and head bones may be absent: they are then taken at the end of their parent bone{leaves}).")
+    return (
+        f"Unknown rig: no bone map ({known}) matches this skeleton ({len(names)} bones: {shown}).{detail} "
+        "Supply a custom bone map: a JSON file {\"name\": \"my_rig\", \"bones\": {\"pelvis\": \"<bone>\", ...}} "
+        f"naming your bone for each of the 22 SMPL joints ({', '.join(JOINT_NAMES)}); "
+        "choose it as 'Bone Map' in the MoScale panel, or pass it with --joint-map my_map.json on the command line "
+        "(Python: BoneMap.from_json(path))."
+    )
+
+
+def joint_map_of(match: RigMatch) -> dict[str, str]:
+    """SMPL joint name -> skeleton joint name for a resolved match (tips map to their parent joint's name, whose
+    End Site / bone tail they are)."""
+    return dict(zip(JOINT_NAMES, match.bone_of_joint))
+
+
+# ----------------------------------------------------------------------------------------------- retargeting
+
+
+@dataclass(frozen=True)
+class RetargetResult:
+    """Pose channels for one motion on one armature.
+
+    ``rotations`` are pose-bone ``rotation_quaternion`` values (w, x, y, z) for ``bone_names`` (the mapped bones
+    plus unmapped bones lying between mapped ones, which stay at identity); ``root_location`` is the pose-bone
+    ``location`` of ``root_bone`` (in its rest frame, armature units).
+    """
+
+    bone_names: tuple[str, ...]
+    rotations: np.ndarray      # (T, K, 4)
+    root_bone: str
+    root_location: np.ndarray  # (T, 3)
+    fps: float
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.rotations)
+
+
+def leg_length(points_J3: np.ndarray) -> np.ndarray:
+    """Mean of left and right hip->knee->ankle lengths; points (..., 22, 3) -> (...). ``retarget`` scales root
+    motion by the ratio of the rig's to the motion's."""
+    total = 0.0
+    for hip, knee, ankle in _LEGS:
+        total = total + np.linalg.norm(points_J3[..., knee, :] - points_J3[..., hip, :], axis=-1)
+        total = total + np.linalg.norm(points_J3[..., ankle, :] - points_J3[..., knee, :], axis=-1)
+    return total / len(_LEGS)
+
+
+def joint_deltas(motion_TJ3: np.ndarray, rest_joints_J3: np.ndarray) -> np.ndarray:
+    """(T, 22, 4) world rotations moving each SMPL joint's rest bone onto the motion (both in one space, Z up).
+
+    Single-child joints: the swing (no twist relative to the parent's delta) pointing the rest direction at the
+    child. Pelvis and spine3: the best-fit rotation of their child directions plus the left-right axis. Leaves
+    inherit their parent's delta.
+    """
+    num_frames = len(motion_TJ3)
+    deltas = rot.identity((num_frames, NUM_JOINTS))
+    for level in _LEVELS:  # joints of one depth at a time: their parents are done
+        for joint in (j for j in level if j in _BRANCHES):
+            kids, (left, right) = _BRANCHES[joint]
+            rest = np.concatenate([rest_joints_J3[list(kids)] - rest_joints_J3[joint],
+                                   (rest_joints_J3[left] - rest_joints_J3[right])[None]])
+            now = np.concatenate([motion_TJ3[:, list(kids)] - motion_TJ3[:, [joint]],
+                                  (motion_TJ3[:, left] - motion_TJ3[:, right])[:, None]], axis=1)
+            deltas[:, joint] = rot.best_fit_rotation(_unit(rest), _unit(now))
+        aimed = [j for j in level if j in _AIM_CHILD]
+        if aimed:
+            children = [_AIM_CHILD[j] for j in aimed]
+            parent_delta = deltas[:, [PARENTS[j] for j in aimed]]  # (T, n, 4)
+            rest_dir = rot.rotate(parent_delta, _unit(rest_joints_J3[children] - rest_joints_J3[aimed]))
+            swing = rot.between(rest_dir, _unit(motion_TJ3[:, children] - motion_TJ3[:, aimed]))
+            deltas[:, aimed] = rot.multiply(swing, parent_delta)
+        leaves = [j for j in level if j not in _AIM_CHILD and j not in _BRANCHES]
+        if leaves:
+            deltas[:, leaves] = deltas[:, [PARENTS[j] for j in leaves]]
+    return deltas
+
+
+def _keyed_bones(rest: ArmatureRest, mapped: set[int]) -> list[int]:
+    """Mapped bones plus unmapped bones between a mapped ancestor and a mapped descendant, in rig order."""
+    has_mapped_descendant: set[int] = set()
+    for bone in mapped:
+        parent = int(rest.parents[bone])
+        while parent >= 0:
+            has_mapped_descendant.add(parent)
+            parent = int(rest.parents[parent])
+    keyed = []
+    for bone in rest.order():
+        ancestor, under_mapped = int(rest.parents[bone]), False
+        while ancestor >= 0 and not under_mapped:
+            under_mapped = ancestor in mapped
+            ancestor = int(rest.parents[ancestor])
+        if bone in mapped or (under_mapped and bone in has_mapped_descendant):
+            keyed.append(bone)
+    return keyed
+
+
+@dataclass(frozen=True)
+class JointFrames:
+    """Where the rig's joints go, per frame, in armature space: each SMPL joint's world delta rotation (``deltas``,
+    (T, 22, 4), applied to the rest pose) and its bone head (``heads``, (T, 22, 3), armature units), with the rest
+    joints they move from (``rest_joints``, (22, 3)). A rigid transform per joint: any bone that moves with joint j
+    goes to ``heads[j] + deltas[j] * (rest - rest_joints[j])`` (control rigs key their controls this way)."""
+
+    deltas: np.ndarray
+    heads: np.ndarray
+    rest_joints: np.ndarray
+
+
+def rest_joints_of(rest: ArmatureRest, match: RigMatch) -> np.ndarray:
+    """(22, 3) armature-space rest position of each SMPL joint: its bone's head, or for a tip its parent's tail."""
+    index = np.array([rest.index(name) for name in match.bone_of_joint])
+    joints = rest.heads[index].copy()
+    for joint in match.tips:
+        joints[joint] = rest.tails[index[joint]]
+    return joints
+
+
+def _fk_heads(deltas_TJ4: np.ndarray, rest_joints_J3: np.ndarray, root_T3: np.ndarray) -> np.ndarray:
+    """(T, 22, 3) joint positions: the root where given, every other joint at its parent plus the parent's delta
+    applied to the rest offset (the rig's own bone lengths)."""
+    heads = np.empty(deltas_TJ4.shape[:2] + (3,))
+    heads[:, 0] = root_T3
+    for joint in range(1, NUM_JOINTS):
+        parent = PARENTS[joint]
+        offset = rest_joints_J3[joint] - rest_joints_J3[parent]
+        heads[:, joint] = heads[:, parent] + rot.rotate(deltas_TJ4[:, parent], offset)
+    return heads
+
+
+_FEET = [7, 8, 10, 11]  # ankles and toes: what stands on the floor
+
+
+def joint_frames(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch) -> JointFrames:
+    """The per-joint rigid motion that puts ``rest``'s armature into ``joints`` (T, 22, 3, metres, Y up).
+
+    Root motion is scaled by the ratio of the rig's leg length (hip -> knee -> ankle) to the motion's. The floor
+    (y = 0) maps to the armature's z = 0 plane, and (except on SMPL's own skeleton) the whole take is then shifted
+    up or down so the rig's lowest foot joint over the take is as high as the motion's (scaled): a rig whose feet
+    are shaped differently from SMPL's still stands on the floor instead of floating or sinking.
+    """
+    joints = np.asarray(joints_TJ3, dtype=np.float64)
+    if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3) or len(joints) == 0:
+        raise ValueError(f"expected joints of shape (T, {NUM_JOINTS}, 3), got {joints.shape}")
+    if not np.all(np.isfinite(joints)):
+        raise ValueError("joints contain non-finite values")
+    to_armature = rot.conjugate(rot.normalize(rest.object_rotation))
+    motion = rot.rotate(to_armature, to_z_up(joints))  # (T, 22, 3) armature space, metres
+    rest_joints = rest_joints_of(rest, match)
+    deltas = joint_deltas(motion, rest_joints)  # (T, 22, 4)
+    scale = float(leg_length(rest_joints)) / max(float(np.mean(leg_length(motion))), 1e-9)
+    up = rot.rotate(to_armature, np.array([0.0, 0.0, 1.0]))
+    ground_offset = rest_joints[0] - np.dot(rest_joints[0], up) * up
+    root_head = scale * motion[:, 0] + ground_offset  # (T, 3) armature space
+    heads = _fk_heads(deltas, rest_joints, root_head)
+    if match.map_name != "smpl":  # SMPL's own skeleton already stands where the motion does (the AMASS export
+        # places a real SMPL body by the same leg-ratio rule, and must keep matching the rig to 0.01 mm)
+        lowest_rig = float(np.min(heads[:, _FEET] @ up))
+        lowest_motion = scale * float(np.min(motion[:, _FEET] @ up))
+        heads += (lowest_motion - lowest_rig) * up
+    return JointFrames(deltas, heads, rest_joints)
+
+
+def retarget(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps: float = FPS) -> RetargetResult:
+    """Pose-bone rotations and root location that put ``rest``'s armature into the motion ``joints`` (T, 22, 3).
+
+    ``joints`` are metres, Y up (HumanML3D); where the root goes is ``joint_frames``'.
+    """
+    frames = joint_frames(joints_TJ3, rest, match)
+    deltas = frames.deltas
+    num_frames = len(deltas)
+    bone_index = np.array([rest.index(name) for name in match.bone_of_joint])
+    # effective delta of every rig bone: its own if mapped, else its nearest mapped ancestor's (tips own no bone)
+    joint_of_bone = {int(bone): joint for joint, bone in enumerate(bone_index) if joint not in match.tips}
+    bone_delta: dict[int, np.ndarray] = {}
+    identity = rot.identity((num_frames,))
+    for bone in rest.order():
+        parent = int(rest.parents[bone])
+        bone_delta[bone] = deltas[:, joint_of_bone[bone]] if bone in joint_of_bone else bone_delta.get(parent, identity)
+
+    keyed = _keyed_bones(rest, set(joint_of_bone))
+    columns = [column for column, bone in enumerate(keyed) if bone in joint_of_bone]
+    bones = [keyed[column] for column in columns]
+    own_BT4 = np.stack([bone_delta[bone] for bone in bones], axis=1)  # (T, M, 4)
+    parent_BT4 = np.stack([bone_delta.get(int(rest.parents[bone]), identity) for bone in bones], axis=1)
+    rest_M4 = rest.rest_quats[bones]
+    relative = rot.multiply(rot.conjugate(parent_BT4), own_BT4)
+    rotations = rot.identity((num_frames, len(keyed)))  # unmapped bones between mapped ones stay at rest
+    rotations[:, columns] = rot.multiply(rot.multiply(rot.conjugate(rest_M4), relative), rest_M4)
+    rotations = rot.make_continuous(rot.normalize(rotations))
+
+    root = int(bone_index[0])
+    root_location = rot.rotate(rot.conjugate(rest.rest_quats[root]), frames.heads[:, 0] - rest.heads[root])
+    names = tuple(rest.names[bone] for bone in keyed)
+    return RetargetResult(names, rotations, rest.names[root], root_location, float(fps))
+
+
+def resample(result: RetargetResult, fps: float, num_frames: int | None = None) -> RetargetResult:
+    """Resample to ``fps`` (slerp rotations, linear root location); default length keeps the duration T / fps_in."""
+    if num_frames is None:
+        num_frames = max(1, int(round(result.num_frames * fps / result.fps)))
+    if fps == result.fps and num_frames == result.num_frames:
+        return result
+    position = np.clip(np.arange(num_frames) * (result.fps / fps), 0.0, result.num_frames - 1)
+    lower = np.minimum(np.floor(position).astype(np.int64), max(result.num_frames - 2, 0))
+    upper = np.minimum(lower + 1, result.num_frames - 1)
+    weight = position - lower  # (N,)
+    rotations = rot.slerp(result.rotations[lower], result.rotations[upper], weight[:, None])
+    location = result.root_location[lower] * (1.0 - weight[:, None]) + result.root_location[upper] * weight[:, None]
+    return RetargetResult(result.bone_names, rot.make_continuous(rotations), result.root_bone, location, float(fps))
+
+
+def posed_heads(rest: ArmatureRest, result: RetargetResult) -> np.ndarray:
+    """(T, B, 3) armature-space head of every rig bone under ``result`` (Blender's pose evaluation, no constraints)."""
+    num_frames = result.num_frames
+    column = {name: i for i, name in enumerate(result.bone_names)}
+    world_rot = np.empty((num_frames, len(rest.names), 4))
+    heads = np.empty((num_frames, len(rest.names), 3))
+    for bone in rest.order():
+        local = result.rotations[:, column[rest.names[bone]]] if rest.names[bone] in column else rot.identity((num_frames,))
+        location = result.root_location if rest.names[bone] == result.root_bone else np.zeros((num_frames, 3))
+        parent = int(rest.parents[bone])
+        if parent < 0:
+            to_rest = rot.identity((num_frames,))
+            base = np.broadcast_to(rest.heads[bone], (num_frames, 3))
+        else:
+            to_rest = rot.multiply(world_rot[:, parent], rot.conjugate(rest.rest_quats[parent]))
+            base = heads[:, parent] + rot.rotate(to_rest, rest.heads[bone] - rest.heads[parent])
+        frame_rot = rot.multiply(to_rest, rest.rest_quats[bone])
+        world_rot[:, bone] = rot.multiply(frame_rot, local)
+        heads[:, bone] = base + rot.rotate(frame_rot, location)
+    return heads
