@@ -47,7 +47,7 @@ def random_releases(preset: str, root: Path) -> dict[str, Path]:
 
 def training_rate(model, tokenizer, batch: int, frames: int, repeats: int) -> float:
     """Samples/s of one AdamW step on `batch` clips of `frames` frames (teacher forcing with HR + TR)."""
-    from moscale.train.generator import TrainOptions, loss_and_stats, next_scale_batch, next_token_batch
+    from moscale.train.token_batches import TrainOptions, loss_and_stats, next_scale_batch, next_token_batch
     from moscale.model.transformer import NEXT_SCALE
 
     model = model.train()

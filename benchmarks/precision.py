@@ -56,7 +56,7 @@ def test_clips(pipe, data: Path, clips: int):
 
 
 def teacher_forced(pipe, batch: dict) -> dict[str, dict[str, float]]:
-    from moscale.train.generator import TrainOptions, loss_and_stats, next_scale_batch
+    from moscale.train.token_batches import TrainOptions, loss_and_stats, next_scale_batch
 
     features_BTD, lengths_B, captions = batch["features"], batch["lengths"], batch["captions"]
     text = [pipe.text_encoder.encode([c])[:2] for c in captions]

@@ -1,6 +1,6 @@
 """What an animator sees on the prompts they type first, on several seeds: does the pelvis travel for "walks", does
 a hand wave for "waves", does a compound prompt do both parts (moscale.evaluation.behaviour), are the feet planted
-(moscale.feet: toe skating over contact frames, cm/s).
+(moscale.motion.feet: toe skating over contact frames, cm/s).
 
     python build.py bench prompts [--model assets/model] [--seeds 5] [--legacy] [--json out.json]
 
@@ -35,7 +35,7 @@ COMPOUNDS = (
     ("a person walks forward and then raises both hands", "walk", "up"),
 )
 WALK_PART_M = 1.0
-TIMELINE = ("walks forward:4", "waves with the right hand:3")  # the headline as a prompt timeline (moscale.timeline)
+TIMELINE = ("walks forward:4", "waves with the right hand:3")  # the headline as a prompt timeline (moscale.pipeline.timeline)
 
 
 def part_done(joints, part: str, start: int, stop: int) -> bool:

@@ -4,7 +4,7 @@
 
 Parts, each the median of --repeats runs:
   read rest      bpy -> ArmatureRest (bone heads, tails, matrix_local quaternions)
-  retarget       numpy: joints -> pose-bone quaternions + root location (moscale.retarget.retarget)
+  retarget       numpy: joints -> pose-bone quaternions + root location (moscale.motion.retarget.retarget)
   resample       slerp to the scene frame rate (skipped at 20 fps)
   write keys     new action, slot/channelbag F-curves, keyframe_points.add + foreach_set, assign
   apply (total)  the add-on's whole path for one take (takes.apply_generate: all of the above + the take record)

@@ -61,7 +61,7 @@ def _ensure_object_mode(context: bpy.types.Context) -> None:
 
 
 def load_body(folder: str, model_type: str, gender: str, betas) -> "BodyMesh":
-    """The real body for the scene's settings (``moscale.body_model``); raises ``BodyModelError`` saying what to fix.
+    """The real body for the scene's settings (``moscale.motion.body_model``); raises ``BodyModelError`` saying what to fix.
     Reads files only: call it before changing the scene, so a failure leaves nothing behind."""
     from moscale.motion import body_model
 
@@ -84,7 +84,7 @@ def create_smpl_character(context: bpy.types.Context, joints: np.ndarray | None 
                           name: str = "SMPL Character", body=None) -> bpy.types.Object:
     """Add the SMPL armature and its body to the active collection; returns the (active, selected) armature.
 
-    With ``body`` (a ``moscale.body_model.BodyMesh``): the real mesh, skinned with the model's weights, and the
+    With ``body`` (a ``moscale.motion.body_model.BodyMesh``): the real mesh, skinned with the model's weights, and the
     armature on the model's joints for that shape. Otherwise the mannequin; with ``joints`` (T, 22, 3, Y up) its
     rest pose takes that motion's bone lengths and pelvis/chest geometry, so the motion replays exactly; without,
     HumanML3D's standard proportions.

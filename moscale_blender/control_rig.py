@@ -1,7 +1,7 @@
 """Control rigs (Rigify): their deform bones follow control bones through constraints, so keys on the deform
 bones do nothing. Animators key the FK controls, torso and hips; so does MoScale.
 
-Each control carries one SMPL joint's rigid motion (``moscale.retarget.JointFrames``): its armature-space matrix
+Each control carries one SMPL joint's rigid motion (``moscale.motion.retarget.JointFrames``): its armature-space matrix
 is the joint's transform applied to the control's rest matrix. Which local channels give that matrix depends on
 the rig's MCH bones and constraints, so Blender evaluates them: per frame, controls are set level by level (a
 control after every control it depends on, through parents or constraint targets), each from its parent's
@@ -12,14 +12,14 @@ from __future__ import annotations
 import bpy
 import numpy as np
 from mathutils import Matrix, Quaternion, Vector
-from moscale.motion import retarget
+from moscale.motion import retarget, rigs
 
 from . import keyframes
 
 REST = -1  # a control keyed at its rest pose (``"rest"`` in the bone map)
 
 
-def controls_of(obj: bpy.types.Object, match: retarget.RigMatch) -> dict[str, int]:
+def controls_of(obj: bpy.types.Object, match: rigs.RigMatch) -> dict[str, int]:
     """Control bone -> SMPL joint index when ``match``'s map drives this rig through controls it has, else {}."""
     bone_map = match.bone_map
     if bone_map is None or not bone_map.controls:
@@ -138,7 +138,7 @@ def _probe_anchors(obj, ordered: list[str], upstream: dict[str, set[str]], root:
     return anchors
 
 
-def solve(obj: bpy.types.Object, match: retarget.RigMatch, frames: retarget.JointFrames) -> list:
+def solve(obj: bpy.types.Object, match: rigs.RigMatch, frames: retarget.JointFrames) -> list:
     """Key channels (``keyframes`` channel tuples) of the controls for every frame of ``frames``.
 
     Leaves the armature's pose at rest or as some frame's; the caller assigns the take's action afterwards.

@@ -160,11 +160,10 @@ def export_bvh(context: bpy.types.Context, target: ExportTarget, filepath: str |
 
     Blender's exporter writes armature space, Z up, and has no axis options, while BVH files (and Blender's own
     importer, by default) are Y up: imported with the defaults, its file lay on its back. So its output is turned
-    into the Y-up world by the backend (``moscale.bvh.rotate_clip``) before it replaces ``filepath``."""
+    into the Y-up world by the backend (``moscale.motion.bvh_convert.rotate_clip``) before it replaces ``filepath``."""
     import tempfile
 
-    from moscale.utils import atomic
-    from moscale.motion import bvh
+    from moscale.motion import bvh, bvh_convert
 
     path = Path(bpy.path.abspath(str(filepath)))
     with tempfile.TemporaryDirectory(prefix="moscale-bvh-") as folder:
@@ -175,13 +174,13 @@ def export_bvh(context: bpy.types.Context, target: ExportTarget, filepath: str |
                                              root_transform_only=False)
         if result != {'FINISHED'}:
             raise ExportError(f"Blender's BVH exporter did not finish ({', '.join(result)}).")
-        clip = bvh.rotate_clip(bvh.read_bvh(z_up), bvh.Y_UP_FROM_Z_UP)
+        clip = bvh_convert.rotate_clip(bvh.read_bvh(z_up), bvh_convert.Y_UP_FROM_Z_UP)
     bvh.write_bvh(path, clip)  # atomic: a failed export keeps the previous file
     return path
 
 
 def export_amass(context: bpy.types.Context, target: ExportTarget, filepath: str | Path) -> Path:
-    """Write the take's stored motion as an AMASS-style .npz (``moscale.amass``), at the motion's frame rate.
+    """Write the take's stored motion as an AMASS-style .npz (``moscale.motion.amass``), at the motion's frame rate.
 
     On the SMPL character with a real body the pose parameters refer to that body's rest joints and carry its betas
     and gender, and the pelvis path is scaled by its leg length and lifted onto its soles like the body in the scene;

@@ -58,7 +58,7 @@ class MOSCALE_PG_settings(bpy.types.PropertyGroup):
                            default=4.0, min=0.2, soft_max=9.8, max=60.0, subtype='TIME_ABSOLUTE', unit='TIME_ABSOLUTE')
     seed: IntProperty(name="Seed", description="Random seed (same seed and settings give the same motion)",
                       default=0, min=0)
-    # default: moscale.sampling.DEFAULT_GUIDANCE (not imported here: registering must not import torch)
+    # default: moscale.model.sampling.DEFAULT_GUIDANCE (not imported here: registering must not import torch)
     guidance: FloatProperty(name="Guidance", description="How strongly the motion follows the prompt",
                             default=2.0, min=0.0, soft_max=10.0)
     quality: EnumProperty(name="Quality", items=[("PREFERENCES", "Preferences", "Use the add-on preference")]

@@ -1,4 +1,4 @@
-"""Read an armature's rest pose from bpy and resolve its bone map; the math is in ``moscale.retarget``."""
+"""Read an armature's rest pose from bpy and resolve its bone map; the math is in ``moscale.motion.retarget``."""
 from __future__ import annotations
 
 import functools
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import bpy
 import numpy as np
-from moscale.motion import retarget
+from moscale.motion import retarget, rigs
 
 from . import control_rig, keyframes, preferences
 
@@ -25,32 +25,32 @@ def read_rest(obj: bpy.types.Object) -> retarget.ArmatureRest:
     return retarget.ArmatureRest(names, parents, heads, tails, quats, rotation)
 
 
-def match_bones(obj: bpy.types.Object, bone_map_path: str = "") -> retarget.RigMatch:
+def match_bones(obj: bpy.types.Object, bone_map_path: str = "") -> rigs.RigMatch:
     """The armature's bone map: a custom JSON when given, else detected from the bone names.
 
-    Raises ``retarget.UnknownRigError`` (the message lists missing bones) or ``ValueError`` for a bad map file.
+    Raises ``rigs.UnknownRigError`` (the message lists missing bones) or ``ValueError`` for a bad map file.
     """
     names = [bone.name for bone in obj.data.bones]
     if bone_map_path:
-        bone_map = retarget.BoneMap.from_json(bpy.path.abspath(bone_map_path))
-        match, missing = retarget.match_rig(names, bone_map)
+        bone_map = rigs.BoneMap.from_json(bpy.path.abspath(bone_map_path))
+        match, missing = rigs.match_rig(names, bone_map)
         if match is None:
-            raise retarget.UnknownRigError(
+            raise rigs.UnknownRigError(
                 f"Bone map '{bone_map.name}' does not fit armature '{obj.name}': missing bones {', '.join(missing)}.")
         return match
-    return retarget.detect_rig(names, _builtin_maps(str(preferences.bone_maps_folder())))
+    return rigs.detect_rig(names, _builtin_maps(str(preferences.bone_maps_folder())))
 
 
 @functools.lru_cache(maxsize=4)
-def _builtin_maps(folder: str) -> tuple[retarget.BoneMap, ...]:
-    return tuple(retarget.load_bone_maps(folder))
+def _builtin_maps(folder: str) -> tuple[rigs.BoneMap, ...]:
+    return tuple(rigs.load_bone_maps(folder))
 
 
 def scene_fps(scene: bpy.types.Scene) -> float:
     return scene.render.fps / scene.render.fps_base
 
 
-def retarget_motion(obj: bpy.types.Object, match: retarget.RigMatch, joints: np.ndarray, fps: float,
+def retarget_motion(obj: bpy.types.Object, match: rigs.RigMatch, joints: np.ndarray, fps: float,
                     out_fps: float) -> retarget.RetargetResult:
     """Pose channels for ``joints`` (T, 22, 3, Y up, at ``fps``) on ``obj``, resampled to ``out_fps``."""
     result = retarget.retarget(joints, read_rest(obj), match, fps=fps)
@@ -72,7 +72,7 @@ class TakeKeys:
     controls: bool  # keyed on a control rig's controls (Rigify), not on the mapped bones
 
 
-def take_keys(obj: bpy.types.Object, match: retarget.RigMatch, joints: np.ndarray, fps: float,
+def take_keys(obj: bpy.types.Object, match: rigs.RigMatch, joints: np.ndarray, fps: float,
               out_fps: float) -> TakeKeys:
     """Key channels putting ``obj`` into ``joints`` (T, 22, 3, Y up, at ``fps``), at ``out_fps``."""
     rest = read_rest(obj)
@@ -94,7 +94,7 @@ def take_keys(obj: bpy.types.Object, match: retarget.RigMatch, joints: np.ndarra
     return TakeKeys(keyframes.result_channels(obj, result), result.num_frames, expected, False)
 
 
-def evaluated_joints(obj: bpy.types.Object, match: retarget.RigMatch, scene: bpy.types.Scene,
+def evaluated_joints(obj: bpy.types.Object, match: rigs.RigMatch, scene: bpy.types.Scene,
                      frame: int) -> np.ndarray:
     """(22, 3) armature-space heads of the mapped bones (tips: their parent bone's tail) as the depsgraph evaluates
     them at ``frame``: with constraints, drivers and everything else that moves them."""
@@ -107,7 +107,7 @@ def evaluated_joints(obj: bpy.types.Object, match: retarget.RigMatch, scene: bpy
     return points
 
 
-def check_followed(obj: bpy.types.Object, match: retarget.RigMatch, keys: TakeKeys, frame_start: int,
+def check_followed(obj: bpy.types.Object, match: rigs.RigMatch, keys: TakeKeys, frame_start: int,
                    samples: int = 8) -> float:
     """Largest distance (armature units) between the evaluated mapped bones and where the keys put them, over
     ``samples`` frames; raises RigRefused when it is more than 5% of the rig's leg length (a few cm)."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import bpy
 import numpy as np
-from moscale.motion.retarget import UnknownRigError
+from moscale.motion.rigs import UnknownRigError
 from moscale.motion.skeleton import FPS
 
 from . import character, control_rig, jobs, keyframes, preferences, rig

@@ -1,5 +1,5 @@
 """The Timeline sub-panel: a list of segments (prompt + seconds) generated as one take, each segment continuing the
-one before (the backend's moscale.timeline). The take is an ordinary Generate take, so Edit Range re-makes any
+one before (the backend's moscale.pipeline.timeline). The take is an ordinary Generate take, so Edit Range re-makes any
 segment's frames alone: Generate Timeline reports each segment's scene frames for that."""
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from moscale.motion import bvh
+from moscale.motion import bvh, bvh_convert
 from moscale.motion.skeleton import JOINT_NAMES
 
 LAFAN_NAMES = ("Hips", "LeftUpLeg", "RightUpLeg", "Spine", "LeftLeg", "RightLeg", "Spine1", "LeftFoot", "RightFoot",
@@ -23,7 +23,7 @@ NO_HANDS_OR_TOES = (10, 11, 20, 21)
 def renamed_clip(joints: np.ndarray, fps: float, names, scale: float = 1.0, drop=()) -> bvh.BvhClip:
     """The SMPL BVH of ``joints`` with other joint names; joints in ``drop`` (leaves) are removed and become their
     parent's End Site, as a rig without those joints exports them."""
-    clip = bvh.smpl_joints_to_bvh(joints, fps, scale=scale)
+    clip = bvh_convert.smpl_joints_to_bvh(joints, fps, scale=scale)
     skeleton = clip.skeleton
     keep = [j for j in range(len(JOINT_NAMES)) if j not in drop]
     new_index = {old: new for new, old in enumerate(keep)}

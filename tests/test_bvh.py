@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from moscale.motion import bvh, kinematics, rotations, skeleton
+from moscale.motion import bvh, bvh_convert, kinematics, rotations, skeleton
 from moscale.motion.bvh import BvhParseError
 
 # Mixed Euler orders, position channels on a non-root joint (Head), tabs, scientific notation, blank line, braces
@@ -221,14 +221,14 @@ def test_euler_matches_axis_products_and_round_trips(order):
     rng = np.random.default_rng(1)
     angles = rng.uniform(-180, 180, size=(200, 3))
     angles[:, 1] = rng.uniform(-89.9, 89.9, size=200)
-    matrices = bvh.euler_to_matrix(angles, order)
+    matrices = rotations.euler_to_matrix(angles, order)
     expected = _axis(order[0], angles[5, 0]) @ _axis(order[1], angles[5, 1]) @ _axis(order[2], angles[5, 2])
     np.testing.assert_allclose(matrices[5], expected, atol=1e-12)
-    np.testing.assert_allclose(bvh.matrix_to_euler(matrices, order), angles, atol=1e-8)
+    np.testing.assert_allclose(rotations.matrix_to_euler(matrices, order), angles, atol=1e-8)
     # any rotation (from random quaternions) survives matrix -> Euler -> matrix
     quats = rotations.normalize(rng.normal(size=(500, 4)))
     random_matrices = rotations.to_matrix(quats)
-    back = bvh.euler_to_matrix(bvh.matrix_to_euler(random_matrices, order), order)
+    back = rotations.euler_to_matrix(rotations.matrix_to_euler(random_matrices, order), order)
     np.testing.assert_allclose(back, random_matrices, atol=1e-10)
 
 
@@ -237,18 +237,18 @@ def test_euler_matches_axis_products_and_round_trips(order):
 def test_euler_stable_near_gimbal_lock(order, middle):
     rng = np.random.default_rng(2)
     angles = np.column_stack([rng.uniform(-180, 180, 50), np.full(50, middle), rng.uniform(-180, 180, 50)])
-    matrices = bvh.euler_to_matrix(angles, order)
-    recovered = bvh.matrix_to_euler(matrices, order)
+    matrices = rotations.euler_to_matrix(angles, order)
+    recovered = rotations.matrix_to_euler(matrices, order)
     assert np.all(np.isfinite(recovered))
-    np.testing.assert_allclose(bvh.euler_to_matrix(recovered, order), matrices, atol=1e-9)
+    np.testing.assert_allclose(rotations.euler_to_matrix(recovered, order), matrices, atol=1e-9)
     np.testing.assert_allclose(recovered[:, 1], middle, atol=1e-6)
 
 
 def test_euler_conventions():
-    np.testing.assert_allclose(bvh.euler_to_matrix([0, 0, 90], "XYZ") @ [1, 0, 0], [0, 1, 0], atol=1e-15)
-    assert bvh.euler_to_matrix(np.zeros((4, 2, 3)), "zxy").shape == (4, 2, 3, 3)
+    np.testing.assert_allclose(rotations.euler_to_matrix([0, 0, 90], "XYZ") @ [1, 0, 0], [0, 1, 0], atol=1e-15)
+    assert rotations.euler_to_matrix(np.zeros((4, 2, 3)), "zxy").shape == (4, 2, 3, 3)
     with pytest.raises(ValueError):
-        bvh.euler_to_matrix([0, 0, 0], "XXY")
+        rotations.euler_to_matrix([0, 0, 0], "XXY")
 
 
 # ----------------------------------------------------------------------------------------------- SMPL-22 export
@@ -262,7 +262,7 @@ def _random_smpl_joints(frames: int = 12, seed: int = 3) -> np.ndarray:
 @pytest.mark.parametrize("scale", [1.0, 100.0])
 def test_smpl_export_reproduces_joints_through_a_file(scale):
     joints = _random_smpl_joints()
-    clip = bvh.smpl_joints_to_bvh(joints, fps=20, scale=scale)
+    clip = bvh_convert.smpl_joints_to_bvh(joints, fps=20, scale=scale)
     sk = clip.skeleton
     assert sk.names == list(skeleton.JOINT_NAMES) and sk.parents == list(skeleton.PARENTS)
     assert sk.channels[0] == ["Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation"]
@@ -279,4 +279,4 @@ def test_smpl_export_reproduces_joints_through_a_file(scale):
 
 def test_smpl_export_rejects_wrong_shape():
     with pytest.raises(ValueError):
-        bvh.smpl_joints_to_bvh(np.zeros((5, 21, 3)))
+        bvh_convert.smpl_joints_to_bvh(np.zeros((5, 21, 3)))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moscale.motion import bvh
+from moscale.motion import bvh, bvh_convert
 from moscale import cli
 from moscale.motion import Motion
 
@@ -41,7 +41,7 @@ def in_range(count: int, fps: float) -> np.ndarray:
 def test_bvh_edit_keeps_the_source_outside_the_range(pipe, tmp_path, fps):
     joints = Motion(np.load(CLIP)).resample(fps).joints
     source_path = tmp_path / "src.bvh"
-    bvh.write_bvh(source_path, bvh.smpl_joints_to_bvh(joints, fps), decimals=4)  # not our 6 decimals: kept as is
+    bvh.write_bvh(source_path, bvh_convert.smpl_joints_to_bvh(joints, fps), decimals=4)  # not our 6 decimals: kept as is
     source = Motion.load(source_path).resample(20)  # what `moscale edit` works on
     edited = pipe.edit(source, START, END, "a person jumps", seed=3)
     out = tmp_path / "ed.bvh"
@@ -151,7 +151,7 @@ def test_other_names_extra_joints_and_an_exact_fit(tmp_path, floor_root):
     the mapped joints land where the edit has them (to the file's precision: same skeleton, so the fit is exact),
     the extra joint keeps the source's channels on every frame, and nothing outside the range moves."""
     joints = np.load(CLIP).astype(np.float64)
-    clip = bvh.smpl_joints_to_bvh(joints, 20)
+    clip = bvh_convert.smpl_joints_to_bvh(joints, 20)
     skeleton = clip.skeleton
     wrist = skeleton.names.index("left_wrist")
     names = [f"rig:{name}" for name in skeleton.names] + ["rig:left_finger"]

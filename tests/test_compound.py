@@ -10,7 +10,7 @@ import pytest
 
 from moscale.motion import bvh, kinematics
 from moscale.motion import rotations as rot
-from moscale.data import captions, compound
+from moscale.data import caption_words, captions, compound
 from moscale.data.corpus import BuildConfig, build
 from moscale.data.dataset import MotionDataset, read_captions, read_split
 
@@ -61,7 +61,7 @@ def test_caption_grammar():
         assert any(p in text for p in captions.action_phrases("walk"))
         assert any(compound.base_form(p) in text or compound.gerund(p) in text or p in text
                    for p in captions.action_phrases("wave-right-hand"))
-        assert all(captions.known_word(w) for w in re.findall(r"[a-z]+", text))
+        assert all(caption_words.known_word(w) for w in re.findall(r"[a-z]+", text))
 
 
 def test_heldout_wordings_never_appear_in_training_vocabulary():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from moscale.motion import bvh
-from moscale.data import captions
+from moscale.data import caption_words, captions
 from moscale.data.corpus import (
     STD_GROUPS, BuildConfig, Recording, assign_splits, build, format_summary, normalization, window_bounds,
 )
@@ -192,7 +192,7 @@ def test_every_bandai_label_gets_three_captions(dataset, actions, styles):
             assert len(set(texts)) == len(texts) >= 3
             assert texts == captions.bandai_captions(stem)  # deterministic
             for text in texts:
-                assert all(captions.known_word(w) for w in re.findall(r"[a-z]+", text))
+                assert all(caption_words.known_word(w) for w in re.findall(r"[a-z]+", text))
 
 
 def test_bandai_relabel_and_sides():
@@ -215,8 +215,8 @@ def test_cmu_description_to_sentences():
 
 
 def test_tokens_follow_humanml3d():
-    assert captions.tag("a person walks forward.") == "a/DET person/NOUN walk/VERB forward/ADV"
-    assert captions.tag("someone waves the left hand") == "someone/PRON wave/VERB the/DET left/ADJ hand/NOUN"
-    assert captions.tag("turns left") == "turn/VERB left/ADV"
-    line = captions.caption_line("someone raises both hands.")
+    assert caption_words.tag("a person walks forward.") == "a/DET person/NOUN walk/VERB forward/ADV"
+    assert caption_words.tag("someone waves the left hand") == "someone/PRON wave/VERB the/DET left/ADJ hand/NOUN"
+    assert caption_words.tag("turns left") == "turn/VERB left/ADV"
+    line = caption_words.caption_line("someone raises both hands.")
     assert line == "someone raises both hands.#someone/PRON raise/VERB both/DET hand/NOUN#0.0#0.0"

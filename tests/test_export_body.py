@@ -1,7 +1,7 @@
 """`moscale export … --smpl-model FOLDER`: the headless FBX / .blend character gets the real SMPL body from the
 user's model files (a tiny synthetic SMPL model made here), and unusable model files write nothing.
 
-Like test_export.py, every export runs in a fresh Python (`moscale.export` resets bpy to factory settings)."""
+Like test_export.py, every export runs in a fresh Python (`moscale.cli.scene` resets bpy to factory settings)."""
 from __future__ import annotations
 
 import importlib.util

@@ -75,7 +75,8 @@ def test_features_are_decoded(fixtures_dir, tmp_path):
 
 
 def test_bvh_preview_smpl_and_other_rigs(joints, tmp_path, capsys):
-    from moscale.motion.bvh import BvhSkeleton, BvhClip, read_bvh, smpl_joints_to_bvh, write_bvh
+    from moscale.motion.bvh import BvhClip, BvhSkeleton, read_bvh, write_bvh
+    from moscale.motion.bvh_convert import smpl_joints_to_bvh
     from moscale.motion.preview import load_bvh_joints
 
     path = tmp_path / "smpl.bvh"
@@ -107,7 +108,7 @@ def test_bvh_preview_smpl_and_other_rigs(joints, tmp_path, capsys):
     with Image.open(out) as image:
         assert image.n_frames == len(joints)
 
-    # With a rig map (moscale.sources) the same file gives SMPL-22 joints again.
+    # With a rig map (moscale.motion.sources) the same file gives SMPL-22 joints again.
     rig_map = tmp_path / "rig.json"
     mapping = {name: f"bone{skeleton.names.index(name)}" for name in JOINT_NAMES}
     rig_map.write_text(json.dumps({"name": "test", "metres_per_unit": 0.01, "up_axis": "y", "joints": mapping}))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from moscale.motion import retarget as rt
+from moscale.motion import rigs
 from moscale.motion import rotations as rot
 from moscale.motion.skeleton import JOINT_NAMES, PARENTS
 from retarget_rigs import MIXAMO_NAMES, mixamo_like_bones
@@ -63,7 +64,7 @@ def test_bone_rest_quaternion_points_y_along_the_bone_and_rolls_about_it():
 
 def test_smpl_rig_reproduces_joints_exactly(joints):
     rest = smpl_rest(joints)
-    match = rt.detect_rig(rest.names)
+    match = rigs.detect_rig(rest.names)
     result = rt.retarget(joints, rest, match)
     heads = rt.posed_heads(rest, result)
     error = np.linalg.norm(heads - rt.to_z_up(joints), axis=-1)
@@ -75,20 +76,20 @@ def test_smpl_rig_reproduces_joints_exactly(joints):
 
 def test_canonical_smpl_character_is_close_for_any_motion(joints):
     rest = smpl_rest(None)
-    heads = rt.posed_heads(rest, rt.retarget(joints, rest, rt.detect_rig(rest.names)))
+    heads = rt.posed_heads(rest, rt.retarget(joints, rest, rigs.detect_rig(rest.names)))
     assert np.linalg.norm(heads - rt.to_z_up(joints), axis=-1).max() < 5e-3  # only the hip/chest geometry differs
 
 
 def test_rotations_are_sign_continuous(joints):
     rest = smpl_rest(joints)
-    quats = rt.retarget(joints, rest, rt.detect_rig(rest.names)).rotations
+    quats = rt.retarget(joints, rest, rigs.detect_rig(rest.names)).rotations
     assert ((quats[1:] * quats[:-1]).sum(-1) >= 0).all()
 
 
 @pytest.mark.parametrize("prefix", ["mixamorig:", "", "mixamorig1:"])
 def test_mixamo_like_rig_bone_directions_within_one_degree(joints, prefix):
     rest = mixamo_rest(prefix)
-    match = rt.detect_rig(rest.names)
+    match = rigs.detect_rig(rest.names)
     assert match.map_name == "mixamo" and match.bone_of_joint[0] == prefix + "Hips"
     result = rt.retarget(joints, rest, match)
     heads = rt.posed_heads(rest, result)
@@ -107,7 +108,7 @@ def test_mixamo_like_rig_bone_directions_within_one_degree(joints, prefix):
 
 def test_root_motion_scales_with_leg_length_and_units(joints):
     rest = mixamo_rest()  # centimetres, longer legs
-    result = rt.retarget(joints, rest, rt.detect_rig(rest.names))
+    result = rt.retarget(joints, rest, rigs.detect_rig(rest.names))
     heads = rt.posed_heads(rest, result)
     hips = rest.index("mixamorig:Hips")
     rig_leg = np.linalg.norm(rest.heads[rest.index("mixamorig:LeftLeg")] - rest.heads[rest.index("mixamorig:LeftUpLeg")]) \
@@ -129,14 +130,14 @@ def test_object_rotation_is_undone(joints):
     tails_y_up = rot.rotate(rot.conjugate(to_object), plain.tails)
     quats = rot.multiply(rot.conjugate(to_object), plain.rest_quats)
     rotated = rt.ArmatureRest(plain.names, plain.parents, data_y_up, tails_y_up, quats, to_object)
-    world = rot.rotate(to_object, rt.posed_heads(rotated, rt.retarget(joints, rotated, rt.detect_rig(rotated.names))))
-    reference = rt.posed_heads(plain, rt.retarget(joints, plain, rt.detect_rig(plain.names)))
+    world = rot.rotate(to_object, rt.posed_heads(rotated, rt.retarget(joints, rotated, rigs.detect_rig(rotated.names))))
+    reference = rt.posed_heads(plain, rt.retarget(joints, plain, rigs.detect_rig(plain.names)))
     assert np.abs(world - reference).max() < 1e-6 * 100
 
 
 def test_resample_keeps_duration_and_hits_source_frames(joints):
     rest = smpl_rest(joints)
-    result = rt.retarget(joints, rest, rt.detect_rig(rest.names))
+    result = rt.retarget(joints, rest, rigs.detect_rig(rest.names))
     at_24 = rt.resample(result, 24.0)
     assert at_24.num_frames == round(len(joints) * 24 / 20)
     # scene frame 6k is motion frame 5k
@@ -150,23 +151,23 @@ def test_resample_keeps_duration_and_hits_source_frames(joints):
     (list(JOINT_NAMES), "smpl"),
 ])
 def test_detect_rig(names, expected):
-    assert rt.detect_rig(names).map_name == expected
+    assert rigs.detect_rig(names).map_name == expected
 
 
 def test_detect_rigify_and_unreal():
-    maps = {m.name: m for m in rt.load_bone_maps()}
+    maps = {m.name: m for m in rigs.load_bone_maps()}
     assert set(maps) >= {"smpl", "mixamo", "rigify", "unreal_mannequin"}
     for name in ("rigify", "unreal_mannequin"):
         bones = list(maps[name].bones.values()) + ["root", "ik_foot_root", "DEF-thigh.L.001"]
-        assert rt.detect_rig(bones).map_name == name
+        assert rigs.detect_rig(bones).map_name == name
 
 
 def test_unknown_rig_lists_missing_bones_and_how_to_supply_a_map():
     names = list(MIXAMO_NAMES)
     names.remove("LeftForeArm")
     names.remove("RightToeBase")
-    with pytest.raises(rt.UnknownRigError) as error:
-        rt.detect_rig(names + ["Tail"])
+    with pytest.raises(rigs.UnknownRigError) as error:
+        rigs.detect_rig(names + ["Tail"])
     message = str(error.value)
     assert "mixamo" in message and "LeftForeArm" in message and "RightToeBase" in message
     assert "custom bone map" in message and "JSON" in message and "pelvis" in message
@@ -177,15 +178,15 @@ def test_custom_bone_map_from_json(tmp_path, joints):
     custom = [f"bone_{i:02d}" for i in range(len(names))]
     path = tmp_path / "my_rig.json"
     path.write_text(json.dumps({"name": "my_rig", "bones": dict(zip(JOINT_NAMES, custom[:22]))}))
-    bone_map = rt.BoneMap.from_json(path)
-    with pytest.raises(rt.UnknownRigError):
-        rt.detect_rig(custom)
-    match, missing = rt.match_rig(custom, bone_map)
+    bone_map = rigs.BoneMap.from_json(path)
+    with pytest.raises(rigs.UnknownRigError):
+        rigs.detect_rig(custom)
+    match, missing = rigs.match_rig(custom, bone_map)
     assert missing == [] and match.map_name == "my_rig"
     rest = rt.rest_from_bones(custom, parents, heads, tails, rolls)
     renamed = rt.retarget(joints, rest, match)
     original_rest = rt.rest_from_bones(names, parents, heads, tails, rolls)
-    original = rt.retarget(joints, original_rest, rt.detect_rig(names))
+    original = rt.retarget(joints, original_rest, rigs.detect_rig(names))
     assert np.array_equal(renamed.rotations, original.rotations)
 
 
@@ -193,15 +194,15 @@ def test_bad_bone_map_files(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"name": "bad", "bones": {"pelvis": "Hips"}}))
     with pytest.raises(ValueError, match="missing"):
-        rt.BoneMap.from_json(path)
+        rigs.BoneMap.from_json(path)
     path.write_text("{not json")
     with pytest.raises(ValueError, match="cannot read"):
-        rt.BoneMap.from_json(path)
+        rigs.BoneMap.from_json(path)
 
 
 def test_bad_joints_are_rejected(joints):
     rest = smpl_rest(joints)
-    match = rt.detect_rig(rest.names)
+    match = rigs.detect_rig(rest.names)
     with pytest.raises(ValueError, match="shape"):
         rt.retarget(joints[:, :21], rest, match)
     broken = joints.copy()
@@ -213,7 +214,7 @@ def test_bad_joints_are_rejected(joints):
 def test_speed_196_frames(joints):
     motion = np.concatenate([joints, joints[: 196 - len(joints)]])
     rest = mixamo_rest()
-    match = rt.detect_rig(rest.names)
+    match = rigs.detect_rig(rest.names)
     best = min(_timed(lambda: rt.retarget(motion, rest, match)) for _ in range(5))
     assert best < 0.1  # goal 30 ms on an idle machine; loose here because the CPU is shared
 

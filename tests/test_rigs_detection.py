@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from moscale.motion import bvh, retarget, sources
+from moscale.motion import bvh, retarget, rigs, sources
 from moscale.motion.skeleton import JOINT_NAMES
 from rig_files import LAFAN_NAMES, NO_HANDS_OR_TOES, RIGIFY_NAMES, renamed_clip, write_clip
 
@@ -16,7 +16,7 @@ def joints(fixtures_dir) -> np.ndarray:
 
 
 def test_lafan_names_are_detected_by_the_add_on_maps_and_the_cli(joints, tmp_path):
-    match = retarget.detect_rig(list(LAFAN_NAMES) + ["LeftToe_End"])
+    match = rigs.detect_rig(list(LAFAN_NAMES) + ["LeftToe_End"])
     assert match.map_name == "lafan" and match.tips == ()
     clip = bvh.read_bvh(write_clip(tmp_path / "lafan.bvh", renamed_clip(joints, 20.0, LAFAN_NAMES, scale=100.0)))
     read, rig = sources.bvh_smpl_joints(clip)
@@ -27,7 +27,7 @@ def test_lafan_names_are_detected_by_the_add_on_maps_and_the_cli(joints, tmp_pat
 def test_rigify_named_bvh_without_hands_and_toes_maps_through_end_sites(joints, tmp_path):
     clip = renamed_clip(joints, 20.0, RIGIFY_NAMES, drop=NO_HANDS_OR_TOES)
     assert not {"DEF-hand.L", "DEF-toe.R"} & set(clip.skeleton.names)
-    match = retarget.detect_rig(clip.skeleton.names)
+    match = rigs.detect_rig(clip.skeleton.names)
     assert match.map_name == "rigify" and match.tip_names == ["left_foot", "right_foot", "left_wrist", "right_wrist"]
     read, rig = sources.bvh_smpl_joints(bvh.read_bvh(write_clip(tmp_path / "rigify.bvh", clip)))
     assert rig.name == "rigify"
@@ -64,7 +64,7 @@ def test_feet_of_a_retargeted_rig_touch_the_floor(joints):
 
     names, parents, heads, tails, rolls = mixamo_like_bones("")
     rest = retarget.rest_from_bones(names, parents, heads, tails, rolls)
-    match = retarget.detect_rig(names)
+    match = rigs.detect_rig(names)
     frames = retarget.joint_frames(joints, rest, match)
     lowest = frames.heads[:, [7, 8, 10, 11], 2].min()
     posed = retarget.posed_heads(rest, retarget.retarget(joints, rest, match))

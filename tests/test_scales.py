@@ -1,4 +1,4 @@
-"""The scale schedule and its pure helpers (moscale.scales)."""
+"""The scale schedule and its pure helpers (moscale.model.scales)."""
 from __future__ import annotations
 
 import pytest

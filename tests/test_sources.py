@@ -1,4 +1,4 @@
-"""Source rigs -> SMPL-22 joints (moscale.sources), on the tiny fixtures of tests/fixtures/bvh/src_*.bvh.
+"""Source rigs -> SMPL-22 joints (moscale.motion.sources), on the tiny fixtures of tests/fixtures/bvh/src_*.bvh.
 
 Every fixture is the same body (tests/fixtures/bvh/src_make_fixtures.py: T-pose rest, legs 0.82 m, walking +Z at
 1 m/s, arms lowered) written in another rig's names, units and axes.
@@ -12,9 +12,9 @@ import pytest
 
 from moscale.motion import bvh
 from moscale.motion.skeleton import JOINT_INDEX, JOINT_NAMES
+from moscale.motion.cleaning import leading_tpose_frames, resample, root_jitter
 from moscale.motion.sources import (
-    BUILTIN_RIGS, RIGS_DIR, RigError, RigMap, builtin_rig, detect_rig, infer_metres_per_unit, leading_tpose_frames,
-    load_source_clip, resample, root_jitter, _along,
+    BUILTIN_RIGS, RIGS_DIR, RigError, RigMap, builtin_rig, detect_rig, infer_metres_per_unit, load_source_clip, _along,
 )
 
 J = JOINT_INDEX

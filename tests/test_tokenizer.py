@@ -1,4 +1,4 @@
-"""The multi-scale residual VQ-VAE (moscale.tokenizer), its training script and its evaluation, with tiny configs."""
+"""The multi-scale residual VQ-VAE (moscale.model.tokenizer), its training script and its evaluation, with tiny configs."""
 from __future__ import annotations
 
 import dataclasses

@@ -11,7 +11,7 @@ from moscale.model import scales
 from moscale.model.text import save_random_encoder
 from moscale.model.tokenizer import MotionTokenizer, TokenizerConfig
 from moscale.train import generator as train_generator
-from moscale.train.generator import TrainOptions, cosine_mask, next_scale_batch, next_token_batch
+from moscale.train.token_batches import TrainOptions, cosine_mask, loss_and_stats, next_scale_batch, next_token_batch
 from moscale.model.transformer import MotionTransformer, TransformerConfig
 from training_data import generator_cli, write_random_corpus
 
@@ -137,7 +137,7 @@ def test_a_few_steps_fit_a_batch(mode):
             batch = next_scale_batch(tokenizer, f_BNC, lengths_B, model.mask_id, options)
         else:
             batch = next_token_batch(tokenizer, f_BNC, lengths_B, config.num_queries, model.end_id)
-        loss, stats = train_generator.loss_and_stats(model, batch, text, torch.zeros(4, dtype=torch.bool))
+        loss, stats = loss_and_stats(model, batch, text, torch.zeros(4, dtype=torch.bool))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

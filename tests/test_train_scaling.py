@@ -15,7 +15,8 @@ from moscale.model.tokenizer import MotionTokenizer, TokenizerConfig
 from moscale.train import common
 from moscale.train import generator as train_generator
 from moscale.train import tokenizer as train_tokenizer
-from moscale.train.generator import LatentMemo, TrainOptions, train_step
+from moscale.train.generator import train_step
+from moscale.train.token_batches import LatentMemo, TrainOptions
 from moscale.model.transformer import MotionTransformer, TransformerConfig
 from training_data import generator_cli, write_random_corpus
 

@@ -1,6 +1,6 @@
 """MoScale: next-scale autoregressive text-to-motion.
 
-Public modules: `moscale.skeleton` (SMPL-22 facts), `moscale.features` (263-d codec), `moscale.bvh`,
+Public modules: `moscale.motion.skeleton` (SMPL-22 facts), `moscale.motion.features` (263-d codec), `moscale.motion.bvh`,
 `moscale.motion`, `moscale.data` (corpus and datasets). Nothing in this package imports bpy.
 """
 

@@ -13,7 +13,7 @@ import sys
 # command path -> (module, one-line help)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("data", "build"): ("moscale.data.corpus", "build a HumanML3D-layout corpus from BVH mocap folders"),
-    ("data", "stats"): ("moscale.data.dataset", "summarise a HumanML3D-layout folder"),
+    ("data", "stats"): ("moscale.data.stats", "summarise a HumanML3D-layout folder"),
     ("convert",): ("moscale.cli.convert", "convert a motion file (.bvh, .npz incl. AMASS, .npy) to .npz/.bvh/.npy/..."),
     ("edit",): ("moscale.cli.edit", "regenerate a frame range, extend, prepend or in-between motions"),
     ("export",): ("moscale.cli.export", "write a motion file as .fbx/.blend (SMPL character, through bpy), .bvh, preview"),
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     return int(importlib.import_module(args._module).run(args) or 0)
 
 
-# Commands whose options moscale.checks validates, and those that take --threads (torch's CPU threads).
+# Commands whose options moscale.cli.checks validates, and those that take --threads (torch's CPU threads).
 CHECKED_COMMANDS = {("generate",), ("edit",), ("export",), ("convert",), ("preview",)}
 THREAD_COMMANDS = {("generate",), ("edit",), ("export",)}
 

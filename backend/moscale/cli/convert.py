@@ -32,7 +32,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def convert(source: Path, outputs: list[Path], fps: float | None = None, input_fps: float = FPS,
             joint_map: Path | None = None, body=None) -> list[Path]:
-    """Load ``source``, optionally resample, write every output (``body``: a ``moscale.export.SmplBody`` for
+    """Load ``source``, optionally resample, write every output (``body``: a ``moscale.cli.scene.SmplBody`` for
     .fbx / .blend); returns the paths written."""
     from moscale.cli.export import write_outputs
     from moscale.motion.clip import Motion

@@ -56,7 +56,7 @@ def write_outputs(motion, outputs: Sequence[Path], preset: str = "unity", fps: f
     if unknown:
         raise ValueError(f"{', '.join(unknown)}: unknown output type; use {', '.join(known)}")
     written = []
-    for path in outputs:  # every writer below is atomic (moscale.atomic)
+    for path in outputs:  # every writer below is atomic (moscale.utils.atomic)
         if path.suffix.lower() in MOTION_SUFFIXES:
             motion.save(path)
             written.append(path)

@@ -19,7 +19,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", nargs="?", help="what the person does, e.g. 'a person jumps twice'")
     parser.add_argument("--sequence", nargs="+", metavar="PROMPT:SECONDS",
                         help="a timeline instead of one prompt, e.g. --sequence \"walks forward:3\" \"waves with the "
-                             "right hand:2\": each segment continues the one before (moscale.timeline)")
+                             "right hand:2\": each segment continues the one before (moscale.pipeline.timeline)")
     parser.add_argument("--no-foot-lock", action="store_true",
                         help="keep the feet as the model made them (default: pinned where it predicts contact)")
     length = parser.add_mutually_exclusive_group()

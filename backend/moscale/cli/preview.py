@@ -26,7 +26,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                        help="features are normalised (default: guessed when Mean/Std are known)")
     group.add_argument("--raw", dest="normalized", action="store_false", help="features are raw")
     parser.add_argument("--rig", default=None, help="BVH: built-in rig map name (default: detected)")
-    parser.add_argument("--rig-map", type=Path, default=None, help="BVH: rig map JSON (see moscale.sources)")
+    parser.add_argument("--rig-map", type=Path, default=None, help="BVH: rig map JSON (see moscale.motion.sources)")
     parser.add_argument("--own-skeleton", action="store_true",
                         help="BVH: draw the file's own skeleton instead of the SMPL-22 joints mapped from it")
     parser.add_argument("--frames", type=int, default=8, help="panels in a .png filmstrip")

@@ -30,6 +30,7 @@ from moscale.utils import atomic
 from moscale.motion import features as codec
 from moscale.motion import kinematics
 from moscale.motion import rotations as rot
+from moscale.data import caption_words
 from moscale.data import captions as captions_lib
 from moscale.data.dataset import FEATURES_DIR, TEXTS_DIR, read_split
 from moscale.motion.skeleton import FACE_JOINTS, MAX_FRAMES
@@ -152,7 +153,7 @@ def join_joints(a_TJ3: np.ndarray, b_TJ3: np.ndarray, transition: int = TRANSITI
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:
-    """Atomic (moscale.atomic): an interrupted build never leaves a half-written clip where the loader would find it."""
+    """Atomic (moscale.utils.atomic): an interrupted build never leaves a half-written clip where the loader would find it."""
     with atomic.open_for_write(path) as handle:
         np.save(handle, array)
 
@@ -253,7 +254,7 @@ def augment(root: str | Path, train: int = 1200, val: int = 60, heldout: int = 1
             if (root / JOINTS_DIR).is_dir():
                 save_npy(root / JOINTS_DIR / f"{name}.npy", codec.features_to_joints(features))
             atomic_write_text(root / TEXTS_DIR / f"{name}.txt",
-                              "".join(captions_lib.caption_line(c) + "\n" for c in sorted(lines)))
+                              "".join(caption_words.caption_line(c) + "\n" for c in sorted(lines)))
             written[split].append(name)
     # Held-out paraphrases: test windows re-captioned with wordings no training caption uses.
     for w in bandai_windows(root, "test"):
@@ -266,7 +267,7 @@ def augment(root: str | Path, train: int = 1200, val: int = 60, heldout: int = 1
         for folder in (FEATURES_DIR, JOINTS_DIR):
             if (root / folder / f"{w.name}.npy").is_file():
                 save_npy(root / folder / f"{name}.npy", np.load(root / folder / f"{w.name}.npy"))
-        atomic_write_text(root / TEXTS_DIR / f"{name}.txt", "".join(captions_lib.caption_line(c) + "\n" for c in lines))
+        atomic_write_text(root / TEXTS_DIR / f"{name}.txt", "".join(caption_words.caption_line(c) + "\n" for c in lines))
         written[HELDOUT_SPLIT].append(name)
     for split in ("train", "val"):
         names = sorted(set(read_split(root, split)) | set(written[split]))

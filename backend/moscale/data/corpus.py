@@ -5,7 +5,7 @@
 
 Source kinds: ``bandai`` (Bandai-Namco Research Motion Dataset; labels from the file names), ``cmu`` (cgspeed BVH;
 descriptions from CMU-INDEX.md in the folder), ``bvh`` (any rig; captions from a NAME.txt next to each NAME.bvh, one
-per line; the rig is detected from the joint names or given with ``--rig-map my_map.json``, see moscale.sources).
+per line; the rig is detected from the joint names or given with ``--rig-map my_map.json``, see moscale.motion.sources).
 
 Per recording (one BVH file): SMPL-22 joints at 20 fps (``sources.load_source_clip``), data fixes (crops of the
 known bad tails, exclusions, duplicates), then windows of at most ``--max-frames`` (196) feature frames: a recording of
@@ -40,14 +40,16 @@ from pathlib import Path
 import numpy as np
 
 from moscale.motion import features as feature_codec
+from moscale.data import caption_words
 from moscale.data import captions as captions_lib
 from moscale.data import compound
 from moscale.motion.skeleton import FEATURE_DIM, FPS, NUM_JOINTS
-from moscale.motion.sources import RigError, RigMap, load_source_clip, root_jitter
+from moscale.motion.cleaning import root_jitter
+from moscale.motion.sources import RigError, RigMap, load_source_clip
 
 SOURCE_KINDS = ("bandai", "cmu", "bvh")
 SPLIT_FRACTIONS = {"test": 0.10, "val": 0.05}  # the rest is train
-MAX_ROOT_JITTER = 20.0  # m/s^2, see sources.root_jitter
+MAX_ROOT_JITTER = 20.0  # m/s^2, see moscale.motion.cleaning.root_jitter
 
 # HumanML3D's mean_variance: the std of each feature group is the mean std of its channels, divided by a bias
 # (1.0 for every group in the published Std.npy; text-to-motion's evaluator divides some groups by 5 at load time).
@@ -235,7 +237,7 @@ def process_recording(rec: Recording, out: Path, config: BuildConfig) -> dict:
         result["error"] = (f"too short: {len(joints)} frames ({len(joints) / config.fps:.2f} s) after cleaning, "
                            f"windows need >= {config.min_frames + 1}")
         return result
-    text = "".join(captions_lib.caption_line(c) + "\n" for c in rec.captions)
+    text = "".join(caption_words.caption_line(c) + "\n" for c in rec.captions)
     total = np.zeros(FEATURE_DIM)
     total_sq = np.zeros(FEATURE_DIM)
     rows = 0
@@ -452,13 +454,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder (HumanML3D layout)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--rig-map", default=None, metavar="JSON",
-                        help="rig map for 'bvh' sources whose skeleton is not a built-in rig (format: moscale.sources)")
+                        help="rig map for 'bvh' sources whose skeleton is not a built-in rig (format: moscale.motion.sources)")
     parser.add_argument("--max-frames", type=int, default=196, help="feature frames per window (default 196)")
     parser.add_argument("--stride", type=int, default=160, help="most frames between window starts (default 160)")
     parser.add_argument("--min-frames", type=int, default=40, help="drop shorter windows (default 40)")
     parser.add_argument("--captions", type=int, default=captions_lib.DEFAULT_COUNT, help="captions per clip (>= 3)")
     parser.add_argument("--facing", choices=("humanml3d", "corrected"), default="corrected",
-                        help="facing convention of the features (moscale.features). 'corrected' (default) decodes back to the "
+                        help="facing convention of the features (moscale.motion.features). 'corrected' (default) decodes back to the "
                              "input exactly; 'humanml3d' reproduces the published code, hip-order and ±180° bugs included")
     parser.add_argument("--compounds", type=int, default=BuildConfig.compounds,
                         help="joined 'A, then B' training clips to add, and a held-out split of test-clip compounds "

@@ -20,9 +20,7 @@ independent of DataLoader workers; call `set_epoch(e)` every epoch, like the sam
 """
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +77,7 @@ def _seconds(text: str) -> float:
 
 def read_split(root: str | Path, split: str) -> list[str]:
     """Clip names listed in ROOT/SPLIT.txt (blank lines ignored)."""
-    root = _check_root(root)
+    root = check_root(root)
     path = root / f"{split}.txt"
     if not path.is_file():
         present = sorted(p.stem for p in root.glob("*.txt"))
@@ -92,7 +90,7 @@ def read_split(root: str | Path, split: str) -> list[str]:
 
 def load_normalization(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """(mean, std) from ROOT/Mean.npy and ROOT/Std.npy as float32 (D,) arrays."""
-    root = _check_root(root)
+    root = check_root(root)
     arrays = []
     for name in ("Mean.npy", "Std.npy"):
         path = root / name
@@ -126,14 +124,14 @@ def npy_shape(path: str | Path) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _check_root(root: str | Path) -> Path:
+def check_root(root: str | Path) -> Path:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder; expected {_LAYOUT_HINT}")
     return root
 
 
-def _check_dir(path: Path, what: str) -> Path:
+def check_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: folder missing; it should hold {what}")
     return path
@@ -183,7 +181,7 @@ class MotionDataset(Dataset):
         normalize: bool = True,
         preload: bool = True,
     ) -> None:
-        self.root = _check_root(root)
+        self.root = check_root(root)
         self.split = split
         self.crop_frames = crop_frames
         self.min_frames = min_frames
@@ -197,11 +195,11 @@ class MotionDataset(Dataset):
         if crop_frames is None and max_frames < self.unit_length:
             raise ValueError(f"max_frames ({max_frames}) is shorter than unit_length ({self.unit_length})")
 
-        features_dir = _check_dir(self.root / FEATURES_DIR, "one (T, 263) float array per clip, NAME.npy")
+        features_dir = check_dir(self.root / FEATURES_DIR, "one (T, 263) float array per clip, NAME.npy")
         names = read_split(self.root, split)
         self._mean, self._std = self._normalization(mean, std, normalize)
         if crop_frames is None:
-            _check_dir(self.root / TEXTS_DIR, "one caption file per clip, NAME.txt with lines caption#tokens#start#end")
+            check_dir(self.root / TEXTS_DIR, "one caption file per clip, NAME.txt with lines caption#tokens#start#end")
 
         self._clip_names: list[str] = []
         self._clip_paths: list[Path] = []
@@ -485,67 +483,3 @@ def source_repeats(names: Sequence[str], oversample: dict[str, int]) -> np.ndarr
     if any(int(n) < 1 for n in oversample.values()):
         raise ValueError(f"oversample counts must be >= 1, got {oversample}")
     return np.array([int(oversample.get(source, 1)) for source in sources], dtype=np.int64)
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# `moscale data stats DIR`
-
-
-def split_stats(root: str | Path, split: str, *, fps: int = FPS, min_frames: int = 40) -> dict:
-    """Counts for one split: listed and found clips, frames, minutes, captions, and samples (whole clips or captioned
-    sub-ranges of at least `min_frames`)."""
-    root = Path(root)
-    names = read_split(root, split)
-    found = frames = captions = samples = 0
-    for name in names:
-        path = root / FEATURES_DIR / f"{name}.npy"
-        if not path.is_file():
-            continue
-        found += 1
-        clip_frames = npy_shape(path)[0]
-        frames += clip_frames
-        text_path = root / TEXTS_DIR / f"{name}.txt"
-        lines = read_captions(text_path) if text_path.is_file() else []
-        captions += len(lines)
-        ranges = {(0, clip_frames) if c.whole_clip else (int(c.start_s * fps), min(int(c.end_s * fps), clip_frames))
-                  for c in lines}
-        samples += sum(1 for start, stop in ranges if stop - start >= min_frames)
-    return dict(split=split, listed=len(names), clips=found, frames=frames, minutes=frames / fps / 60,
-                captions=captions, samples=samples)
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", type=Path, help="HumanML3D-layout folder")
-    parser.add_argument("--splits", nargs="*", default=None,
-                        help="split names (default: every NAME.txt in the folder, train/val/test first)")
-    parser.add_argument("--fps", type=int, default=FPS)
-    parser.add_argument("--min-frames", type=int, default=40, help="shortest sample counted in 'samples'")
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        root = _check_root(args.root)
-        _check_dir(root / FEATURES_DIR, "one (T, 263) float array per clip, NAME.npy")
-        splits = args.splits or _splits_in(root)
-        if not splits:
-            raise FileNotFoundError(f"{root}: no split files (train.txt, val.txt, test.txt) found")
-        rows = [split_stats(root, s, fps=args.fps, min_frames=args.min_frames) for s in splits]
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"{root}")
-    header = f"{'split':<10} {'clips':>8} {'missing':>8} {'frames':>10} {'minutes':>9} {'captions':>9} {'samples':>8}"
-    print(header)
-    for r in rows:
-        print(f"{r['split']:<10} {r['clips']:>8} {r['listed'] - r['clips']:>8} {r['frames']:>10} "
-              f"{r['minutes']:>9.1f} {r['captions']:>9} {r['samples']:>8}")
-    for name in ("Mean.npy", "Std.npy"):
-        path = root / name
-        print(f"{name}: {npy_shape(path) if path.is_file() else 'MISSING'}")
-    return 0
-
-
-def _splits_in(root: Path) -> list[str]:
-    names = sorted(p.stem for p in root.glob("*.txt"))
-    first = [s for s in ("train", "val", "test") if s in names]
-    return first + [s for s in names if s not in first]

@@ -1,10 +1,10 @@
 """Foot-contact quality of generated clips against the real clips of the same action (what a viewer sees and the
-text-motion evaluator does not): skating, floor penetration, floating and jerk (moscale.feet.foot_stats), each as
+text-motion evaluator does not): skating, floor penetration, floating and jerk (moscale.motion.feet.foot_stats), each as
 the generated median / 95th percentile beside the real ones, and the fraction of generated clips above the real
 95th percentile of their own action.
 
 Contact frames come from what each clip's joints do, by the rule that made the real clips' contact channels (the
-feature codec's: a foot joint nearly still and near the floor, moscale.feet.contacts_from_joints), so real and
+feature codec's: a foot joint nearly still and near the floor, moscale.motion.feet.contacts_from_joints), so real and
 generated clips are judged alike whatever the model claims. Skating is also reported over the frames the model's
 own contact channels claim ("claimed"): how much the foot lock leaves where the model says a foot stands.
 

@@ -60,7 +60,7 @@ class EvaluatorConfig:
     downsample: int = 4  # temporal factor of the motion convolutions: 1, 2 or 4
     dropout: float = 0.1
     temperature: float = 0.1  # InfoNCE softmax temperature on cosine similarities
-    text_encoder: str = "all-MiniLM-L6-v2"  # packaged name or directory (moscale.text)
+    text_encoder: str = "all-MiniLM-L6-v2"  # packaged name or directory (moscale.model.text)
     max_text_tokens: int = 24
 
     def __post_init__(self) -> None:
@@ -219,7 +219,7 @@ class TextMotionEvaluator(nn.Module):
 
     @torch.no_grad()
     def embed_texts(self, captions: Sequence[str], cache=None, batch_size: int = 256) -> torch.Tensor:
-        """(N, E) float32 CPU embeddings; token states come from `cache` (a moscale.text.TextCache) when it holds
+        """(N, E) float32 CPU embeddings; token states come from `cache` (a moscale.model.text.TextCache) when it holds
         every caption, else from the frozen text encoder (loaded on first use)."""
         captions = list(captions)
         was_training = self.training
@@ -245,7 +245,7 @@ class TextMotionEvaluator(nn.Module):
         return self._text_encoder_slot[0].to(self.device)
 
     def set_text_encoder(self, encoder) -> None:
-        """Use an already loaded moscale.text.TextEncoder (its width must match)."""
+        """Use an already loaded moscale.model.text.TextEncoder (its width must match)."""
         if encoder.config.dim != self.config.text_dim:
             raise ValueError(f"text encoder {encoder.config.name!r} is {encoder.config.dim}-d, the evaluator "
                              f"expects {self.config.text_dim}")

@@ -4,7 +4,7 @@
 
 For every clip of the split (HumanML3D practice: up to 196 frames) the motion is encoded, then decoded from the first
 scale only, the first two, ..., all scales. Reconstructed and original features are denormalised and turned into joint
-positions the same way (`moscale.features.features_to_joints`), and compared:
+positions the same way (`moscale.motion.features.features_to_joints`), and compared:
 
 - MPJPE (mm): mean joint distance after aligning each frame's pelvis (the convention of MoMask's tokenizer tables);
 - global MPJPE (mm): the same without alignment, so drift of the integrated root trajectory counts too;

@@ -20,7 +20,7 @@ from moscale.motion.skeleton import NUM_JOINTS, RIC_SLICE
 
 def pelvis_aligned_joints(raw_BTD: torch.Tensor) -> torch.Tensor:
     """(B, T, 263) unnormalised features -> (B, T, 21, 3) joints 1..21 relative to the pelvis, in metres, with the root
-    yaw integrated from the start of the clip: `moscale.features.features_to_joints` minus the pelvis, differentiable.
+    yaw integrated from the start of the clip: `moscale.motion.features.features_to_joints` minus the pelvis, differentiable.
     Frame t's facing turns by twice the sum of the half-angle velocities of frames 0..t-1, so padding after a clip's
     last frame never reaches its valid frames."""
     half_angle = torch.cumsum(raw_BTD[..., 0], dim=-1) - raw_BTD[..., 0]  # exclusive: frame 0 faces +Z

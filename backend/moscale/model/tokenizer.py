@@ -10,7 +10,7 @@ features (B, T, 263), normalised
   -> Decoder: 1D conv-ResNet, 4x temporal upsampling         -> reconstruction (B, T, 263)
 
 Every layer multiplies its output by the per-sample length mask, and the resampling between the latent grid and a scale's
-token grid uses per-sample matrices (`moscale.scales`), so a clip's tokens and its reconstruction do not depend on what else
+token grid uses per-sample matrices (`moscale.model.scales`), so a clip's tokens and its reconstruction do not depend on what else
 is in the batch. The codebook is updated by EMA (no gradient) with dead-code reset; the encoder learns through a
 straight-through estimator and a commitment loss.
 

@@ -1,6 +1,6 @@
 """The text-conditioned token transformer (next-scale, with a next-token baseline mode).
 
-Sequence, next-scale mode (VAR-style, scales concatenated coarse to fine, see `moscale.scales`):
+Sequence, next-scale mode (VAR-style, scales concatenated coarse to fine, see `moscale.model.scales`):
     position i of scale k:  x = tok_emb(token or MASK) + in_proj(f̂_{<k} area-downsampled to scale k) + level_emb(k)
     scale 0 has no f̂ yet: learned queries, which first cross-attend to the text, take the place of in_proj(f̂).
 Attention is block-causal (bidirectional within a scale, causal across scales) with per-sample key padding, positions are

@@ -20,72 +20,17 @@ from typing import Callable
 
 import numpy as np
 
-from moscale.motion.skeleton import FPS, JOINT_NAMES, NUM_JOINTS, PARENTS
+from moscale.motion import rotations
 
 POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
 ROTATION_CHANNELS = ("Xrotation", "Yrotation", "Zrotation")
 CHANNEL_NAMES = POSITION_CHANNELS + ROTATION_CHANNELS
 _CANONICAL_CHANNEL = {name.lower(): name for name in CHANNEL_NAMES}
-_AXIS_INDEX = {"X": 0, "Y": 1, "Z": 2}
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_GIMBAL_EPS = 1e-9
-
-# The rotation order of every joint in files written by `smpl_joints_to_bvh` (the most common BVH order: CMU, Bandai).
-SMPL_ROTATION_ORDER = "ZXY"
 
 
 class BvhParseError(ValueError):
     """A malformed BVH file; the message starts with the source and line number."""
-
-
-# ----------------------------------------------------------------------------------------------- Euler angles
-def _parse_order(order: str) -> tuple[int, int, int]:
-    axes = tuple(_AXIS_INDEX.get(letter) for letter in order.upper())
-    if len(axes) != 3 or None in axes or len(set(axes)) != 3:
-        raise ValueError(f"Euler order must be a permutation of 'XYZ', got {order!r}")
-    return axes  # type: ignore[return-value]
-
-
-def _axis_rotation(axis: int, angles_rad: np.ndarray) -> np.ndarray:
-    """(...,) angles about one coordinate axis -> (..., 3, 3)."""
-    cos, sin = np.cos(angles_rad), np.sin(angles_rad)
-    j, k = (axis + 1) % 3, (axis + 2) % 3
-    matrices = np.zeros(np.shape(angles_rad) + (3, 3))
-    matrices[..., axis, axis] = 1.0
-    matrices[..., j, j] = cos
-    matrices[..., k, k] = cos
-    matrices[..., j, k] = -sin
-    matrices[..., k, j] = sin
-    return matrices
-
-
-def euler_to_matrix(angles_deg: np.ndarray, order: str) -> np.ndarray:
-    """(..., 3) angles in degrees, ``angles[..., i]`` about axis ``order[i]`` -> (..., 3, 3) = R0 @ R1 @ R2."""
-    angles = np.radians(np.asarray(angles_deg, dtype=np.float64))
-    if angles.shape[-1:] != (3,):
-        raise ValueError(f"expected (..., 3) angles, got shape {angles.shape}")
-    a, b, c = _parse_order(order)
-    return _axis_rotation(a, angles[..., 0]) @ _axis_rotation(b, angles[..., 1]) @ _axis_rotation(c, angles[..., 2])
-
-
-def matrix_to_euler(matrices: np.ndarray, order: str) -> np.ndarray:
-    """(..., 3, 3) rotation matrices -> (..., 3) degrees such that ``euler_to_matrix(result, order) == matrices``.
-
-    The middle angle lies in [-90, 90]. At gimbal lock (middle angle +-90 degrees) the third angle is set to 0 and
-    the first one absorbs the whole rotation, so the result still reproduces the matrix.
-    """
-    m = np.asarray(matrices, dtype=np.float64)
-    i, j, k = _parse_order(order)
-    sign = 1.0 if (j - i) % 3 == 1 else -1.0  # even permutations (XYZ, YZX, ZXY) vs odd ones
-    cos_middle = np.hypot(m[..., i, i], m[..., i, j])
-    middle = np.arctan2(sign * m[..., i, k], cos_middle)
-    first = np.arctan2(-sign * m[..., j, k], m[..., k, k])
-    third = np.arctan2(-sign * m[..., i, j], m[..., i, i])
-    locked = cos_middle < _GIMBAL_EPS
-    if np.any(locked):
-        first = np.where(locked, np.arctan2(sign * m[..., k, j], m[..., j, j]), first)
-        third = np.where(locked, 0.0, third)
-    return np.degrees(np.stack([first, middle, third], axis=-1))
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -178,11 +123,11 @@ class BvhClip:
             order = "".join(names[c - start][0] for c in columns)
             angles = self.channels[:, columns]
             if len(order) == 3 and len(set(order)) == 3:
-                rotations[:, joint] = euler_to_matrix(angles, order)
+                rotations[:, joint] = rotations.euler_to_matrix(angles, order)
             else:  # unusual joints with 1, 2 or repeated rotation channels
                 for column, axis in enumerate(order):
-                    rotations[:, joint] = rotations[:, joint] @ _axis_rotation(
-                        _AXIS_INDEX[axis], np.radians(angles[:, column]))
+                    rotations[:, joint] = rotations[:, joint] @ rotations.axis_rotation(
+                        rotations.AXIS_INDEX[axis], np.radians(angles[:, column]))
         return rotations
 
     def local_translations(self) -> np.ndarray:
@@ -192,7 +137,7 @@ class BvhClip:
         for joint, names in enumerate(skeleton.channels):
             for column, name in enumerate(names):
                 if name in POSITION_CHANNELS:
-                    translations[:, joint, _AXIS_INDEX[name[0]]] = self.channels[:, skeleton.channel_starts[joint] + column]
+                    translations[:, joint, rotations.AXIS_INDEX[name[0]]] = self.channels[:, skeleton.channel_starts[joint] + column]
         return translations
 
 
@@ -489,76 +434,3 @@ def write_bvh(path: str | Path, clip: BvhClip, *, decimals: int | None = 6) -> N
     from moscale.utils.atomic import write_text
 
     write_text(path, format_bvh(clip, decimals=decimals))
-
-
-# Blender's world (Z up, the front facing -Y) -> the BVH convention (Y up, the front facing +Z): the inverse of what
-# Blender's BVH importer applies with its defaults (axis_forward='-Z', axis_up='Y'), so a file turned by it imports
-# standing up. (x, y, z) -> (x, z, -y).
-Y_UP_FROM_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
-
-
-def rotate_clip(clip: BvhClip, rotation_33: np.ndarray) -> BvhClip:
-    """The same motion seen in a rotated world (``rotation_33`` maps old coordinates to new, e.g. ``Y_UP_FROM_Z_UP``).
-
-    Offsets, End Sites and position channels are rotated; each joint's local rotation ``L`` becomes ``C L C^T``,
-    written back as Euler angles in the joint's own channel order, so forward kinematics of the result is the
-    original's turned by ``C``. Joints must have all three position channels or none, and three distinct rotation
-    channels or none (Blender's, ours and most mocap files do)."""
-    rotation = np.asarray(rotation_33, dtype=np.float64)
-    if rotation.shape != (3, 3) or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-9) \
-            or not np.isclose(np.linalg.det(rotation), 1.0):
-        raise ValueError("rotation_33 must be a proper 3x3 rotation matrix")
-    skeleton = clip.skeleton
-    channels = clip.channels.copy()
-    local = clip.local_rotations()
-    for joint, names in enumerate(skeleton.channels):
-        start = skeleton.channel_starts[joint]
-        positions = [start + c for c, name in enumerate(names) if name in POSITION_CHANNELS]
-        turns = [start + c for c, name in enumerate(names) if name in ROTATION_CHANNELS]
-        if len(positions) not in (0, 3) or len(turns) not in (0, 3):
-            raise ValueError(f"joint {skeleton.names[joint]!r}: rotate_clip needs 0 or 3 position and 0 or 3 "
-                             f"rotation channels, got {' '.join(names)}")
-        if positions:
-            axes = [_AXIS_INDEX[skeleton.channels[joint][c - start][0]] for c in positions]
-            values = np.zeros((clip.num_frames, 3))
-            values[:, axes] = clip.channels[:, positions]
-            channels[:, positions] = (values @ rotation.T)[:, axes]
-        if turns:
-            order = "".join(skeleton.channels[joint][c - start][0] for c in turns)
-            angles = matrix_to_euler(rotation @ local[:, joint] @ rotation.T, order)
-            # no 360-degree jumps between frames (as Blender's exporter keeps its Eulers compatible frame to frame)
-            channels[:, turns] = np.unwrap(angles, period=360.0, axis=0)
-    end_sites = [None if e is None else rotation @ e for e in skeleton.end_sites]
-    turned = BvhSkeleton(list(skeleton.names), list(skeleton.parents), skeleton.offsets @ rotation.T,
-                         [list(c) for c in skeleton.channels], end_sites)
-    return BvhClip(turned, clip.frame_time, channels)
-
-
-# ----------------------------------------------------------------------------------------------- SMPL-22 export
-def smpl_joints_to_bvh(joints_TJ3: np.ndarray, fps: float = FPS, scale: float = 1.0) -> BvhClip:
-    """SMPL-22 joint positions (T, 22, 3), metres, Y up -> a BvhClip whose FK reproduces them (times ``scale``).
-
-    Joints keep SMPL-22 order and names. Offsets are the rest directions (``RAW_OFFSETS``; for the children of the
-    pelvis and spine3 the motion's own rigid geometry, see ``kinematics.rest_offsets_from_joints``) times the
-    motion's own bone lengths. The root has position channels and sits at OFFSET 0 0 0; every joint has
-    ``SMPL_ROTATION_ORDER`` (ZXY) rotation channels from ``kinematics.inverse_kinematics``; leaves get an End Site
-    half their bone length beyond them. ``scale`` converts units (100 for centimetres).
-    """
-    from moscale.motion import kinematics
-    from moscale.motion import rotations  # local: the BVH reader needs neither
-
-    joints = np.asarray(joints_TJ3, dtype=np.float64)
-    if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3):
-        raise ValueError(f"expected SMPL-22 joints of shape (T, {NUM_JOINTS}, 3), got {joints.shape}")
-    offsets = kinematics.rest_offsets_from_joints(joints, PARENTS)
-    local_quats, root_positions = kinematics.inverse_kinematics(joints, PARENTS, rest_offsets=offsets)
-    angles = matrix_to_euler(rotations.to_matrix(local_quats), SMPL_ROTATION_ORDER)  # (T, J, 3) degrees
-    rotation_channels = [f"{axis}rotation" for axis in SMPL_ROTATION_ORDER]
-    channels = [list(POSITION_CHANNELS) + rotation_channels] + [rotation_channels] * (NUM_JOINTS - 1)
-    end_sites: list[np.ndarray | None] = [None] * NUM_JOINTS
-    for joint in range(NUM_JOINTS):
-        if joint not in PARENTS:
-            end_sites[joint] = 0.5 * offsets[joint] * scale
-    skeleton = BvhSkeleton(list(JOINT_NAMES), list(PARENTS), offsets * scale, channels, end_sites)
-    values = np.concatenate([root_positions * scale, angles.reshape(len(joints), -1)], axis=1)
-    return BvhClip(skeleton, 1.0 / fps, values)

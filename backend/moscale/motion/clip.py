@@ -92,11 +92,11 @@ class Motion:
         """Write by suffix: .npy (joints only), .npz, .bvh (SMPL-22 rig). Every write is atomic.
 
         The .npz is an AMASS SMPL-H file (poses, trans, betas, mocap_framerate, gender, dmpls) that also holds
-        joints, fps, prompt, features and metadata (see ``moscale.amass``).
+        joints, fps, prompt, features and metadata (see ``moscale.motion.amass``).
 
         An edit (``metadata['kind'] == 'edit'``, with ``edit_start``/``edit_end``) of a file ``source`` (default
         ``metadata['source']``, which ``Motion.load`` sets) is written into that file's own form outside the range:
-        a .bvh keeps the source's hierarchy and frame lines verbatim, an .npz its SMPL poses (``moscale.edit_files``).
+        a .bvh keeps the source's hierarchy and frame lines verbatim, an .npz its SMPL poses (``moscale.motion.edit_files``).
         """
         path = Path(path)
         suffix = path.suffix.lower()
@@ -113,10 +113,11 @@ class Motion:
             write_npz(path, self)
         elif suffix == ".bvh":
             try:
-                from moscale.motion.bvh import smpl_joints_to_bvh, write_bvh
+                from moscale.motion.bvh import write_bvh
+                from moscale.motion.bvh_convert import smpl_joints_to_bvh
             except ImportError as error:
                 raise NotImplementedError(
-                    "saving .bvh needs moscale.bvh.smpl_joints_to_bvh and write_bvh, which are missing") from error
+                    "saving .bvh needs moscale.motion.bvh_convert.smpl_joints_to_bvh and bvh.write_bvh, which are missing") from error
             write_bvh(path, smpl_joints_to_bvh(self.joints, self.fps))
         else:
             raise ValueError(f"unknown motion file type {path.suffix!r}; use .npy, .npz or .bvh")
@@ -204,7 +205,7 @@ class Motion:
                 raise ValueError(f"{path}: {error}") from None
             return cls(joints, clip.fps, metadata={"source": str(path), "rig": rig.name})
         # SMPL-22 names (ours) or a name-for-name map: the joints themselves, so frames map exactly onto the file's
-        # (edits are written back into it, moscale.edit_files)
+        # (edits are written back into it, moscale.motion.edit_files)
         joints = bvh_to_positions(clip, 1.0, names)
         if unit_scale is None:
             from moscale.motion.edit_files import bvh_unit_scale  # the one rule, shared with the writer of edits

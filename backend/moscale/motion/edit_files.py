@@ -207,7 +207,7 @@ def _set_rotation(skeleton: bvh.BvhSkeleton, joint: int, local_F33: np.ndarray, 
     start = skeleton.channel_starts[joint]
     columns = [start + c for c, name in enumerate(skeleton.channels[joint]) if name in bvh.ROTATION_CHANNELS]
     order = "".join(skeleton.channels[joint][c - start][0] for c in columns)
-    angles = bvh.matrix_to_euler(local_F33, order)
+    angles = rot.matrix_to_euler(local_F33, order)
     old = channels[:, columns]
     channels[:, columns] = angles + 360.0 * np.round((old - angles) / 360.0)  # the turn nearest the source's angles
 

@@ -114,7 +114,7 @@ FOOT_THRESHOLD = 0.002  # m^2: HumanML3D's contact rule on the squared per-frame
 
 def foot_contacts(joints_TJ3: np.ndarray, foot_threshold: float = FOOT_THRESHOLD) -> np.ndarray:
     """(T-1, 4) bool, left ankle, left toe, right ankle, right toe: the joint moves less than sqrt(threshold) from
-    frame t to t + 1 (the contact channels of the features; moscale.feet judges any clip's joints by it too)."""
+    frame t to t + 1 (the contact channels of the features; moscale.motion.feet judges any clip's joints by it too)."""
     joints = np.asarray(joints_TJ3, dtype=np.float64)[:, list(LEFT_FOOT) + list(RIGHT_FOOT)]
     return ((np.diff(joints, axis=0) ** 2).sum(-1) < foot_threshold)
 

@@ -271,8 +271,8 @@ def load_bvh_joints(
 ) -> BvhPreview:
     """Joint positions of a BVH file for previewing, in the first of these ways that applies:
 
-    1. joints named like SMPL-22 (as `moscale.bvh.smpl_joints_to_bvh` writes): those joints, at the file's rate;
-    2. a rig `moscale.sources` knows (`rig` names a built-in map, `rig_map` is a JSON map, else auto-detected): the
+    1. joints named like SMPL-22 (as `moscale.motion.bvh_convert.smpl_joints_to_bvh` writes): those joints, at the file's rate;
+    2. a rig `moscale.motion.sources` knows (`rig` names a built-in map, `rig_map` is a JSON map, else auto-detected): the
        SMPL-22 joints the corpus builder would take from it, at 20 fps (leading T-pose kept, floor at 0);
     3. otherwise, or with `own_skeleton=True`, the file's own skeleton bone by bone (a top joint with a single
        child, like Bandai-Namco's floor-level `joint_Root`, is left out and the camera follows its child); the unit

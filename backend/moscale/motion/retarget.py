@@ -8,21 +8,19 @@ convention plus the root bone's location, for any rest pose given as plain array
 Blender pose convention, for a bone b with parent p (rest orientations ``Rr`` from ``matrix_local.to_quaternion()``):
 ``world_b = world_p * Rr_p^-1 * Rr_b * q_b``. Asking ``world_b = D_b * Rr_b`` (the rest orientation moved by the
 delta) gives ``q_b = Rr_b^-1 * D_p^-1 * D_b * Rr_b``. Bones without a mapped joint keep identity, so they carry
-their nearest mapped ancestor's delta.
+their nearest mapped ancestor's delta. Which bone carries which joint: ``moscale.motion.rigs``.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from moscale.motion import kinematics
 from moscale.motion import rotations as rot
+from moscale.motion.rigs import RigMatch
 from moscale.motion.skeleton import BONE_LENGTHS_M, FPS, JOINT_NAMES, NUM_JOINTS, PARENTS
-from moscale.utils.paths import ASSETS
 
 # Single-child joints: the child whose direction the joint's bone follows (a swing).
 _AIM_CHILD = {1: 4, 2: 5, 3: 6, 4: 7, 5: 8, 6: 9, 7: 10, 8: 11, 12: 15, 13: 16, 14: 17, 16: 18, 17: 19, 18: 20, 19: 21}
@@ -50,10 +48,6 @@ _CANONICAL_DIRECTIONS = np.array(
     dtype=np.float64,
 )
 _BRANCH_CHILDREN = (1, 2, 3, 12, 13, 14)
-
-
-class UnknownRigError(ValueError):
-    """No bone map matches an armature; the message lists the missing bones and how to supply a map."""
 
 
 def to_z_up(points: np.ndarray) -> np.ndarray:
@@ -187,187 +181,6 @@ def smpl_character(joints_TJ3: np.ndarray | None = None, rest_joints_J3: np.ndar
     arms = [13, 14, 16, 17, 18, 19, 20, 21]
     roll_axes[arms] = [0.0, 0.0, 1.0]
     return SmplCharacter(JOINT_NAMES, PARENTS, heads, tails, _unit(roll_axes))
-
-
-# ----------------------------------------------------------------------------------------------- bone maps
-
-
-@dataclass(frozen=True)
-class BoneMap:
-    """SMPL joint name -> target bone name, for every one of the 22 joints. Stored as JSON (see ``from_json``)."""
-
-    name: str
-    bones: dict[str, str]
-    description: str = ""
-    # Control rigs (Rigify): the mapped bones are constraint-driven deform bones; keys go on these control bones
-    # instead (control bone -> the SMPL joint whose motion it carries), with these custom properties set per take
-    # (bone -> {property: value}, e.g. the IK/FK switches at FK). A control mapped to "rest" is keyed at rest.
-    controls: dict[str, str] = field(default_factory=dict)
-    switches: dict[str, dict[str, float]] = field(default_factory=dict)
-    root_control: str = ""  # the control that also carries the root motion (location)
-
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.bones) - set(JOINT_NAMES))
-        missing = [joint for joint in JOINT_NAMES if joint not in self.bones]
-        if unknown or missing:
-            raise ValueError(
-                f"bone map {self.name!r}: keys must be the 22 SMPL joint names; "
-                + (f"unknown {unknown} " if unknown else "")
-                + (f"missing {missing}" if missing else "")
-            )
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> "BoneMap":
-        """Load ``{"name": ..., "description": ..., "bones": {"pelvis": "Hips", ...}}``."""
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"cannot read bone map {path}: {error}") from error
-        if not isinstance(data, dict) or not isinstance(data.get("bones"), dict):
-            raise ValueError(f"bone map {path} needs a \"bones\" object mapping SMPL joint names to bone names")
-        controls = data.get("controls", {})
-        if not isinstance(controls, dict) or not set(controls.values()) <= set(JOINT_NAMES) | {"rest"}:
-            raise ValueError(f"bone map {path}: \"controls\" must map control bone names to SMPL joint names "
-                             "(or \"rest\": keyed at rest)")
-        return cls(str(data.get("name", path.stem)), dict(data["bones"]), str(data.get("description", "")),
-                   dict(controls), {bone: dict(props) for bone, props in data.get("switches", {}).items()},
-                   str(data.get("root_control", "")))
-
-    @classmethod
-    def from_source_map(cls, path: str | Path) -> "BoneMap | None":
-        """A source rig map (``assets/rigs/*.json``, ``moscale.sources``) whose 22 rules are plain joint names, as a
-        bone map (LAFAN1, Mixamo BVH imported into Blender); None when some joint is a computed point."""
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"cannot read rig map {path}: {error}") from error
-        joints = data.get("joints") if isinstance(data, dict) else None
-        if not isinstance(joints, dict) or not all(isinstance(joints.get(j), str) for j in JOINT_NAMES):
-            return None
-        return cls(str(data.get("name", Path(path).stem)), {j: joints[j] for j in JOINT_NAMES},
-                   str(data.get("description", "")))
-
-
-@dataclass(frozen=True)
-class RigMatch:
-    """A bone map resolved against one armature: the target bone name of each SMPL joint."""
-
-    map_name: str
-    bone_of_joint: tuple[str, ...]  # (22,); for a tip joint, its parent joint's bone
-    # Leaf joints the rig has no bone for (a hand, toe or head missing, e.g. a Rigify-named BVH without hands and
-    # toes): they sit at the tail of their parent joint's bone.
-    tips: tuple[int, ...] = ()
-    bone_map: "BoneMap | None" = None
-
-    @property
-    def tip_names(self) -> list[str]:
-        return [JOINT_NAMES[j] for j in self.tips]
-
-
-def builtin_maps_folder() -> Path:
-    """assets/rigs/targets of the source tree (the add-on passes its own copy when installed as an extension)."""
-    return ASSETS / "rigs" / "targets"
-
-
-def load_bone_maps(folder: str | Path | None = None, sources_folder: str | Path | None = None) -> list[BoneMap]:
-    """Every ``*.json`` bone map in ``folder`` (default: the built-in maps), sorted by file name, then the source
-    rig maps of ``sources_folder`` (default: ``folder``'s parent, i.e. ``assets/rigs``) that name one joint per SMPL
-    joint (lafan, mixamo): the same maps ``moscale convert`` reads BVH files with, so an armature imported from such
-    a BVH is recognised by the add-on too."""
-    folder = Path(folder) if folder is not None else builtin_maps_folder()
-    maps = [BoneMap.from_json(path) for path in sorted(folder.glob("*.json"))]
-    sources_folder = Path(sources_folder) if sources_folder is not None else folder.parent
-    names = {m.name for m in maps}
-    for path in sorted(sources_folder.glob("*.json")):
-        source_map = BoneMap.from_source_map(path)
-        if source_map is not None and source_map.name not in names:
-            maps.append(BoneMap(f"{source_map.name}", source_map.bones, source_map.description))
-    return maps
-
-
-def _namespace_prefixes(bone_names: Iterable[str]) -> list[str]:
-    """"" plus every namespace seen in the names ("mixamorig:", "mixamorig1:", ...)."""
-    prefixes = {name[: name.rindex(":") + 1] for name in bone_names if ":" in name}
-    return [""] + sorted(prefixes)
-
-
-# Leaf joints a rig may lack (a BVH without hand or toe joints): placed at their parent bone's tail.
-TIP_JOINTS = (10, 11, 15, 20, 21)
-
-
-def match_rig(bone_names: Sequence[str], bone_map: BoneMap, allow_tips: bool = False
-              ) -> tuple[RigMatch | None, list[str]]:
-    """Resolve ``bone_map`` against an armature: (match, []) or (None, missing target bone names).
-
-    Bone names may carry a namespace prefix (``mixamorig:Hips``); matching ignores case when exact names fail.
-    With ``allow_tips``, missing leaf bones (hands, toes, head: ``TIP_JOINTS``) are accepted and become tips.
-    """
-    present = set(bone_names)
-    by_lower = {name.lower(): name for name in bone_names}
-    best: tuple[RigMatch | None, list[str]] = (None, list(bone_map.bones.values()))
-    for prefix in _namespace_prefixes(bone_names):
-        resolved, missing, tips = [], [], []
-        for joint, joint_name in enumerate(JOINT_NAMES):
-            wanted = prefix + bone_map.bones[joint_name]
-            found = wanted if wanted in present else by_lower.get(wanted.lower())
-            if found is None and allow_tips and joint in TIP_JOINTS and resolved[PARENTS[joint]]:
-                tips.append(joint)
-                found = resolved[PARENTS[joint]]
-            if found is None:
-                missing.append(bone_map.bones[joint_name])
-                resolved.append("")
-            else:
-                resolved.append(found)
-        if not missing:
-            return RigMatch(bone_map.name, tuple(resolved), tuple(tips), bone_map), []
-        if len(missing) < len(best[1]):
-            best = (None, missing)
-    return best
-
-
-def detect_rig(bone_names: Sequence[str], maps: Sequence[BoneMap] | None = None) -> RigMatch:
-    """The first bone map whose 22 bones all exist in the armature; ``UnknownRigError`` if none does."""
-    maps = load_bone_maps() if maps is None else list(maps)
-    closest: tuple[str, list[str]] | None = None
-    for allow_tips in (False, True):  # a map that fits every joint wins over one that needs tips
-        for bone_map in maps:
-            match, missing = match_rig(bone_names, bone_map, allow_tips=allow_tips)
-            if match is not None:
-                return match
-            # closest: fewest bones missing that no tip can stand in for
-            if allow_tips and (closest is None or len(missing) < len(closest[1])):
-                closest = (bone_map.name, missing)
-    if closest is not None:  # name the absent leaves too: with the missing bones found, they would be tips
-        strict = match_rig(bone_names, next(m for m in maps if m.name == closest[0]))[1]
-        closest = (closest[0], closest[1], [name for name in strict if name not in closest[1]])
-    raise UnknownRigError(unknown_rig_message(bone_names, maps, closest))
-
-
-def unknown_rig_message(bone_names: Sequence[str], maps: Sequence[BoneMap],
-                        closest: tuple[str, list[str], list[str]] | None) -> str:
-    """The one wording for a skeleton no map fits, shared by the add-on and the command line."""
-    known = ", ".join(m.name for m in maps) or "none"
-    names = list(bone_names)
-    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
-    detail = ""
-    if closest:
-        leaves = f"; also absent, which is fine: {', '.join(closest[2])}" if closest[2] else ""
-        detail = (f" Closest is {closest[0]!r}, missing {len(closest[1])} bones: {', '.join(closest[1])} (hand, toe "
-                  f"and head bones may be absent: they are then taken at the end of their parent bone{leaves}).")
-    return (
-        f"Unknown rig: no bone map ({known}) matches this skeleton ({len(names)} bones: {shown}).{detail} "
-        "Supply a custom bone map: a JSON file {\"name\": \"my_rig\", \"bones\": {\"pelvis\": \"<bone>\", ...}} "
-        f"naming your bone for each of the 22 SMPL joints ({', '.join(JOINT_NAMES)}); "
-        "choose it as 'Bone Map' in the MoScale panel, or pass it with --joint-map my_map.json on the command line "
-        "(Python: BoneMap.from_json(path))."
-    )
-
-
-def joint_map_of(match: RigMatch) -> dict[str, str]:
-    """SMPL joint name -> skeleton joint name for a resolved match (tips map to their parent joint's name, whose
-    End Site / bone tail they are)."""
-    return dict(zip(JOINT_NAMES, match.bone_of_joint))
 
 
 # ----------------------------------------------------------------------------------------------- retargeting

@@ -209,3 +209,57 @@ def y_rotation(angle: np.ndarray | float) -> np.ndarray:
     half = 0.5 * np.asarray(angle, dtype=np.float64)
     zeros = np.zeros_like(half)
     return np.stack([np.cos(half), zeros, np.sin(half), zeros], axis=-1)
+
+
+# Euler angles (BVH channels): angles[..., i] about axis order[i], applied as R0 @ R1 @ R2
+AXIS_INDEX = {"X": 0, "Y": 1, "Z": 2}
+GIMBAL_EPS = 1e-9
+
+
+def parse_order(order: str) -> tuple[int, int, int]:
+    axes = tuple(AXIS_INDEX.get(letter) for letter in order.upper())
+    if len(axes) != 3 or None in axes or len(set(axes)) != 3:
+        raise ValueError(f"Euler order must be a permutation of 'XYZ', got {order!r}")
+    return axes  # type: ignore[return-value]
+
+
+def axis_rotation(axis: int, angles_rad: np.ndarray) -> np.ndarray:
+    """(...,) angles about one coordinate axis -> (..., 3, 3)."""
+    cos, sin = np.cos(angles_rad), np.sin(angles_rad)
+    j, k = (axis + 1) % 3, (axis + 2) % 3
+    matrices = np.zeros(np.shape(angles_rad) + (3, 3))
+    matrices[..., axis, axis] = 1.0
+    matrices[..., j, j] = cos
+    matrices[..., k, k] = cos
+    matrices[..., j, k] = -sin
+    matrices[..., k, j] = sin
+    return matrices
+
+
+def euler_to_matrix(angles_deg: np.ndarray, order: str) -> np.ndarray:
+    """(..., 3) angles in degrees, ``angles[..., i]`` about axis ``order[i]`` -> (..., 3, 3) = R0 @ R1 @ R2."""
+    angles = np.radians(np.asarray(angles_deg, dtype=np.float64))
+    if angles.shape[-1:] != (3,):
+        raise ValueError(f"expected (..., 3) angles, got shape {angles.shape}")
+    a, b, c = parse_order(order)
+    return axis_rotation(a, angles[..., 0]) @ axis_rotation(b, angles[..., 1]) @ axis_rotation(c, angles[..., 2])
+
+
+def matrix_to_euler(matrices: np.ndarray, order: str) -> np.ndarray:
+    """(..., 3, 3) rotation matrices -> (..., 3) degrees such that ``euler_to_matrix(result, order) == matrices``.
+
+    The middle angle lies in [-90, 90]. At gimbal lock (middle angle +-90 degrees) the third angle is set to 0 and
+    the first one absorbs the whole rotation, so the result still reproduces the matrix.
+    """
+    m = np.asarray(matrices, dtype=np.float64)
+    i, j, k = parse_order(order)
+    sign = 1.0 if (j - i) % 3 == 1 else -1.0  # even permutations (XYZ, YZX, ZXY) vs odd ones
+    cos_middle = np.hypot(m[..., i, i], m[..., i, j])
+    middle = np.arctan2(sign * m[..., i, k], cos_middle)
+    first = np.arctan2(-sign * m[..., j, k], m[..., k, k])
+    third = np.arctan2(-sign * m[..., i, j], m[..., i, i])
+    locked = cos_middle < GIMBAL_EPS
+    if np.any(locked):
+        first = np.where(locked, np.arctan2(sign * m[..., k, j], m[..., j, j]), first)
+        third = np.where(locked, 0.0, third)
+    return np.degrees(np.stack([first, middle, third], axis=-1))

@@ -8,7 +8,7 @@ A *rig map* says, for each of the 22 SMPL joints, where it sits on a source skel
       "metres_per_unit": 0.01,          # number, or "auto": inferred from the leg length (m, cm, mm or inches)
       "up_axis": "y",                   # "y", "z" (Z-up, right-handed) or "auto" (from the rest pose)
       "detect": ["Hips", "LeftToe"],    # optional: names that must all exist for auto-detection
-      "joints": {                       # all 22 SMPL names (moscale.skeleton.JOINT_NAMES), each a RULE
+      "joints": {                       # all 22 SMPL names (moscale.motion.skeleton.JOINT_NAMES), each a RULE
         "pelvis": "Hips",
         "spine2": {"along": [{"mean": ["LeftUpLeg", "RightUpLeg"]}, "Spine", "Neck"], "t": 0.56},
         "left_foot": {"end_site": "LeftFoot"},
@@ -42,6 +42,7 @@ from typing import Any, Union
 import numpy as np
 
 from moscale.motion import bvh
+from moscale.motion.cleaning import floor_height, leading_tpose_frames, resample
 from moscale.motion.skeleton import FPS, JOINT_INDEX, JOINT_NAMES
 from moscale.utils.paths import ASSETS
 
@@ -54,7 +55,6 @@ Rule = Union[str, dict]
 _UNITS = {"metres": 1.0, "centimetres": 0.01, "millimetres": 0.001, "inches": 0.0254}
 _TYPICAL_LEG_M = 0.83  # hip -> knee -> ankle of an adult, for unit inference
 _RULE_KEYS = {"mean", "lerp", "along", "end_site", "offset"}
-_ARM = {"left": (16, 18, 20), "right": (17, 19, 21)}  # shoulder, elbow, wrist
 
 
 class RigError(ValueError):
@@ -217,7 +217,7 @@ def detect_rig(names: list[str], candidates: list[RigMap] | None = None) -> RigM
         f"{', ...' if len(names) > 12 else ''}). Closest built-in map '{closest.name}' cannot map "
         f"{len(missing)} of 22 SMPL joints: {listing or 'its detect names are missing'}. "
         f"Write a rig map JSON naming, for each of the 22 SMPL joints ({', '.join(JOINT_NAMES)}), a joint of your "
-        f"skeleton or a rule (format: moscale.sources module docstring, examples in assets/rigs/) and pass it with "
+        f"skeleton or a rule (format: moscale.motion.sources module docstring, examples in assets/rigs/) and pass it with "
         f"--rig-map my_map.json (Python: load_source_clip(path, rig_map='my_map.json'))."
     )
 
@@ -314,64 +314,6 @@ def infer_metres_per_unit(leg: float) -> float:
     if not leg > 0:
         raise RigError("cannot infer units: the rest pose has zero leg length")
     return min(_UNITS.values(), key=lambda unit: abs(math.log(leg * unit / _TYPICAL_LEG_M)))
-
-
-# ----------------------------------------------------------------------------------------------- clip cleaning
-def leading_tpose_frames(joints_T223: np.ndarray, fps: float, max_seconds: float = 0.5,
-                         blend_seconds: float = 0.25) -> int:
-    """How many leading frames to drop: a T-pose (both arms straight and horizontal) at the start of the take,
-    plus the few frames in which the capture software blends out of it (joints moving faster than
-    max(3 x the clip's median, 2.5 m/s) relative to the root). 0 when the take does not start in a T-pose."""
-    joints = np.asarray(joints_T223, dtype=np.float64)
-    limit = min(len(joints) - 1, int(round(max_seconds * fps)))
-    tpose = 0
-    while tpose < limit and _is_tpose(joints[tpose]):
-        tpose += 1
-    if tpose == 0:
-        return 0
-    relative = joints - joints[:, :1]
-    speed = np.linalg.norm(np.diff(relative, axis=0), axis=-1).max(axis=1) * fps  # (T-1,) m/s
-    threshold = max(3.0 * float(np.median(speed)), 2.5)
-    window = speed[tpose - 1: tpose - 1 + int(round(blend_seconds * fps))]
-    fast = np.nonzero(window > threshold)[0]
-    return int(tpose + fast[-1]) if len(fast) else tpose  # fast[k]: the step into frame tpose + k is still a jump
-
-
-def _is_tpose(pose_223: np.ndarray) -> bool:
-    for shoulder, elbow, wrist in _ARM.values():
-        arm = pose_223[wrist] - pose_223[shoulder]
-        reach = np.linalg.norm(pose_223[elbow] - pose_223[shoulder]) + np.linalg.norm(pose_223[wrist] - pose_223[elbow])
-        length = np.linalg.norm(arm)
-        if length < 0.9 * reach or abs(arm[1]) > 0.25 * length:
-            return False
-    return True
-
-
-def floor_height(joints_T223: np.ndarray) -> float:
-    """Robust floor: the 1st percentile over frames of the lowest joint (a few glitched frames do not count)."""
-    return float(np.percentile(np.asarray(joints_T223)[..., 1].min(axis=1), 1.0))
-
-
-def root_jitter(joints_T223: np.ndarray, fps: float = FPS) -> float:
-    """Median magnitude of the pelvis's horizontal acceleration in m/s^2. Real takes stay below ~10 (runs and jumps
-    included); a root that jumps back and forth between frames (CMU 07_12, 09_10) scores above 30."""
-    pelvis = np.asarray(joints_T223, dtype=np.float64)[:, 0, [0, 2]]
-    if len(pelvis) < 3:
-        return 0.0
-    return float(np.median(np.linalg.norm(np.diff(pelvis, 2, axis=0), axis=-1)) * fps * fps)
-
-
-def resample(joints_TJ3: np.ndarray, source_fps: float, target_fps: float = FPS) -> np.ndarray:
-    """Linear interpolation of positions onto a target_fps grid starting at the first frame."""
-    joints = np.asarray(joints_TJ3, dtype=np.float64)
-    if len(joints) < 2 or abs(source_fps - target_fps) < 1e-9:
-        return joints.copy()
-    duration = (len(joints) - 1) / source_fps
-    count = int(math.floor(duration * target_fps + 1e-6)) + 1
-    position = np.arange(count) * (source_fps / target_fps)  # fractional source frame
-    lower = np.minimum(np.floor(position).astype(int), len(joints) - 2)
-    weight = (position - lower)[:, None, None]
-    return joints[lower] * (1.0 - weight) + joints[lower + 1] * weight
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -475,9 +417,9 @@ def joint_map_rig(mapping: dict[str, str], name: str = "joint_map") -> RigMap:
 def rig_for_skeleton(names: list[str], joint_map: dict | None = None) -> RigMap:
     """The rig map for a skeleton with these joint names: ``joint_map`` when given, SMPL-22 names as they are, the
     source maps (``assets/rigs/*.json``: bandai, cmu_cgspeed, mixamo, lafan), then the bone maps the Blender add-on
-    detects armatures with (``moscale.retarget.detect_rig``: Rigify DEF-*, Unreal, ...; a missing hand, toe or
+    detects armatures with (``moscale.motion.rigs.detect_rig``: Rigify DEF-*, Unreal, ...; a missing hand, toe or
     head joint is taken at its parent's End Site). Raises RigError with the add-on's wording, naming --joint-map."""
-    from moscale.motion import retarget  # retarget reads the same maps; local import keeps this module light
+    from moscale.motion import rigs  # the add-on's bone maps; local import keeps this module light
 
     if joint_map is not None:
         rig = joint_map_rig(joint_map)
@@ -493,8 +435,8 @@ def rig_for_skeleton(names: list[str], joint_map: dict | None = None) -> RigMap:
     except RigError:
         pass
     try:
-        match = retarget.detect_rig(names)
-    except retarget.UnknownRigError as error:
+        match = rigs.detect_rig(names)
+    except rigs.UnknownRigError as error:
         raise RigError(str(error)) from None
     rules: dict[str, Rule] = {}
     for joint, (joint_name, bone) in enumerate(zip(JOINT_NAMES, match.bone_of_joint)):

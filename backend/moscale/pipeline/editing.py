@@ -248,7 +248,7 @@ def edit(pipe, source: Motion, start_frame: int, end_frame: int, prompt: str, *,
          foot_lock: bool = True, progress: ProgressFn | None = None, cancel: CancelFlag = None) -> Motion:
     """Regenerate frames [start_frame, end_frame) (20 fps, end exclusive) to follow `prompt`. Returns a Motion of the
     source's length whose frames outside the range are the source's, bit for bit; `metadata['seed']` replays it.
-    `foot_lock` pins the feet where the model predicts contact (moscale.feet), inside the range only."""
+    `foot_lock` pins the feet where the model predicts contact (moscale.motion.feet), inside the range only."""
     joints = _check_source(pipe, source)
     start, end = check_range(len(joints), start_frame, end_frame, min_edit_frames(
         pipe.tokenizer.config.downsample, pipe.model.config.factors))
@@ -260,7 +260,7 @@ def edit(pipe, source: Motion, start_frame: int, end_frame: int, prompt: str, *,
 
 def _source_file(source: Motion) -> dict:
     """The file an edit came from (metadata['source']), so that saving the edit can write into it and keep every
-    frame outside the range as the file has it (moscale.edit_files)."""
+    frame outside the range as the file has it (moscale.motion.edit_files)."""
     return {"source": source.metadata["source"]} if source.metadata.get("source") else {}
 
 

@@ -40,7 +40,7 @@ from moscale.motion.skeleton import FPS  # noqa: E402  (the model's frame rate, 
 def save_release(folder: str | Path, model: MotionTransformer, tokenizer: MotionTokenizer,
                  text_encoder: TextEncoderConfig, training: dict | None = None) -> Path:
     """Write config.json, generator.safetensors and tokenizer/ into `folder`, all or nothing: the release is built
-    in a temporary folder beside it that replaces `folder` only once every file is written (moscale.atomic), so a
+    in a temporary folder beside it that replaces `folder` only once every file is written (moscale.utils.atomic), so a
     save cut off half way leaves the previous release whole."""
     folder = Path(folder)
     config = {"format": FORMAT_NAME, "version": CONFIG_VERSION, "transformer": model.config.to_dict(),

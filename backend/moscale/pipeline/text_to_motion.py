@@ -50,7 +50,7 @@ class MoScalePipeline:
         self.folder = folder
         self._text_encoder = text_encoder
         self._text_memo: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.prefix = "final"  # the KV-cache state the model was trained for (moscale.sampling.prefix_mode)
+        self.prefix = "final"  # the KV-cache state the model was trained for (moscale.model.sampling.prefix_mode)
         if precision not in PRECISIONS:
             raise ValueError(f"precision {precision!r}: use one of {PRECISIONS}")
         self.precision = precision
@@ -176,11 +176,11 @@ class MoScalePipeline:
                  temperature: float = 1.0, top_p: float | None = 0.9, top_k: int | None = None,
                  foot_lock: bool = True, progress: ProgressFn | None = None, cancel: CancelFlag = None):
         """A Motion (or a list of `num_samples` Motions) of the requested length at 20 fps, joints in metres.
-        `foot_lock` pins each foot while the model's contact channels say it is on the floor (moscale.feet: the
+        `foot_lock` pins each foot while the model's contact channels say it is on the floor (moscale.motion.feet: the
         joints change, the model's features are kept as generated).
 
         progress(done, total, description) is called after every pass; cancel (threading.Event or a callable returning
-        True) is checked before every pass and raises moscale.sampling.Cancelled."""
+        True) is checked before every pass and raises moscale.model.sampling.Cancelled."""
         text_1SD, mask_1S = self.encode_text(prompt)
         frames = self.resolve_frames(seconds, frames)
         if int(num_samples) < 1:
@@ -213,7 +213,7 @@ class MoScalePipeline:
                 motion.joints = feet.lock_feet(motion.joints, feet.motion_contacts(motion.joints, motion.features, FPS))
         return motions[0] if B == 1 else motions
 
-    # Editing lives in moscale.editing (zero-shot: the same model with tokens outside the range locked).
+    # Editing lives in moscale.pipeline.editing (zero-shot: the same model with tokens outside the range locked).
     def edit(self, source, start_frame: int, end_frame: int, prompt: str, **options):
         """Regenerate frames [start_frame, end_frame) of `source` (20 fps) to follow `prompt`; frames outside are kept
         bit-identical. Options as for `generate` (seed, guidance, schedule, ...)."""

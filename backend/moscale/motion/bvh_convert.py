@@ -1,0 +1,84 @@
+"""BVH clips made from other forms: SMPL-22 joints as a clip (the rig of every .bvh MoScale writes), and a clip
+turned into another axis convention (Blender's Z-up world -> the BVH Y-up convention)."""
+from __future__ import annotations
+
+import numpy as np
+
+from moscale.motion import kinematics, rotations
+from moscale.motion.bvh import POSITION_CHANNELS, ROTATION_CHANNELS, BvhClip, BvhSkeleton
+from moscale.motion.skeleton import FPS, JOINT_NAMES, NUM_JOINTS, PARENTS
+
+
+# The rotation order of every joint in files written by `smpl_joints_to_bvh` (the most common BVH order: CMU, Bandai).
+SMPL_ROTATION_ORDER = "ZXY"
+
+
+# Blender's world (Z up, the front facing -Y) -> the BVH convention (Y up, the front facing +Z): the inverse of what
+# Blender's BVH importer applies with its defaults (axis_forward='-Z', axis_up='Y'), so a file turned by it imports
+# standing up. (x, y, z) -> (x, z, -y).
+Y_UP_FROM_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+
+
+
+def rotate_clip(clip: BvhClip, rotation_33: np.ndarray) -> BvhClip:
+    """The same motion seen in a rotated world (``rotation_33`` maps old coordinates to new, e.g. ``Y_UP_FROM_Z_UP``).
+
+    Offsets, End Sites and position channels are rotated; each joint's local rotation ``L`` becomes ``C L C^T``,
+    written back as Euler angles in the joint's own channel order, so forward kinematics of the result is the
+    original's turned by ``C``. Joints must have all three position channels or none, and three distinct rotation
+    channels or none (Blender's, ours and most mocap files do)."""
+    rotation = np.asarray(rotation_33, dtype=np.float64)
+    if rotation.shape != (3, 3) or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-9) \
+            or not np.isclose(np.linalg.det(rotation), 1.0):
+        raise ValueError("rotation_33 must be a proper 3x3 rotation matrix")
+    skeleton = clip.skeleton
+    channels = clip.channels.copy()
+    local = clip.local_rotations()
+    for joint, names in enumerate(skeleton.channels):
+        start = skeleton.channel_starts[joint]
+        positions = [start + c for c, name in enumerate(names) if name in POSITION_CHANNELS]
+        turns = [start + c for c, name in enumerate(names) if name in ROTATION_CHANNELS]
+        if len(positions) not in (0, 3) or len(turns) not in (0, 3):
+            raise ValueError(f"joint {skeleton.names[joint]!r}: rotate_clip needs 0 or 3 position and 0 or 3 "
+                             f"rotation channels, got {' '.join(names)}")
+        if positions:
+            axes = [rotations.AXIS_INDEX[skeleton.channels[joint][c - start][0]] for c in positions]
+            values = np.zeros((clip.num_frames, 3))
+            values[:, axes] = clip.channels[:, positions]
+            channels[:, positions] = (values @ rotation.T)[:, axes]
+        if turns:
+            order = "".join(skeleton.channels[joint][c - start][0] for c in turns)
+            angles = rotations.matrix_to_euler(rotation @ local[:, joint] @ rotation.T, order)
+            # no 360-degree jumps between frames (as Blender's exporter keeps its Eulers compatible frame to frame)
+            channels[:, turns] = np.unwrap(angles, period=360.0, axis=0)
+    end_sites = [None if e is None else rotation @ e for e in skeleton.end_sites]
+    turned = BvhSkeleton(list(skeleton.names), list(skeleton.parents), skeleton.offsets @ rotation.T,
+                         [list(c) for c in skeleton.channels], end_sites)
+    return BvhClip(turned, clip.frame_time, channels)
+
+
+
+def smpl_joints_to_bvh(joints_TJ3: np.ndarray, fps: float = FPS, scale: float = 1.0) -> BvhClip:
+    """SMPL-22 joint positions (T, 22, 3), metres, Y up -> a BvhClip whose FK reproduces them (times ``scale``).
+
+    Joints keep SMPL-22 order and names. Offsets are the rest directions (``RAW_OFFSETS``; for the children of the
+    pelvis and spine3 the motion's own rigid geometry, see ``kinematics.rest_offsets_from_joints``) times the
+    motion's own bone lengths. The root has position channels and sits at OFFSET 0 0 0; every joint has
+    ``SMPL_ROTATION_ORDER`` (ZXY) rotation channels from ``kinematics.inverse_kinematics``; leaves get an End Site
+    half their bone length beyond them. ``scale`` converts units (100 for centimetres).
+    """
+    joints = np.asarray(joints_TJ3, dtype=np.float64)
+    if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3):
+        raise ValueError(f"expected SMPL-22 joints of shape (T, {NUM_JOINTS}, 3), got {joints.shape}")
+    offsets = kinematics.rest_offsets_from_joints(joints, PARENTS)
+    local_quats, root_positions = kinematics.inverse_kinematics(joints, PARENTS, rest_offsets=offsets)
+    angles = rotations.matrix_to_euler(rotations.to_matrix(local_quats), SMPL_ROTATION_ORDER)  # (T, J, 3) degrees
+    rotation_channels = [f"{axis}rotation" for axis in SMPL_ROTATION_ORDER]
+    channels = [list(POSITION_CHANNELS) + rotation_channels] + [rotation_channels] * (NUM_JOINTS - 1)
+    end_sites: list[np.ndarray | None] = [None] * NUM_JOINTS
+    for joint in range(NUM_JOINTS):
+        if joint not in PARENTS:
+            end_sites[joint] = 0.5 * offsets[joint] * scale
+    skeleton = BvhSkeleton(list(JOINT_NAMES), list(PARENTS), offsets * scale, channels, end_sites)
+    values = np.concatenate([root_positions * scale, angles.reshape(len(joints), -1)], axis=1)
+    return BvhClip(skeleton, 1.0 / fps, values)
