@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from moscale.motion import rotations
+from moscale.motion import rotations as rot
 
 POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
 ROTATION_CHANNELS = ("Xrotation", "Yrotation", "Zrotation")
@@ -123,11 +123,11 @@ class BvhClip:
             order = "".join(names[c - start][0] for c in columns)
             angles = self.channels[:, columns]
             if len(order) == 3 and len(set(order)) == 3:
-                rotations[:, joint] = rotations.euler_to_matrix(angles, order)
+                rotations[:, joint] = rot.euler_to_matrix(angles, order)
             else:  # unusual joints with 1, 2 or repeated rotation channels
                 for column, axis in enumerate(order):
-                    rotations[:, joint] = rotations[:, joint] @ rotations.axis_rotation(
-                        rotations.AXIS_INDEX[axis], np.radians(angles[:, column]))
+                    rotations[:, joint] = rotations[:, joint] @ rot.axis_rotation(
+                        rot.AXIS_INDEX[axis], np.radians(angles[:, column]))
         return rotations
 
     def local_translations(self) -> np.ndarray:
@@ -137,7 +137,7 @@ class BvhClip:
         for joint, names in enumerate(skeleton.channels):
             for column, name in enumerate(names):
                 if name in POSITION_CHANNELS:
-                    translations[:, joint, rotations.AXIS_INDEX[name[0]]] = self.channels[:, skeleton.channel_starts[joint] + column]
+                    translations[:, joint, rot.AXIS_INDEX[name[0]]] = self.channels[:, skeleton.channel_starts[joint] + column]
         return translations
 
 

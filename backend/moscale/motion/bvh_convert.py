@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from moscale.motion import kinematics, rotations
+from moscale.motion import kinematics
+from moscale.motion import rotations as rot
 from moscale.motion.bvh import POSITION_CHANNELS, ROTATION_CHANNELS, BvhClip, BvhSkeleton
 from moscale.motion.skeleton import FPS, JOINT_NAMES, NUM_JOINTS, PARENTS
 
@@ -42,13 +43,13 @@ def rotate_clip(clip: BvhClip, rotation_33: np.ndarray) -> BvhClip:
             raise ValueError(f"joint {skeleton.names[joint]!r}: rotate_clip needs 0 or 3 position and 0 or 3 "
                              f"rotation channels, got {' '.join(names)}")
         if positions:
-            axes = [rotations.AXIS_INDEX[skeleton.channels[joint][c - start][0]] for c in positions]
+            axes = [rot.AXIS_INDEX[skeleton.channels[joint][c - start][0]] for c in positions]
             values = np.zeros((clip.num_frames, 3))
             values[:, axes] = clip.channels[:, positions]
             channels[:, positions] = (values @ rotation.T)[:, axes]
         if turns:
             order = "".join(skeleton.channels[joint][c - start][0] for c in turns)
-            angles = rotations.matrix_to_euler(rotation @ local[:, joint] @ rotation.T, order)
+            angles = rot.matrix_to_euler(rotation @ local[:, joint] @ rotation.T, order)
             # no 360-degree jumps between frames (as Blender's exporter keeps its Eulers compatible frame to frame)
             channels[:, turns] = np.unwrap(angles, period=360.0, axis=0)
     end_sites = [None if e is None else rotation @ e for e in skeleton.end_sites]
@@ -72,7 +73,7 @@ def smpl_joints_to_bvh(joints_TJ3: np.ndarray, fps: float = FPS, scale: float = 
         raise ValueError(f"expected SMPL-22 joints of shape (T, {NUM_JOINTS}, 3), got {joints.shape}")
     offsets = kinematics.rest_offsets_from_joints(joints, PARENTS)
     local_quats, root_positions = kinematics.inverse_kinematics(joints, PARENTS, rest_offsets=offsets)
-    angles = rotations.matrix_to_euler(rotations.to_matrix(local_quats), SMPL_ROTATION_ORDER)  # (T, J, 3) degrees
+    angles = rot.matrix_to_euler(rot.to_matrix(local_quats), SMPL_ROTATION_ORDER)  # (T, J, 3) degrees
     rotation_channels = [f"{axis}rotation" for axis in SMPL_ROTATION_ORDER]
     channels = [list(POSITION_CHANNELS) + rotation_channels] + [rotation_channels] * (NUM_JOINTS - 1)
     end_sites: list[np.ndarray | None] = [None] * NUM_JOINTS
