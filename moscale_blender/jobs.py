@@ -23,6 +23,7 @@ PENDING, RUNNING, DONE, CANCELLED, FAILED = "PENDING", "RUNNING", "DONE", "CANCE
 FINAL_STATES = (DONE, CANCELLED, FAILED)
 
 ProgressFn = Callable[[float, str], None]  # (fraction 0..1, what) -> None
+WARNING = "warning: "  # a progress message starting with it is a warning for the user (kept in Job.warnings)
 Work = Callable[[ProgressFn, threading.Event], list]  # -> list of Motion
 
 
@@ -152,11 +153,22 @@ def _use_threads(pipeline, threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+def warn_out_of_reach(pipeline, prompts, progress: ProgressFn) -> None:
+    """Before generating: a warning for each prompt far from everything the model was trained on
+    (``MoScalePipeline.check_prompt``; older backends have none). Never stops the job."""
+    check = getattr(pipeline, "check_prompt", None)
+    for prompt in prompts if callable(check) else ():
+        report = check(prompt)
+        if report is not None and report.warning:
+            progress(0.0, WARNING + report.warning)
+
+
 def generate_work(request: GenerateRequest) -> Work:
     def work(progress: ProgressFn, cancel: threading.Event) -> list:
         progress(0.0, "loading model")
         pipeline = get_pipeline(request.model_folder, request.device)
         _use_threads(pipeline, request.threads)
+        warn_out_of_reach(pipeline, [prompt for prompt, _ in request.segments] or [request.prompt], progress)
         if request.segments:
             from moscale.pipeline.timeline import Segment
 
@@ -181,6 +193,7 @@ def edit_work(request: EditRequest) -> Work:
         if not callable(getattr(pipeline, "edit", None)):
             raise BackendError("Editing needs a newer MoScale backend: this moscale.pipeline has no edit(). "
                                "Update the backend (or the extension) and try again.")
+        warn_out_of_reach(pipeline, [request.prompt], progress)
         from moscale.motion import Motion
 
         source = Motion(request.source_joints, fps=pipeline.fps)
@@ -207,6 +220,7 @@ class Job:
         self.message = ""
         self.result: list = []
         self.error = ""
+        self.warnings: list[str] = []  # shown while the job runs and reported when it ends
         self._work = work
         self._events: queue.Queue = queue.Queue()
         self._cancel = threading.Event()
@@ -264,6 +278,11 @@ class Job:
 
 
 _ACTIVE: Job | None = None
+_LAST_WARNINGS: list[str] = []  # the last finished job's warnings: the panel keeps showing them until the next job
+
+
+def last_warnings() -> list[str]:
+    return list(_LAST_WARNINGS)
 
 
 def active_job() -> Job | None:
@@ -281,6 +300,7 @@ def start_job(kind: str, work: Work, plan: Any = None) -> Job:
     global _ACTIVE
     if _ACTIVE is not None and not _ACTIVE.finished:
         raise BackendError("A MoScale job is already running: wait for it or cancel it first.")
+    _LAST_WARNINGS.clear()
     _ACTIVE = Job(kind, work, plan).start()
     return _ACTIVE
 
@@ -304,6 +324,8 @@ def poll_job(job: Job) -> str:
             continue
         if event[0] == "progress":
             job.progress, job.message = float(event[1]), event[2]
+            if job.message.startswith(WARNING):
+                job.warnings.append(job.message[len(WARNING):])
         elif event[0] == "done":
             job.state, job.result, job.progress = DONE, event[1], 1.0
         elif event[0] == "cancelled":
@@ -312,6 +334,8 @@ def poll_job(job: Job) -> str:
             job.state, job.error = FAILED, event[1]
     if job.finished:
         _forget(job)
+        if job.state == DONE:
+            _LAST_WARNINGS[:] = job.warnings
     return job.state
 
 

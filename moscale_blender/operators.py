@@ -104,6 +104,8 @@ class _JobOperator:
             return {'CANCELLED'}
         names = ", ".join(take.name for take in new_takes)
         self.report({'INFO'}, f"MoScale: new take {names} ({new_takes[0].frame_count} frames)")
+        for warning in job.warnings:  # after the INFO line, so the status bar shows it
+            self.report({'WARNING'}, f"MoScale: {warning}")
         return {'FINISHED'}
 
 

@@ -31,14 +31,31 @@ class _MoScaleSubpanel(_MoScalePanel):
 
 
 def _draw_job(layout) -> bool:
-    """Progress bar and Cancel while a job runs; True when one runs."""
+    """Progress bar and Cancel while a job runs, and the prompt warnings of the running or last job; True when a
+    job runs."""
     job = jobs.active_job()
-    if job is None:
-        return False
-    row = layout.row(align=True)
-    row.progress(factor=job.progress, type='BAR', text=f"{job.kind.title()} {job.progress:.0%} {job.message}")
-    row.operator("moscale.cancel", text="", icon='CANCEL')
-    return True
+    if job is not None:
+        row = layout.row(align=True)
+        message = "" if job.message.startswith(jobs.WARNING) else job.message
+        row.progress(factor=job.progress, type='BAR', text=f"{job.kind.title()} {job.progress:.0%} {message}")
+        row.operator("moscale.cancel", text="", icon='CANCEL')
+    for warning in (job.warnings if job is not None else jobs.last_warnings()):
+        _draw_warning(layout, warning)
+    return job is not None
+
+
+def _draw_warning(layout, text: str, width: int = 60) -> None:
+    """A warning in short lines (a panel label does not wrap): the first with a warning icon."""
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + len(word) + 1 > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    column = layout.column(align=True)
+    for number, text_line in enumerate(lines + [line] if line else lines):
+        column.label(text=text_line, icon='ERROR' if number == 0 else 'BLANK1')
 
 
 def _draw_body(layout, context) -> None:

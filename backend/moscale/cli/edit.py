@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from moscale.cli.generate import warn_out_of_reach
 from moscale.model.sampling import DEFAULT_GUIDANCE
 from moscale.motion.clip import Motion
 from moscale.motion.preview import edit_figure, render_preview
@@ -82,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
                     foot_lock=not args.no_foot_lock)
     try:
         pipe = MoScalePipeline.from_pretrained(folder, device=args.device)
+        warn_out_of_reach(pipe, [args.prompt])
         source = _load(args.source, pipe.fps)
         pipe.encode_text(args.prompt)
         started = time.perf_counter()

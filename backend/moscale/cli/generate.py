@@ -75,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
                     top_k=args.top_k, foot_lock=not args.no_foot_lock)
     try:
         pipe = MoScalePipeline.from_pretrained(folder, device=args.device, precision=args.precision)
+        segments = [timeline.parse_segment(text) for text in args.sequence or ()]
+        warn_out_of_reach(pipe, [segment.prompt for segment in segments] or [args.prompt])
         if args.sequence:
-            segments = [timeline.parse_segment(text) for text in args.sequence]
             for segment in segments:
                 pipe.encode_text(timeline.caption(segment.prompt))
             started = time.perf_counter()
@@ -102,6 +103,14 @@ def run(args: argparse.Namespace) -> int:
                   f"re-make one with: moscale edit {path.name} --segment N \"new prompt\"")
     print(f"generated in {elapsed:.2f} s on {pipe.device}")
     return 0
+
+
+def warn_out_of_reach(pipe: MoScalePipeline, prompts: list[str]) -> None:
+    """A warning line for each prompt (or timeline segment) far from everything the model was trained on."""
+    for prompt in prompts:
+        report = pipe.check_prompt(prompt)
+        if report is not None and report.warning:
+            print(f"warning: {report.warning}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

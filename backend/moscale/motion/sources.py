@@ -48,7 +48,7 @@ from moscale.utils.paths import ASSETS
 
 # the repository's assets/rigs (editable installs); MOSCALE_RIGS_DIR points elsewhere (e.g. an installed add-on)
 RIGS_DIR = Path(os.environ.get("MOSCALE_RIGS_DIR") or ASSETS / "rigs")
-BUILTIN_RIGS = ("bandai", "cmu_cgspeed", "mixamo", "lafan")
+BUILTIN_RIGS = ("bandai", "cmu_cgspeed", "mixamo", "lafan", "rigify_metarig")
 RIG_ALIASES = {"cmu": "cmu_cgspeed", "lafan1": "lafan", "bandai_namco": "bandai"}
 Rule = Union[str, dict]
 
@@ -368,7 +368,7 @@ def load_source_clip(
 ) -> tuple[np.ndarray, SourceInfo]:
     """A BVH file -> ((T, 22, 3) float32 SMPL-22 joints at ``fps``, metres, Y up, floor at y = 0; SourceInfo).
 
-    ``rig`` names a built-in map (bandai, cmu_cgspeed, mixamo, lafan) or is None to detect it from the joint names;
+    ``rig`` names a built-in map (bandai, cmu_cgspeed, mixamo, lafan, rigify_metarig) or is None to detect it from the joint names;
     ``rig_map`` is a custom map (JSON path, dict or RigMap). The body keeps its source facing and position
     (``features.preprocess_joints`` moves it to the origin facing +Z and retargets the bone lengths).
     """

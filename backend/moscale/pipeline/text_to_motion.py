@@ -25,6 +25,7 @@ from moscale.motion import feet
 from moscale.motion.clip import Motion
 from moscale.motion.kinematics import filter_jitter
 from moscale.pipeline import editing, timeline
+from moscale.pipeline.coverage import CoverageReport, Vocabulary
 from moscale.pipeline.release import (CONFIG_FILE, FPS, TOKENIZER_DIR, load_generator, read_release_config,
                                       resolve_device, resolve_text_encoder_name)
 
@@ -51,6 +52,7 @@ class MoScalePipeline:
         self._text_encoder = text_encoder
         self._text_memo: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.prefix = "final"  # the KV-cache state the model was trained for (moscale.model.sampling.prefix_mode)
+        self.vocabulary: Vocabulary | None = None  # what the model was trained on (moscale.pipeline.coverage)
         if precision not in PRECISIONS:
             raise ValueError(f"precision {precision!r}: use one of {PRECISIONS}")
         self.precision = precision
@@ -86,6 +88,7 @@ class MoScalePipeline:
             raise ValueError(f"{folder}: incompatible parts: {error}") from error
         training = config.get("training")
         pipe.prefix = prefix_mode(training.get("options") if isinstance(training, dict) else None)
+        pipe.vocabulary = Vocabulary.load(folder)
         if load_text_encoder:
             pipe.ensure_text_encoder()
         return pipe
@@ -140,6 +143,14 @@ class MoScalePipeline:
             tokens_BSD, mask_BS, _ = self.text_encoder.encode([prompt])
             self._text_memo[prompt] = (tokens_BSD.to(self.device), mask_BS.to(self.device))
         return self._text_memo[prompt]
+
+    def check_prompt(self, prompt: str) -> CoverageReport | None:
+        """How close each part of `prompt` comes to the training captions (None for a release without a
+        vocabulary); `.warning` is the line to show the user when a part is out of reach. Never refuses."""
+        if self.vocabulary is None:
+            return None
+        (prompt,) = check_prompts([prompt])
+        return self.vocabulary.check(self.text_encoder, prompt)
 
     # --- generation
 
