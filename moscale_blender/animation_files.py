@@ -47,7 +47,7 @@ class _Loaded:
     """What a file brought into the session: its armatures and actions, the rate and spacing of frames to read."""
 
     armatures: list
-    actions: list
+    actions: dict        # action -> its name in the file (the session may have renamed it: "Walk.001")
     fps: float
     step_frames: float   # scene frames between two read frames
     metres: float        # metres per Blender unit
@@ -69,14 +69,15 @@ def read_animations(path: str | Path, bone_map: rigs.BoneMap | str | Path | None
         for obj in loaded.armatures:
             scene.collection.objects.link(obj)
         clips, matches = [], {}
-        for action in sorted(loaded.actions, key=lambda a: a.name):
+        for action, name in sorted(loaded.actions.items(), key=lambda item: item[1]):
             obj = _owner(action, loaded.armatures)
             if obj is None:
                 continue
             if obj.name not in matches:
                 matches[obj.name] = _match(obj, bone_map)
             joints = _sample(scene, obj, action, matches[obj.name], loaded.step_frames) * loaded.metres
-            clips.append(AnimationClip(action.name, _to_y_up(joints), loaded.fps, str(path), matches[obj.name].map_name))
+            clips.append(AnimationClip(name, _to_y_up(joints), loaded.fps, str(path),
+                                       matches[obj.name].map_name))
     return clips
 
 
@@ -84,7 +85,8 @@ def _append_blend(path: Path) -> _Loaded:
     try:
         with bpy.data.libraries.load(str(path), link=False) as (source, data):
             data.scenes = list(source.scenes)
-            data.actions = list(source.actions)
+            names = list(source.actions)
+            data.actions = list(names)
     except OSError as error:
         raise ValueError(f"{path}: Blender cannot read it ({error})") from error
     scenes = [scene for scene in data.scenes if scene is not None]
@@ -92,32 +94,48 @@ def _append_blend(path: Path) -> _Loaded:
         raise ValueError(f"{path}: the file has no scene")
     armatures = list({obj.name: obj for scene in scenes for obj in scene.objects if obj.type == 'ARMATURE'}.values())
     first = scenes[0]
-    return _Loaded(armatures, [a for a in data.actions if a is not None], first.render.fps / first.render.fps_base,
-                   1.0, first.unit_settings.scale_length)
+    actions = {action: name for action, name in zip(data.actions, names) if action is not None}
+    return _Loaded(armatures, actions, first.render.fps / first.render.fps_base, 1.0, first.unit_settings.scale_length)
 
 
 def _import_gltf(path: Path) -> _Loaded:
     """glTF keys are seconds; Blender imports them at the scene's frame rate, so a clip sampled at another rate has
     its keys off whole frames: they are read where they are, at their own rate."""
     before = {_key(block) for block in [*bpy.data.objects, *bpy.data.actions]}
+    names_before = {action.name for action in bpy.data.actions}
     try:
         bpy.ops.import_scene.gltf(filepath=str(path))
     except RuntimeError as error:
-        message = " ".join(str(error).split()).removeprefix("Error: ")
-        raise ValueError(f"{path}: Blender cannot import it ({message})") from error
+        raise ValueError(f"{path}: Blender cannot import it ({_operator_error(error)})") from error
     armatures = [obj for obj in bpy.data.objects if obj.type == 'ARMATURE' and _key(obj) not in before]
-    actions = [action for action in bpy.data.actions if _key(action) not in before]
+    actions = {action: _unclashed(action.name, names_before) for action in bpy.data.actions
+               if _key(action) not in before}
     scene = bpy.context.scene
     step = _key_step(actions)
     fps = round(scene.render.fps / scene.render.fps_base / step, 3)
     return _Loaded(armatures, actions, fps, step, scene.unit_settings.scale_length)
 
 
+def _operator_error(error: RuntimeError) -> str:
+    """An operator's report in one line; for an importer that crashed, its exception without the traceback."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip() and not line.startswith("Location:")]
+    if any("Traceback" in line for line in lines):
+        return f"the importer failed: {lines[-1]}"
+    return " ".join(lines).removeprefix("Error: ")
+
+
+def _unclashed(name: str, taken: set[str]) -> str:
+    """The clip's own name when Blender renamed it for one the session had: "Walk.001" -> "Walk"."""
+    stem, dot, number = name.rpartition(".")
+    return stem if dot and number.isdigit() and len(number) == 3 and stem in taken else name
+
+
 def _key_step(actions) -> float:
-    """The spacing of sampled keys in scene frames (1: keys on every frame): the spacing nearly all keys share, when
-    there is one and it is at most 2 frames; else 1 (sparse hand-set keys, read on every frame)."""
-    gaps = [np.diff(_key_frames(curve)) for action in actions for curve in _fcurves(action)]
-    gaps = np.round(np.concatenate(gaps), 3) if gaps else np.zeros(0)
+    """The spacing of sampled keys in scene frames (1: keys on every frame): the gap nearly all gaps of the curves
+    with three keys or more share (an exporter keeps two keys on a channel that does not move), when there is one
+    and it is at most 2 frames; else 1 (sparse hand-set keys, read on every frame)."""
+    frames = [_key_frames(curve) for action in actions for curve in _fcurves(action)]
+    gaps = np.round(np.concatenate([np.diff(f) for f in frames if len(f) > 2] or [np.zeros(0)]), 3)
     gaps = gaps[gaps > 0]
     if not gaps.size:
         return 1.0
@@ -163,8 +181,9 @@ def _match(obj, bone_map) -> rigs.RigMatch:
 
 
 def _sample(scene, obj, action, match: rigs.RigMatch, step_frames: float) -> np.ndarray:
-    """(T, 22, 3) world-space joint positions, Blender units, Z up, over the action's frame range."""
-    pass  # _rest(obj)
+    """(T, 22, 3) world-space joint positions, Blender units, Z up, over the action's frame range. Channels the
+    action leaves unkeyed keep the file's values, as Blender shows the action (the reading scene's depsgraph never
+    writes its evaluated pose back, so one action cannot leak into the next)."""
     data = obj.animation_data or obj.animation_data_create()
     data.use_nla = False  # glTF imports stack every clip as an NLA track: only the action is read
     data.action = action
@@ -184,14 +203,6 @@ def _sample(scene, obj, action, match: rigs.RigMatch, step_frames: float) -> np.
                           for j, name in enumerate(match.bone_of_joint)])
         joints[t] = local @ world[:3, :3].T + world[:3, 3]
     return joints
-
-
-def _rest(obj) -> None:
-    """Channels an action leaves unkeyed are at rest, not where another action or the file left them."""
-    for bone in obj.pose.bones:
-        bone.location, bone.scale = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
-        bone.rotation_quaternion, bone.rotation_euler = (1.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0)
-        bone.rotation_axis_angle = (0.0, 0.0, 1.0, 0.0)
 
 
 def _to_y_up(points: np.ndarray) -> np.ndarray:

@@ -40,8 +40,8 @@ def test_a_rig_that_cannot_be_mapped_fails_with_the_shared_message(joints):
     with pytest.raises(sources.RigError) as error:
         sources.rig_for_skeleton(names)
     message = str(error.value)
-    assert message.startswith("Unknown rig: no bone map (mixamo, rigify, smpl, unreal_mannequin, lafan) matches this "
-                              "skeleton (18 bones: DEF-spine, DEF-thigh.L, DEF-thigh.R, DEF-spine.001, ")
+    assert message.startswith("Unknown rig: no bone map (mesh2motion, mixamo, rigify, smpl, unreal_mannequin, lafan) "
+                              "matches this skeleton (18 bones: DEF-spine, DEF-thigh.L, DEF-thigh.R, DEF-spine.001, ")
     assert ("Closest is 'rigify', missing 4 bones: DEF-forearm.L, DEF-forearm.R, DEF-hand.L, DEF-hand.R (hand, "
             "toe and head bones may be absent: they are then taken at the end of their parent bone; also absent, "
             "which is fine: DEF-toe.L, DEF-toe.R).") in message
@@ -94,3 +94,29 @@ def test_moscale_convert_names_the_joint_map_for_an_unknown_rig(joints, tmp_path
     source = write_clip(tmp_path / "odd.bvh", renamed_clip(joints, 20.0, names, drop=NO_HANDS_OR_TOES))
     assert main(["convert", str(source), "-o", str(tmp_path / "odd.npy")]) != 0
     assert "--joint-map" in capsys.readouterr().err
+
+
+# Mesh2Motion's human rig: its glTF exports (DEF-hips, DEF-neck, DEF-head: no DEF-spine) and the Unreal-named deform
+# bones its .blend sources drive from DRV_/CTRL_ controls (bone names read from the files with bpy).
+MESH2MOTION_GLTF = ("root", "DEF-hips", "DEF-spine.001", "DEF-spine.002", "DEF-spine.003", "DEF-neck", "DEF-neck.01",
+                    "DEF-head", "DEF-head.tip", *(f"DEF-{bone}.{side}" for side in "LR" for bone in (
+                        "shoulder", "upper_arm", "forearm", "hand", "f_index.01", "thumb.01", "thigh", "shin", "foot",
+                        "toe", "toe.tip")))
+MESH2MOTION_BLEND = ("DRV_root", "CTRL_Hips", "DRV_hips", "DRV_thigh_L", "root", "pelvis", "spine_01", "spine_02",
+                     "spine_03", "neck_01", "head", "head_leaf", *(f"{bone}_{side}" for side in "lr" for bone in (
+                         "clavicle", "upperarm", "lowerarm", "hand", "index_01", "thigh", "calf", "foot", "ball",
+                         "ball_leaf")))
+
+
+def test_mesh2motion_rigs_are_recognised_and_the_map_claims_no_other_rig():
+    maps = rigs.load_bone_maps()
+    assert rigs.detect_rig(MESH2MOTION_GLTF).map_name == "mesh2motion"
+    others = [m.name for m in maps if m.name != "mesh2motion"
+              for tips in (False, True) if rigs.match_rig(MESH2MOTION_GLTF, m, allow_tips=tips)[0] is not None]
+    assert others == []
+    mesh2motion = next(m for m in maps if m.name == "mesh2motion")
+    claimed = [m.name for m in maps if m.name != "mesh2motion"
+               if rigs.match_rig(list(m.bones.values()) + ["root"], mesh2motion, allow_tips=True)[0] is not None]
+    assert claimed == []
+    # the .blend sources' deform bones carry Unreal's names and hierarchy: that map reads them
+    assert rigs.detect_rig(MESH2MOTION_BLEND).map_name == "unreal_mannequin"

@@ -14,6 +14,7 @@ import sys
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("data", "build"): ("moscale.data.corpus", "build a HumanML3D-layout corpus from BVH mocap folders"),
     ("data", "stats"): ("moscale.data.stats", "summarise a HumanML3D-layout folder"),
+    ("data", "extract"): ("moscale.cli.extract", "read the animations of .blend/.glb/.gltf files as .npz motions"),
     ("convert",): ("moscale.cli.convert", "convert a motion file (.bvh, .npz incl. AMASS, .npy) to .npz/.bvh/.npy/..."),
     ("edit",): ("moscale.cli.edit", "regenerate a frame range, extend, prepend or in-between motions"),
     ("export",): ("moscale.cli.export", "write a motion file as .fbx/.blend (SMPL character, through bpy), .bvh, preview"),

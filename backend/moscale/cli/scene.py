@@ -1,4 +1,5 @@
-"""The command line's bridge to Blender: .fbx and .blend are written by the add-on's own code, headless.
+"""The command line's bridge to Blender: .fbx and .blend are written, and animations in Blender files read
+(``animation_reader``, for `moscale data extract`), by the add-on's own code, headless.
 
     from moscale.cli.scene import write_scene
     write_scene(motion, "walk.fbx", preset="unity")          # or "unreal"; ".blend" too; needs `pip install bpy`
@@ -43,8 +44,9 @@ def require_bpy():
         import bpy
     except ImportError as error:
         raise BlenderUnavailable(
-            f"writing .fbx or .blend needs Blender's Python module ({error}): `pip install bpy==5.0.1` on Python "
-            "3.11 (`python build.py setup` installs it), or export from Blender with the MoScale extension") from error
+            f"writing .fbx or .blend, or reading animations from Blender files, needs Blender's Python module "
+            f"({error}): `pip install bpy==5.0.1` on Python 3.11 (`python build.py setup` installs it), or export "
+            "from Blender with the MoScale extension") from error
     return bpy
 
 
@@ -55,8 +57,9 @@ def _find_addon() -> None:
         return
     if not (REPO_ROOT / ADDON / "__init__.py").is_file():
         raise BlenderUnavailable(
-            f"writing .fbx or .blend needs the MoScale add-on code ({ADDON}), which is not installed: run from a "
-            "source checkout, or export from Blender with the MoScale extension")
+            f"writing .fbx or .blend, or reading animations from Blender files, needs the MoScale add-on code "
+            f"({ADDON}), which is not installed: run from a source checkout, or export from Blender with the MoScale "
+            "extension")
     sys.path.insert(0, str(REPO_ROOT))
 
 
@@ -81,6 +84,13 @@ def _raise(error: BaseException) -> None:
 def headless():
     """The add-on's headless writer of the session new_session() started (its scene as the last call left it)."""
     return importlib.import_module(f"{ADDON}.headless")
+
+
+def animation_reader():
+    """The add-on's reader of animations in .blend / .glb / .gltf files (``animation_files.read_animations``), in a
+    fresh factory-settings session (new_session())."""
+    new_session()
+    return importlib.import_module(f"{ADDON}.animation_files")
 
 
 def write_scene(motion, paths: str | Path | Sequence[str | Path], preset: str = "unity",

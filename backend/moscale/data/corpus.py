@@ -34,7 +34,7 @@ import shutil
 import sys
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +43,12 @@ from moscale.motion import features as feature_codec
 from moscale.data import caption_words
 from moscale.data import captions as captions_lib
 from moscale.data import compound
-from moscale.motion.skeleton import FEATURE_DIM, FPS, NUM_JOINTS
+from moscale.motion.skeleton import FEATURE_DIM, NUM_JOINTS
+from moscale.data.discovery import (NEW_ACTION_KINDS, SOURCE_KINDS, BuildConfig, Recording, discover,
+                                    drop_duplicates)
+from moscale.data.recordings import load_recording
 from moscale.motion.cleaning import root_jitter
-from moscale.motion.sources import RigError, RigMap, load_source_clip
-
-SOURCE_KINDS = ("bandai", "cmu", "bvh")
+from moscale.motion.sources import RigError, RigMap
 SPLIT_FRACTIONS = {"test": 0.10, "val": 0.05}  # the rest is train
 MAX_ROOT_JITTER = 20.0  # m/s^2, see moscale.motion.cleaning.root_jitter
 
@@ -63,19 +64,6 @@ STD_GROUPS = {
     "contacts": (slice(4 + (NUM_JOINTS - 1) * 9 + NUM_JOINTS * 3, FEATURE_DIM), 1.0),
 }
 
-CMU_EXCLUDE = {
-    "07_12": "garbled root motion (hip near the floor, root jumping back and forth)",
-    "09_10": "garbled root motion (hip near the floor, root jumping back and forth)",
-}
-# (end in seconds from the start of the file, why): the labelled motion ends there.
-BANDAI_CROPS = {
-    "dataset-1_byebye_happy_001": (1.2, "waves only until 1.2 s, then holds both arms forward for 6 s"),
-    "dataset-2_walk-turn-left_normal_031": (4.9, "turns around (~180 deg) after the left turn"),
-    "dataset-2_walk-turn-left_normal_032": (3.7, "turns around (~180 deg) after the left turn"),
-    "dataset-2_walk-turn-right_normal_004": (5.4, "turns around (~180 deg) after the right turn"),
-    "dataset-2_walk-turn-right_normal_032": (3.5, "turns around (~180 deg) after the right turn"),
-    "dataset-2_walk-turn-right_normal_033": (4.4, "turns around (~180 deg) after the right turn"),
-}
 LICENCES = {
     "bandai": ("CC BY-NC 4.0 (Bandai Namco Research Inc.): non-commercial use only; models trained on it inherit "
                "the restriction. Attribution: Bandai-Namco-Research-Motiondataset, (c) 2022 Bandai Namco Research Inc."),
@@ -84,103 +72,16 @@ LICENCES = {
             "from NSF EIA-0196217.\" BVH conversion by B. Hahne (cgspeed), no further restriction; conversion repository "
             "MIT."),
     "bvh": "unknown: see the source folder",
+    "dance": ("CMU dance and martial-arts takes as published with acRNN (repository MIT); CMU data free for all uses "
+              "(acknowledge mocap.cs.cmu.edu, NSF EIA-0196217)."),
+    "idle": "ReActIdle (MIT).",
+    "deepmimic": ("DeepMimic clips (repository MIT); the sie/ clips are Sony's, CC BY-NC 4.0: non-commercial use "
+                  "only."),
+    "npz": "Mesh2Motion animations, CC0 1.0 (public domain), when the .npz files were extracted from them.",
 }
 LICENCE_SHORT = {"bandai": "CC BY-NC 4.0 (non-commercial)", "cmu": "CMU: free for all uses; cgspeed conversion: MIT",
-                 "bvh": "unknown"}
-
-
-@dataclass(frozen=True)
-class BuildConfig:
-    max_frames: int = 196  # feature frames per window
-    stride: int = 160
-    min_frames: int = 40
-    captions: int = captions_lib.DEFAULT_COUNT
-    fps: int = FPS
-    facing: str = "corrected"  # features.joints_to_features(facing=...): "corrected" decodes exactly; "humanml3d" = published
-    compounds: int = 1200  # joined "A, then B" training clips (moscale.data.compound); 0: none, and no held-out split
-
-
-@dataclass
-class Recording:
-    name: str  # unique, also the prefix of its window names
-    source: str  # bandai | cmu | bvh
-    path: str
-    action: str
-    captions: tuple[str, ...]
-    rig: str | None = None
-    rig_map: str | None = None
-    crop_end_s: float | None = None
-    notes: list[str] = field(default_factory=list)
-    split: str = "train"
-
-
-# ----------------------------------------------------------------------------------------------- discovery
-def discover(kind: str, folder: Path, config: BuildConfig, rig_map: str | None = None,
-             excluded: list[dict] | None = None) -> list[Recording]:
-    """The recordings of one source folder (sorted by path), with captions and fixes; skipped ones go to
-    ``excluded`` as {'name', 'path', 'reason'}."""
-    excluded = [] if excluded is None else excluded
-    paths = sorted(folder.rglob("*.bvh"))
-    if not paths:
-        raise FileNotFoundError(f"{folder}: no .bvh files found for source {kind!r}")
-    recordings = []
-    if kind == "cmu":
-        index_files = sorted(folder.rglob("CMU-INDEX.md")) + sorted(folder.rglob("*index*.txt"))
-        if not index_files:
-            raise FileNotFoundError(f"{folder}: no CMU-INDEX.md (the clip descriptions) found")
-        index = captions_lib.parse_cmu_index(index_files[0].read_text(encoding="utf-8", errors="replace"))
-    for path in paths:
-        stem = path.stem
-        try:
-            if kind == "bandai":
-                label = captions_lib.parse_bandai_name(stem)
-                rec = Recording(f"bandai{label.dataset}_{stem.split('_', 1)[1]}", kind, str(path), label.action,
-                                tuple(captions_lib.bandai_captions(stem, config.captions)), rig="bandai")
-                if label.relabeled:
-                    rec.notes.append(f"relabeled {stem.split('_')[1]} -> {label.action} (turns the other way)")
-                if stem in BANDAI_CROPS:
-                    rec.crop_end_s, why = BANDAI_CROPS[stem]
-                    rec.notes.append(f"cropped at {rec.crop_end_s} s: {why}")
-            elif kind == "cmu":
-                if stem in CMU_EXCLUDE:
-                    excluded.append(dict(name=f"cmu_{stem}", path=str(path), reason=CMU_EXCLUDE[stem]))
-                    continue
-                if stem not in index:
-                    excluded.append(dict(name=f"cmu_{stem}", path=str(path), reason="no description in CMU-INDEX.md"))
-                    continue
-                description = index[stem]
-                rec = Recording(f"cmu_{stem}", kind, str(path), captions_lib.cmu_category(description),
-                                tuple(captions_lib.cmu_captions(stem, description, config.captions)),
-                                rig="cmu_cgspeed", notes=[f"CMU description: {description}"])
-            elif kind == "bvh":
-                sidecar = path.with_suffix(".txt")
-                lines = [l.strip() for l in sidecar.read_text(encoding="utf-8").splitlines()] if sidecar.is_file() else []
-                lines = [l.split("#")[0] for l in lines if l]
-                if not lines:
-                    excluded.append(dict(name=stem, path=str(path), reason=f"no captions ({sidecar.name} missing or empty)"))
-                    continue
-                rec = Recording(f"bvh_{stem}", kind, str(path), path.parent.name, tuple(lines), rig_map=rig_map)
-            else:
-                raise ValueError(f"unknown source kind {kind!r}; expected one of {', '.join(SOURCE_KINDS)}")
-        except ValueError as error:
-            excluded.append(dict(name=stem, path=str(path), reason=str(error)))
-            continue
-        recordings.append(rec)
-    return recordings
-
-
-def drop_duplicates(recordings: list[Recording], excluded: list[dict]) -> list[Recording]:
-    """Keep the first of byte-identical files (e.g. CMU 14_36 == 14_31)."""
-    seen: dict[str, str] = {}
-    kept = []
-    for rec in recordings:
-        digest = hashlib.sha1(Path(rec.path).read_bytes()).hexdigest()
-        if digest in seen:
-            excluded.append(dict(name=rec.name, path=rec.path, reason=f"byte-identical to {seen[digest]}"))
-            continue
-        seen[digest] = rec.name
-        kept.append(rec)
-    return kept
+                 "bvh": "unknown", "dance": "MIT / CMU free", "idle": "MIT", "deepmimic": "MIT; sie/ CC BY-NC 4.0",
+                 "npz": "CC0 (Mesh2Motion)"}
 
 
 def _unit_hash(text: str) -> float:
@@ -189,13 +90,16 @@ def _unit_hash(text: str) -> float:
 
 def assign_splits(recordings: list[Recording]) -> None:
     """Split by recording, stratified by (source, action): in each group, ordered by a hash of the names, the first
-    round(10%) go to test, the next round(5%) to val, the rest to train. Deterministic, independent of file order."""
+    round(10%) go to test (at least one of a new-action source's group of two or more), the next round(5%) to val, the
+    rest to train. Deterministic, independent of file order."""
     groups: dict[tuple[str, str], list[Recording]] = defaultdict(list)
     for rec in recordings:
         groups[(rec.source, rec.action)].append(rec)
     for members in groups.values():
         members.sort(key=lambda r: (_unit_hash(r.name), r.name))
         n_test = math.floor(len(members) * SPLIT_FRACTIONS["test"] + 0.5)
+        if members[0].source in NEW_ACTION_KINDS and len(members) >= 2:
+            n_test = max(n_test, 1)  # a new action keeps one recording out of training, to test it on
         n_val = math.floor(len(members) * SPLIT_FRACTIONS["val"] + 0.5)
         for i, rec in enumerate(members):
             rec.split = "test" if i < n_test else "val" if i < n_test + n_val else "train"
@@ -218,7 +122,7 @@ def process_recording(rec: Recording, out: Path, config: BuildConfig) -> dict:
     """Load, clean, cut, encode and write one recording; returns its windows and feature sums (or an error)."""
     result = dict(name=rec.name, windows=[], frames=0, error=None)
     try:
-        joints, info = load_source_clip(rec.path, rig=rec.rig, rig_map=rec.rig_map, fps=config.fps)
+        joints, info = load_recording(rec, fps=config.fps)
     except (RigError, ValueError, OSError) as error:
         result["error"] = f"{type(error).__name__}: {error}"
         return result

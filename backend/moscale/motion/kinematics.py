@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from moscale.motion import rotations as rot
-from moscale.motion.skeleton import FACE_JOINTS, KINEMATIC_CHAINS, PARENTS, RAW_OFFSETS
+from moscale.motion.skeleton import MIRROR_INDEX, FACE_JOINTS, KINEMATIC_CHAINS, PARENTS, RAW_OFFSETS
 
 
 def _check_joints(joints_TJ3: np.ndarray, num_joints: int) -> np.ndarray:
@@ -295,3 +295,11 @@ def resample_joints(joints_TJ3: np.ndarray, fps: float, new_fps: float) -> np.nd
     weight = (source - lower)[:, None, None]
     joints = np.asarray(joints_TJ3).astype(np.float64)
     return (1.0 - weight) * joints[lower] + weight * joints[upper]
+
+
+def mirror_joints(joints_TJ3: np.ndarray) -> np.ndarray:
+    """The left/right mirror image of SMPL-22 joints: x negated (the body faces +Z, its left is +X) and every left
+    joint swapped with its right one, so a left turn becomes a right turn and a wave of the left hand one of the right."""
+    mirrored = np.array(joints_TJ3, copy=True)
+    mirrored[..., 0] *= -1
+    return mirrored[..., MIRROR_INDEX, :]

@@ -14,6 +14,9 @@ JOINT_NAMES: tuple[str, ...] = (
 )
 NUM_JOINTS = len(JOINT_NAMES)
 JOINT_INDEX = {name: i for i, name in enumerate(JOINT_NAMES)}
+# The joint each joint becomes in a left/right mirror image (left_hip <-> right_hip, ...; the spine stays)
+MIRROR_INDEX: tuple[int, ...] = tuple(
+    JOINT_INDEX[name.replace("left_", "@").replace("right_", "left_").replace("@", "right_")] for name in JOINT_NAMES)
 
 PARENTS: tuple[int, ...] = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19)
 

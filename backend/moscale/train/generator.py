@@ -29,7 +29,7 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -193,6 +193,11 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
     init = _init_weights(args.init, tokenizer) if args.init is not None and not checkpoint else None
     config = (TransformerConfig.from_dict(checkpoint["config"]) if checkpoint
               else init.config if init is not None else build_config(args, tokenizer, text_cache.encoder.dim))
+    if init is not None:  # the window follows --max-frames (no weight depends on it: positions are rotary)
+        try:  # replace() runs the config's own checks
+            config = replace(config, max_latent=scales.latent_length(args.max_frames, tokenizer.config.downsample))
+        except ValueError as error:
+            raise SystemExit(f"--max-frames {args.max_frames} does not fit the --init model: {error}") from None
     options = TrainOptions(**checkpoint["options"]) if checkpoint else train_options(args)
     common.seed_everything(args.seed)
 
