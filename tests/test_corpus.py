@@ -110,7 +110,7 @@ def test_mean_std_from_train_split(corpus):
     mean, std = np.load(out / "Mean.npy"), np.load(out / "Std.npy")
     assert mean.shape == std.shape == (FEATURE_DIM,) and np.all(std > 0)
     train = np.concatenate([np.load(out / "new_joint_vecs" / f"{n}.npy") for n in _lines(out / "train.txt")])
-    np.testing.assert_allclose(mean, train.mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(mean, train.astype(np.float64).mean(axis=0), atol=1e-5)
     for group, _ in STD_GROUPS.values():
         assert np.ptp(std[group]) == 0.0  # one value per feature group, as in HumanML3D's Std.npy
 

@@ -15,7 +15,7 @@ from moscale.data.discovery import Recording, discover
 from moscale.data.recordings import MIN_SECONDS, hold_ends, load_recording, repeat_cycle
 from moscale.motion import Motion, bvh
 from moscale.motion.kinematics import mirror_joints
-from moscale.motion.skeleton import JOINT_INDEX
+from moscale.motion.skeleton import JOINT_INDEX, MIRROR_INDEX
 from test_deepmimic import motion_text, row
 
 SMALL = BuildConfig(max_frames=16, stride=12, min_frames=4, compounds=0)
@@ -209,3 +209,21 @@ def test_a_corpus_builds_from_every_new_kind(folders, tmp_path):
     assert texts and all(path.read_text().strip() for path in texts)
     manifest = json.loads((tmp_path / "corpus" / "manifest.json").read_text())
     assert all(entry["windows"] and not entry["error"] for entry in manifest), [e["error"] for e in manifest]
+
+
+def test_training_takes_get_mirror_images_and_speed_variants(folders, tmp_path):
+    build([("dance", folders / "dance")], tmp_path / "corpus", workers=1, config=SMALL, progress=False)
+    root = tmp_path / "corpus"
+    split = {name: part for part in ("train", "val", "test") for name in (root / f"{part}.txt").read_text().split()}
+    mirrored = [name for name in split if name.endswith("_mirror")]
+    faster = [name for name in split if "_x115_" in name]
+    assert mirrored and faster and all(split[name] == "train" for name in mirrored + faster)
+    test_recordings = {name.rsplit("_w", 1)[0] for name, part in split.items() if part == "test"}
+    assert test_recordings and not any(name.startswith(tuple(test_recordings)) and split[name] == "train"
+                                       for name in split)  # a held-out take gives no variant to training
+    original = np.load(root / "new_joints" / f"{mirrored[0].removesuffix('_mirror')}.npy")
+    mirror = np.load(root / "new_joints" / f"{mirrored[0]}.npy")
+    # heights follow the swapped joints: the mirror's left wrist is as high as the original's right wrist
+    np.testing.assert_allclose(mirror[:, list(MIRROR_INDEX), 1], original[..., 1], atol=0.01)  # up to the refit
+    slower = [name for name in split if "_x85_" in name]
+    assert slower and len(np.load(root / "new_joints" / f"{slower[0]}.npy")) >= 1

@@ -21,13 +21,13 @@ _CLOSED: dict[str, set[str]] = {
     "DET": _words("a an the their his her its each every both another some this that these those all no"),
     "PRON": _words("someone something they them themself themselves it one anyone everyone somebody"),  # "one": NUM before a noun
     "ADP": _words("with to of in on at from over under into onto toward towards across behind above like by for "
-                  "against along through off out up down after before per without between"),
+                  "against along through off out up down after before per without between about"),
     "CCONJ": _words("and or but"),
     "SCONJ": _words("while as if because until"),
     "NUM": _words("two three four five six ten"),
     "ADV": _words("forward forwards backward backwards sideways ahead then again around back away high very "
                   "straight together finally once twice apart far fast aside slightly downward upward closer forth overhead "
-                  "round afterwards"),
+                  "round afterwards still"),
     "AUX": _words("is are was were be been can"),
 }
 _ADJECTIVES = _words(
@@ -37,7 +37,7 @@ _ADJECTIVES = _words(
     "cheerful joyful dejected downcast furious irritated neutral normal strong small little short long slow quick "
     "brisk uneven bumpy tall low open several sharp exaggerated expressive flowing large other whole same upright "
     "tilted turning gliding cutting pointed lifted raised circular full happy street delinquent musical few upper "
-    "possible ladylike relaxed lazy steady first last next ordinary fighting deep handed")
+    "possible ladylike relaxed lazy steady first last next ordinary fighting deep handed most clockwise counterclockwise")
 _NOUNS = _words(
     "person human man woman child kid hand hands arm arms leg legs foot feet knee knees head chest waist hip hips "
     "body torso shoulder shoulders back fist fists toe toes ankle chin side sides way manner mood pace posture swagger "
@@ -47,7 +47,7 @@ _NOUNS = _words(
     "floor stool seat ladder stairs flight window windows bottle cap soda drink traffic signals jacks twists squats "
     "jump jumps leap leaps spin spins ballet routine pose arabesque pirouette circle circles object set cartwheel move "
     "giant spot time times confidence heel direction distance walk run jog sprint speed terrain tiptoe swordplay "
-    "jungle angle angles place height farewell music karate bye hi")
+    "jungle angle angles place height farewell music karate bye hi degree degrees moment weight")
 _VERB_BASES = _words(
     "walk run jog sprint dash step turn bow wave raise lift put say give hold gesture guide point show respond answer "
     "call lean punch throw kick slash swing dance perform move bend scoop stand straighten rise fight practice "
@@ -56,7 +56,7 @@ _VERB_BASES = _words(
     "balance keep spin leap arch fold cross bring point extend cut begin start make face back shuffle stride "
     "dribble bounce shoot go look drift trudge answer shadowbox hold box try come pick go rest prop carry head strike sidestep "
     "amble bear beckon bid bolt bust chop greet groove hack hurry jab march pace race retreat saunter stick stroll "
-    "trot veer use stop wander")
+    "trot veer use stop wander crouch kneel lie shift stay")
 _IRREGULAR = {"ran": "run", "running": "run", "took": "take", "taking": "take", "held": "hold", "holding": "hold",
               "threw": "throw", "thrown": "throw", "swung": "swing", "rose": "rise", "rising": "rise", "stood": "stand",
               "gave": "give", "giving": "give", "said": "say", "says": "say", "does": "do", "doing": "do", "did": "do",
@@ -67,7 +67,8 @@ _IRREGULAR = {"ran": "run", "running": "run", "took": "take", "taking": "take", 
               "cutting": "cut", "began": "begin", "beginning": "begin", "spun": "spin", "spinning": "spin",
               "crosses": "cross", "reaches": "reach", "stretches": "stretch", "punches": "punch",
               "slashes": "slash", "washes": "wash", "pushes": "push", "boxes": "box", "shadowboxes": "shadowbox",
-              "mimes": "mime", "hopped": "hop", "closes": "close", "came": "come", "coming": "come"}
+              "mimes": "mime", "hopped": "hop", "closes": "close", "came": "come", "coming": "come",
+              "lying": "lie", "lay": "lie"}
 _NOUN_IRREGULAR = {"feet": "foot", "people": "person", "children": "child", "men": "man", "women": "woman"}
 
 

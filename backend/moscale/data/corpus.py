@@ -46,11 +46,15 @@ from moscale.data import compound
 from moscale.motion.skeleton import FEATURE_DIM, NUM_JOINTS
 from moscale.data.discovery import (NEW_ACTION_KINDS, SOURCE_KINDS, BuildConfig, Recording, discover,
                                     drop_duplicates)
+from moscale.data.motion_captions import captions_from_motion, mirror_caption
 from moscale.data.recordings import load_recording
-from moscale.motion.cleaning import root_jitter
+from moscale.motion.kinematics import mirror_joints
+from moscale.pipeline.coverage import phrase
+from moscale.motion.cleaning import resample, root_jitter
 from moscale.motion.sources import RigError, RigMap
 SPLIT_FRACTIONS = {"test": 0.10, "val": 0.05}  # the rest is train
 MAX_ROOT_JITTER = 20.0  # m/s^2, see moscale.motion.cleaning.root_jitter
+SPEED_FACTORS = (0.85, 1.15)  # speed variants of the new actions' training takes ("vary speed a little")
 
 # HumanML3D's mean_variance: the std of each feature group is the mean std of its channels, divided by a bias
 # (1.0 for every group in the published Std.npy; text-to-motion's evaluator divides some groups by 5 at load time).
@@ -141,19 +145,26 @@ def process_recording(rec: Recording, out: Path, config: BuildConfig) -> dict:
         result["error"] = (f"too short: {len(joints)} frames ({len(joints) / config.fps:.2f} s) after cleaning, "
                            f"windows need >= {config.min_frames + 1}")
         return result
-    text = "".join(caption_words.caption_line(c) + "\n" for c in rec.captions)
     total = np.zeros(FEATURE_DIM)
     total_sq = np.zeros(FEATURE_DIM)
     rows = 0
     decode_errors = []
-    for k, (start, stop) in enumerate(bounds):
-        window = feature_codec.preprocess_joints(joints[start:stop])
+    phrases = tuple(dict.fromkeys(phrase(caption) for caption in rec.captions))
+    for suffix, mirrored, start, stop, source in _variants(rec, joints, bounds, config):
+        clip = mirror_joints(source[start:stop]) if mirrored else source[start:stop]
+        name = f"{rec.name}{suffix}"
+        captions = [mirror_caption(c) for c in rec.captions] if mirrored else list(rec.captions)
+        if config.motion_captions:  # what this window's joints do: speed, direction, turns, postures, ...
+            captions += captions_from_motion(clip, config.fps, tuple(mirror_caption(p) if mirrored else p
+                                                                     for p in phrases),
+                                             config.motion_captions, key=name, label=rec.action)
+        window = feature_codec.preprocess_joints(clip)
         feats = feature_codec.joints_to_features(window, facing=config.facing)
         decoded = feature_codec.features_to_joints(feats)  # HumanML3D saves new_joints = recover_from_ric(features)
         decode_errors.append(float(np.abs(decoded - window[:-1]).max()))
-        name = f"{rec.name}_w{k:02d}"
         np.save(out / "new_joints" / f"{name}.npy", decoded.astype(np.float32))
         np.save(out / "new_joint_vecs" / f"{name}.npy", feats.astype(np.float32))
+        text = "".join(caption_words.caption_line(c) + "\n" for c in dict.fromkeys(captions))
         (out / "texts" / f"{name}.txt").write_text(text, encoding="utf-8")
         result["windows"].append((name, len(feats)))
         as64 = feats.astype(np.float64)
@@ -162,6 +173,24 @@ def process_recording(rec: Recording, out: Path, config: BuildConfig) -> dict:
         rows += len(feats)
     result.update(sum=total, sum_sq=total_sq, rows=rows, decode_errors_m=decode_errors)
     return result
+
+
+def _variants(rec: Recording, joints: np.ndarray, bounds: list[tuple[int, int]], config: BuildConfig):
+    """(name suffix, mirrored, start, stop, joints) of every window written for a recording: its windows; for a
+    training recording their mirror images; for a new action's training recording also the whole take played
+    ``SPEED_FACTORS`` times as fast (cut into its own windows), so a few clips teach more than one pace (not standing
+    idle: 47 minutes of it need no more, and its pace is none)."""
+    train = rec.split == "train"
+    for k, (start, stop) in enumerate(bounds):
+        yield f"_w{k:02d}", False, start, stop, joints
+        if config.mirror and train:
+            yield f"_w{k:02d}_mirror", True, start, stop, joints
+    if not (train and config.speed_variants and rec.source in NEW_ACTION_KINDS and rec.action != "idle"):
+        return
+    for factor in SPEED_FACTORS:
+        faster = resample(joints, config.fps * factor, config.fps).astype(np.float32)
+        for k, (start, stop) in enumerate(window_bounds(len(faster), config)):
+            yield f"_x{round(factor * 100)}_w{k:02d}", False, start, stop, faster
 
 
 def _worker(task: tuple[Recording, str, BuildConfig]) -> dict:
@@ -366,6 +395,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--facing", choices=("humanml3d", "corrected"), default="corrected",
                         help="facing convention of the features (moscale.motion.features). 'corrected' (default) decodes back to the "
                              "input exactly; 'humanml3d' reproduces the published code, hip-order and ±180° bugs included")
+    parser.add_argument("--motion-captions", type=int, default=BuildConfig.motion_captions,
+                        help="captions per window read off its joints: speed, direction, turns, postures, ... "
+                             "(default %(default)s; 0: the source labels' captions only)")
+    parser.add_argument("--no-mirror", action="store_true", help="no left/right mirror images of training takes")
+    parser.add_argument("--no-speed-variants", action="store_true",
+                        help="no slower and faster copies of the new actions' training takes")
     parser.add_argument("--compounds", type=int, default=BuildConfig.compounds,
                         help="joined 'A, then B' training clips to add, and a held-out split of test-clip compounds "
                              "and unseen paraphrases (default %(default)s; 0: none)")
@@ -381,7 +416,8 @@ def run(args: argparse.Namespace) -> int:
         RigMap.from_json(args.rig_map)  # fail early on a malformed map
     config = BuildConfig(max_frames=args.max_frames, stride=min(args.stride, args.max_frames),
                          min_frames=args.min_frames, captions=args.captions, facing=args.facing,
-                         compounds=args.compounds)
+                         compounds=args.compounds, motion_captions=args.motion_captions,
+                         mirror=not args.no_mirror, speed_variants=not args.no_speed_variants)
     summary = build(args.source, args.out, workers=args.workers, config=config, rig_map=args.rig_map,
                     overwrite=args.overwrite, limit=args.limit, progress=not args.quiet)
     print(format_summary(summary))

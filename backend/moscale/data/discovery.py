@@ -31,6 +31,9 @@ class BuildConfig:
     fps: int = FPS
     facing: str = "corrected"  # features.joints_to_features(facing=...): "corrected" decodes exactly; "humanml3d" = published
     compounds: int = 1200  # joined "A, then B" training clips (moscale.data.compound); 0: none, and no held-out split
+    motion_captions: int = 3  # captions per window read off its joints (moscale.data.motion_captions); 0: none
+    mirror: bool = True  # train recordings also give their left/right mirror image (captions with left <-> right)
+    speed_variants: bool = True  # new actions' train recordings also played slower and faster (corpus.SPEED_FACTORS)
 
 
 CMU_EXCLUDE = {
