@@ -163,6 +163,47 @@ def warn_out_of_reach(pipeline, prompts, progress: ProgressFn) -> None:
             progress(0.0, WARNING + report.warning)
 
 
+# Prompt checks while the user types (before Generate): prompt -> warning ("" when the prompt is fine), filled by a
+# background thread; the panel reads it on redraw.
+_PROMPT_CHECKS: dict[str, str] = {}
+_CHECKING: set[str] = set()
+
+
+def prompt_warning(prompt: str) -> str | None:
+    """The out-of-reach warning for `prompt` once its background check has finished ("" when fine), else None."""
+    return _PROMPT_CHECKS.get(prompt.strip())
+
+
+def check_prompt_later(model_folder: str, device: str, prompt: str) -> threading.Thread | None:
+    """Score `prompt` against the model's training captions in a background thread; `prompt_warning` has the
+    result afterwards. Only with the model already loaded (the first Generate of a session loads it, and its job
+    checks the prompt itself): typing never starts a model load. None when nothing was started."""
+    prompt = prompt.strip()
+    with _CACHE_LOCK:
+        pipeline = _PIPELINES.get((str(model_folder), str(device)))
+    if pipeline is None or not prompt or prompt in _PROMPT_CHECKS or prompt in _CHECKING:
+        return None
+
+    def check() -> None:
+        try:
+            if not _RUN_LOCK.acquire(blocking=False):
+                return  # a job holds the backend: its own check reports the prompt
+            try:
+                report = pipeline.check_prompt(prompt) if callable(getattr(pipeline, "check_prompt", None)) else None
+            finally:
+                _RUN_LOCK.release()
+            _PROMPT_CHECKS[prompt] = (report.warning or "") if report is not None else ""
+        except Exception:  # a check never disturbs the user: Generate reports real problems
+            _PROMPT_CHECKS.pop(prompt, None)
+        finally:
+            _CHECKING.discard(prompt)
+
+    _CHECKING.add(prompt)
+    thread = threading.Thread(target=check, name="moscale-prompt-check", daemon=True)
+    thread.start()
+    return thread
+
+
 def generate_work(request: GenerateRequest) -> Work:
     def work(progress: ProgressFn, cancel: threading.Event) -> list:
         progress(0.0, "loading model")

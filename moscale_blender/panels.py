@@ -31,17 +31,21 @@ class _MoScaleSubpanel(_MoScalePanel):
 
 
 def _draw_job(layout) -> bool:
-    """Progress bar and Cancel while a job runs, and the prompt warnings of the running or last job; True when a
-    job runs."""
+    """Progress bar, Cancel and the prompt warnings while a job runs; True when one runs."""
     job = jobs.active_job()
     if job is not None:
         row = layout.row(align=True)
         message = "" if job.message.startswith(jobs.WARNING) else job.message
         row.progress(factor=job.progress, type='BAR', text=f"{job.kind.title()} {job.progress:.0%} {message}")
         row.operator("moscale.cancel", text="", icon='CANCEL')
-    for warning in (job.warnings if job is not None else jobs.last_warnings()):
+    for warning in job.warnings if job is not None else ():
         _draw_warning(layout, warning)
     return job is not None
+
+
+def _prompt_warnings(prompt: str) -> list[str]:
+    """What to warn about under the prompt when no job runs: the check made while typing, and the last job's."""
+    return list(dict.fromkeys(w for w in [jobs.prompt_warning(prompt) or "", *jobs.last_warnings()] if w))
 
 
 def _draw_warning(layout, text: str, width: int = 60) -> None:
@@ -78,6 +82,8 @@ class MOSCALE_PT_main(_MoScalePanel, bpy.types.Panel):
         layout = self.layout
         settings = context.scene.moscale
         layout.prop(settings, "prompt", text="")
+        for warning in _prompt_warnings(settings.prompt) if jobs.active_job() is None else ():
+            _draw_warning(layout, warning)  # the running job shows its own under the progress bar
         row = layout.row(align=True)
         row.prop(settings, "seconds")
         frames = round(settings.seconds * rig.scene_fps(context.scene))

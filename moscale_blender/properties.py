@@ -5,7 +5,7 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty,
                        PointerProperty, StringProperty)
 
-from . import takes
+from . import jobs, takes
 from .preferences import QUALITY_ITEMS
 
 
@@ -17,6 +17,33 @@ def _on_take_renamed(self: "MOSCALE_PG_take", _context) -> None:
     # the user's own action keeps its name: only actions MoScale made follow their take's name
     if self.action is not None and self.name and self.kind != 'ORIGINAL':
         self.action.name = f"MoScale {self.name}"
+
+
+def _on_prompt(self: "MOSCALE_PG_settings", context) -> None:
+    """Check the new prompt against what the model knows, in the background; the panel shows the warning when the
+    check is done (a timer redraws it)."""
+    try:
+        folder, device = takes.model_of(context)
+    except takes.TakeError:
+        return  # no model: Generate says so
+    if jobs.check_prompt_later(folder, device, self.prompt) is not None:
+        bpy.app.timers.register(_redraw_when_checked(self.prompt.strip()), first_interval=0.5)
+
+
+def _redraw_when_checked(prompt: str, timeout_s: float = 60.0):
+    waited = [0.0]
+
+    def poll() -> float | None:
+        waited[0] += 0.5
+        if jobs.prompt_warning(prompt) is None and waited[0] < timeout_s:
+            return 0.5
+        for window in getattr(bpy.context.window_manager, "windows", ()):
+            for area in window.screen.areas:
+                if area.type == 'VIEW_3D':
+                    area.tag_redraw()
+        return None
+
+    return poll
 
 
 def _on_active_take(self: "MOSCALE_PG_settings", _context) -> None:
@@ -53,7 +80,7 @@ class MOSCALE_PG_settings(bpy.types.PropertyGroup):
     """Everything the MoScale panel and the scripted operators use."""
 
     prompt: StringProperty(name="Prompt", description="What the person does",
-                           default="a person walks forward, stops and waves with the right hand")
+                           default="a person walks forward, stops and waves with the right hand", update=_on_prompt)
     seconds: FloatProperty(name="Length", description="Length of the motion in seconds",
                            default=4.0, min=0.2, soft_max=9.8, max=60.0, subtype='TIME_ABSOLUTE', unit='TIME_ABSOLUTE')
     seed: IntProperty(name="Seed", description="Random seed (same seed and settings give the same motion)",

@@ -107,7 +107,8 @@ def edit_source(context: bpy.types.Context):
     return own[-1]
 
 
-def _model(context) -> tuple[str, str]:
+def model_of(context) -> tuple[str, str]:
+    """(model folder, device) from the preferences, the folder checked; raises TakeError."""
     folder = str(preferences.resolved_model_folder(context))
     try:
         jobs.check_model_folder(folder)
@@ -175,7 +176,7 @@ def plan_generate(context: bpy.types.Context, prompt: str | None = None) -> tupl
     if not prompt:
         raise TakeError("Empty prompt: type what the person should do, e.g. 'a person jumps twice'.")
     target, bone_map_path = _plan_target(context)
-    folder, device = _model(context)
+    folder, device = model_of(context)
     quality = preferences.resolved_quality(context, settings.quality)
     request = jobs.GenerateRequest(folder, device, prompt, float(settings.seconds), int(settings.seed),
                                    float(settings.guidance), quality, int(settings.variations),
@@ -220,7 +221,7 @@ def plan_edit(context: bpy.types.Context) -> tuple[jobs.EditRequest, EditPlan]:
     if first < take.frame_start or last > take_last:
         raise TakeError(f"Edit range {first}-{last} is outside take '{take.name}' (frames {take.frame_start}-{take_last}).")
     _check_rig(take.armature, take.bone_map_path)
-    folder, device = _model(context)
+    folder, device = model_of(context)
     to_motion = motion_fps / take.fps
     start = max(0, math.floor((first - take.frame_start) * to_motion))
     end = min(len(joints), math.ceil((last - take.frame_start) * to_motion) + 1)

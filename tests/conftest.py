@@ -39,3 +39,27 @@ def keep_thread_count():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_pipes(tmp_path_factory):
+    """Two tiny random-weight releases (1 and 2 blocks) for the benchmarks' tests: right shapes and costs."""
+    import numpy as np
+
+    from moscale.pipeline import MoScalePipeline, save_random_release
+    from moscale.model.text import TextEncoder, save_random_encoder
+    from moscale.model.tokenizer import TokenizerConfig
+    from moscale.model.transformer import TransformerConfig
+
+    root = tmp_path_factory.mktemp("bench")
+    encoder = TextEncoder.load(str(save_random_encoder(root / "encoder", "bert", dim=16)), max_tokens=16)
+    tokenizer = TokenizerConfig(width=16, depth=1, codebook_size=32, code_dim=8)
+    pipes = {}
+    for layers in (1, 2):
+        transformer = TransformerConfig(n_layer=layers, n_head=2, n_embd=32, num_codes=32, code_dim=8, text_dim=16,
+                                        max_latent=13, num_queries=2)
+        folder = save_random_release(root / f"l{layers}", transformer, tokenizer, encoder.config,
+                                     mean=np.load(FIXTURES / "humanml3d" / "Mean.npy"),
+                                     std=np.load(FIXTURES / "humanml3d" / "Std.npy"))
+        pipes[layers] = MoScalePipeline.from_pretrained(folder, device="cpu", text_encoder=encoder)
+    return pipes

@@ -23,26 +23,6 @@ def speed():
     return load_speed()
 
 
-@pytest.fixture(scope="module")
-def tiny_pipes(tmp_path_factory):
-    from moscale.pipeline import MoScalePipeline, save_random_release
-    from moscale.model.text import TextEncoder, save_random_encoder
-    from moscale.model.tokenizer import TokenizerConfig
-    from moscale.model.transformer import TransformerConfig
-
-    root = tmp_path_factory.mktemp("bench")
-    encoder = TextEncoder.load(str(save_random_encoder(root / "encoder", "bert", dim=16)), max_tokens=16)
-    tokenizer = TokenizerConfig(width=16, depth=1, codebook_size=32, code_dim=8)
-    pipes = {}
-    for layers in (1, 2):
-        transformer = TransformerConfig(n_layer=layers, n_head=2, n_embd=32, num_codes=32, code_dim=8, text_dim=16,
-                                        max_latent=13, num_queries=2)
-        folder = save_random_release(root / f"l{layers}", transformer, tokenizer, encoder.config,
-                                     mean=np.load(FIXTURES / "Mean.npy"), std=np.load(FIXTURES / "Std.npy"))
-        pipes[layers] = MoScalePipeline.from_pretrained(folder, device="cpu", text_encoder=encoder)
-    return pipes
-
-
 def test_flops_grow_with_passes_and_layers(speed, tiny_pipes):
     fast = speed.generation_gflop(tiny_pipes[1], 52, "fast")
     best = speed.generation_gflop(tiny_pipes[1], 52, "best")
