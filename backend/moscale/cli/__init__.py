@@ -1,8 +1,10 @@
-"""The `moscale` command line.
+"""The `moscale` command line: the top layer, above every other (docs/architecture.md).
 
-Each subcommand lives in the module that owns its concern; that module exposes
-`configure_parser(parser: argparse.ArgumentParser) -> None` and `run(args: argparse.Namespace) -> int`.
-Modules are imported only when their command runs, so `moscale --help` stays fast.
+The commands on motions and models (generate, edit, export, convert, preview, data extract) live in this package;
+the data, training and evaluation commands in the modules that own them. Each exposes
+`configure_parser(parser: argparse.ArgumentParser) -> None` and `run(args: argparse.Namespace) -> int`, and is
+imported only when its command runs, so `moscale --help` stays fast. `checks.py` validates every option a user typed
+before any model is loaded.
 """
 from __future__ import annotations
 
