@@ -239,3 +239,20 @@ def test_two_process_gloo_ddp(workspace, tmp_path):
     assert (tmp_path / "rank0").read_text() == "0" and (tmp_path / "rank1").read_text() == "0"
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 3
     assert (out / "release" / "generator.safetensors").is_file()
+
+
+def test_init_takes_the_window_from_max_frames(workspace, tmp_path):
+    from moscale.pipeline import MoScalePipeline
+
+    first = tmp_path / "first"
+    assert train_generator.run(cli_args(workspace, first, "--iters", "1", "--val-clips", "0")) == 0
+    longer = tmp_path / "longer"  # 64 -> 72 frames: rotary positions, so the same weights serve the longer window
+    assert train_generator.run(cli_args(workspace, longer, "--iters", "1", "--val-clips", "0", "--lr", "0",
+                                        "--init", str(first / "release"), "--max-frames", "72")) == 0
+    before = MoScalePipeline.from_pretrained(first / "release", device="cpu")
+    after = MoScalePipeline.from_pretrained(longer / "release", device="cpu")
+    assert (before.window_frames, after.window_frames) == (64, 72)
+    assert all(torch.equal(before.model.state_dict()[k], v) for k, v in after.model.state_dict().items())
+    with pytest.raises(SystemExit, match="does not fit the --init model"):
+        train_generator.run(cli_args(workspace, tmp_path / "too_long", "--iters", "1", "--val-clips", "0",
+                                     "--init", str(first / "release"), "--max-frames", "400"))
