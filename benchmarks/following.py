@@ -286,6 +286,36 @@ def report(model: dict | None, real: dict | None) -> str:
     return "\n\n".join([category_table(c, model, real) for c in CATEGORIES] + [summary_table(summary(model, real))])
 
 
+def comparison_table(before: dict, after: dict, before_name: str, after_name: str) -> str:
+    """One row per prompt: seeds passed and the key numbers of two runs (two models' --json files)."""
+    runs = {name: {case["prompt"]: case for case in data["generated"]["cases"]} for name, data in
+            (("before", before), ("after", after))}
+    lines = [f"| category | prompt | check | {before_name} | {after_name} |", "|---|---|---|---|---|"]
+
+    def cell(case: dict | None) -> str:
+        if case is None:
+            return "—"
+        passed = sum(bool(run["pass"]) for run in case["runs"])
+        values = "; ".join(_number(run.get("value")) for run in case["runs"])
+        return f"{passed}/{len(case['runs'])} ({values})"
+
+    for prompt, case in runs["after"].items():
+        lines.append(f"| {case['category']} | {prompt} | {case['check']} | {cell(runs['before'].get(prompt))} | "
+                     f"{cell(case)} |")
+    rows = {row["measure"]: row for row in before["summary"]}
+    lines += ["", f"| measure | target | {before_name} | {after_name} |", "|---|---|---|---|"]
+    for row in after["summary"]:
+        lines.append(f"| {row['measure']} | {row['target']} | {rows.get(row['measure'], {}).get('generated', '—')} | "
+                     f"{row['generated']} |")
+    return "\n".join(lines)
+
+
+def _number(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return " / ".join(_number(v) for v in value)
+    return "—" if value is None else f"{value:.2f}" if abs(value) < 10 else f"{value:.0f}"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=Path(__file__).resolve().parents[1] / "assets" / "model",
@@ -300,7 +330,14 @@ def main(argv=None) -> int:
                              "DATA_DIR/mesh2motion into a temporary folder")
     parser.add_argument("--real-only", action="store_true", help="only the real clips: no model is loaded")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    parser.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE.json", "AFTER.json"),
+                        help="only print two earlier runs side by side (e.g. two releases)")
     args = parser.parse_args(argv)
+    if args.compare:
+        before, after = (json.loads(path.read_text()) for path in args.compare)
+        print(f"before: {before['model']}; after: {after['model']}\n")
+        print(comparison_table(before, after, "before", "after"))
+        return 0
     torch.set_num_threads(1)
     model = real = None
     if not args.real_only:
