@@ -58,6 +58,15 @@ def plan_sequence(context) -> tuple[jobs.GenerateRequest, takes.GeneratePlan]:
     return request, plan
 
 
+def segment_scene_frames(take, motion) -> list[tuple[int, int]]:
+    """(first, last) scene frames of each timeline segment of `motion` as keyed on `take`: the segments are in the
+    model's 20 fps frames, the take at the scene's rate; each ends where the next begins, the last with the take."""
+    segments = motion.metadata.get("segments", [])
+    scale = take.fps / motion.fps
+    starts = [take.frame_start + round(segment["start"] * scale) for segment in segments]
+    return list(zip(starts, [start - 1 for start in starts[1:]] + [take.frame_start + take.frame_count - 1]))
+
+
 class MOSCALE_OT_timeline_generate(_JobOperator, bpy.types.Operator):
     """Generate the timeline's segments as one new take, each continuing the one before"""
 
@@ -76,9 +85,9 @@ class MOSCALE_OT_timeline_generate(_JobOperator, bpy.types.Operator):
     def _finish(self, context, job: jobs.Job) -> set[str]:
         result = super()._finish(context, job)
         if result == {'FINISHED'}:
-            start = context.scene.frame_start
-            ranges = ", ".join(f"{n}: {start + s['start']}-{start + s['end'] - 1}"
-                               for n, s in enumerate(job.result[0].metadata.get("segments", []), start=1))
+            take = context.scene.moscale.takes[-1]  # the take just made
+            ranges = ", ".join(f"{n}: {first}-{last}" for n, (first, last)
+                               in enumerate(segment_scene_frames(take, job.result[0]), start=1))
             self.report({'INFO'}, f"MoScale timeline segments (frames): {ranges}")
         return result
 

@@ -7,7 +7,8 @@ import bpy
 import numpy as np
 import pytest
 
-from moscale_blender import jobs, keyframes
+from moscale_blender import jobs, keyframes, takes
+from moscale_blender.timeline import plan_sequence, segment_scene_frames
 
 
 def fill(scene, segments):
@@ -35,6 +36,20 @@ def test_generate_timeline_makes_one_take_equal_to_the_backend_sequence(scene, u
     expected = backend_timeline.generate_sequence(pipe, ["walks forward:1.6", "waves:1.2"], seed=11,
                                                   guidance=settings.guidance, schedule="fast")
     np.testing.assert_allclose(joints, expected.joints, atol=1e-5)
+    assert segment_scene_frames(take, expected) == [(1, 32), (33, 56)]  # 20 fps scene: the motion's own frames
+
+
+def test_segment_frames_are_reported_at_the_scene_rate(scene, use_model):
+    settings = scene.moscale
+    settings.target, settings.seed = 'SMPL', 11
+    scene.render.fps, scene.frame_start = 24, 1
+    fill(scene, [("walks forward", 3.0), ("waves", 2.0), ("turns left", 2.0)])
+    job = jobs.Job("generate", jobs.generate_work(plan_sequence(bpy.context)[0]), plan_sequence(bpy.context)[1]).run()
+    (take,) = takes.apply_result(bpy.context, job)
+    # 60 + 40 + 40 motion frames at 20 fps: the segments start 3 s and 5 s in, frames 73 and 121 at 24 fps
+    last = take.frame_start + take.frame_count - 1
+    assert take.fps == 24 and last in (167, 168)
+    assert segment_scene_frames(take, job.result[0]) == [(1, 72), (73, 120), (121, last)]
 
 
 def test_bad_timelines_are_refused_and_change_nothing(scene, use_model):
