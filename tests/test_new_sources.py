@@ -227,3 +227,16 @@ def test_training_takes_get_mirror_images_and_speed_variants(folders, tmp_path):
     np.testing.assert_allclose(mirror[:, list(MIRROR_INDEX), 1], original[..., 1], atol=0.01)  # up to the refit
     slower = [name for name in split if "_x85_" in name]
     assert slower and len(np.load(root / "new_joints" / f"{slower[0]}.npy")) >= 1
+
+
+def test_compounds_are_made_from_unmirrored_windows_only(tmp_path):
+    from moscale.data.compound import bandai_windows
+
+    root = tmp_path / "corpus"
+    root.mkdir()
+    manifest = [{"name": "bandai2_wave-right-hand_happy_001", "source": "bandai", "action": "wave-right-hand",
+                 "error": None, "windows": ["bandai2_wave-right-hand_happy_001_w00",
+                                            "bandai2_wave-right-hand_happy_001_w00_mirror"]}]
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    (root / "train.txt").write_text("bandai2_wave-right-hand_happy_001_w00\nbandai2_wave-right-hand_happy_001_w00_mirror\n")
+    assert [w.name for w in bandai_windows(root, "train")] == ["bandai2_wave-right-hand_happy_001_w00"]

@@ -61,7 +61,7 @@ class Window:
 
 
 def bandai_windows(root: Path, split: str) -> list[Window]:
-    """The split's Bandai-Namco windows with their action and style (from manifest.json)."""
+    """The split's Bandai-Namco windows with their action and style (from manifest.json); not their mirror images."""
     manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
     listed = set(read_split(root, split))
     found = []
@@ -70,7 +70,9 @@ def bandai_windows(root: Path, split: str) -> list[Window]:
             continue
         group, _, style, _ = rec["name"].split("_")
         for window in rec["windows"]:
-            if window in listed:
+            # a mirror image does the other side's action ("waves the left hand" for a right-hand wave): only the
+            # recording's own windows carry its label as it is
+            if window in listed and not window.endswith("_mirror"):
                 found.append(Window(window, rec["action"], style, f"{group}/{style}"))
     return found
 
