@@ -240,3 +240,14 @@ def test_compounds_are_made_from_unmirrored_windows_only(tmp_path):
     (root / "manifest.json").write_text(json.dumps(manifest))
     (root / "train.txt").write_text("bandai2_wave-right-hand_happy_001_w00\nbandai2_wave-right-hand_happy_001_w00_mirror\n")
     assert [w.name for w in bandai_windows(root, "train")] == ["bandai2_wave-right-hand_happy_001_w00"]
+
+
+def test_convert_reads_a_rigify_metarig_bvh(tmp_path):
+    from moscale.cli import main as cli_main
+
+    source = tmp_path / "idle.bvh"
+    source.write_text(metarig_bvh(40))
+    assert cli_main(["convert", str(source), "-o", str(tmp_path / "idle.npz")]) == 0
+    motion = Motion.load(tmp_path / "idle.npz")
+    assert motion.num_frames == 40 and abs(motion.fps - 24) < 1e-3  # the file's own frames and rate
+    assert 0.8 < motion.joints[0, 0, 1] - motion.joints[0, :, 1].min() < 1.0  # the pelvis stands at hip height
