@@ -57,11 +57,6 @@ CYCLES = 2  # jumping jacks, push-ups: at least this many
 NECK = JOINT_INDEX["neck"]
 
 
-def heights(joints: np.ndarray) -> np.ndarray:
-    """(T, 22) standard-body metres above the floor."""
-    return (joints[..., 1] - ms.floor_height(joints)) * ms.standard_scale(joints)
-
-
 def facing(joints: np.ndarray, fps: float) -> np.ndarray:
     yaw = np.radians(ms.heading_deg(joints, fps))
     return np.stack([np.sin(yaw), np.zeros_like(yaw), np.cos(yaw)], axis=-1)
@@ -223,13 +218,13 @@ def punches(j, fps):
 
 
 def picks_up(j, fps):
-    h = heights(j)
+    h = ms.heights(j)
     wrist = h[:, [ms.WRISTS["left"], ms.WRISTS["right"]]].min(axis=1)
     return bool(np.any((wrist <= FLOOR_M) & (h[:, ms.HEAD] >= PICK_HEAD_M))), float(wrist.min())
 
 
 def climbs(j, fps):
-    h = heights(j)
+    h = ms.heights(j)
     rise = h[:, ms.PELVIS] - h[:int(0.5 * fps), ms.PELVIS].mean()
     up = (h[:, list(ms.FEET["left"] + ms.FEET["right"])].min(axis=1) >= CLIMB_M) & (rise >= CLIMB_M)
     return seconds_of(up, fps) >= CLIMB_S, float(rise.max())
@@ -242,14 +237,14 @@ def sits_down(j, fps):
 
 
 def sits_on_floor(j, fps):
-    low = (ms.posture_frames(j, fps) == "sitting") & (heights(j)[:, ms.PELVIS] < ms.FLOOR_SIT_PELVIS_M)
+    low = (ms.posture_frames(j, fps) == "sitting") & (ms.heights(j)[:, ms.PELVIS] < ms.FLOOR_SIT_PELVIS_M)
     return seconds_of(low, fps) >= ms.MIN_POSTURE_S, seconds_of(low, fps)
 
 
 def crouches(j, fps):
     """Low on the feet: crouching, or a deep squat measures reads as sitting (a chair sit passes too)."""
     names = ms.posture_frames(j, fps)
-    low = np.isin(names, ("crouching", "sitting")) & (heights(j)[:, ms.PELVIS] >= ms.FLOOR_SIT_PELVIS_M)
+    low = np.isin(names, ("crouching", "sitting")) & (ms.heights(j)[:, ms.PELVIS] >= ms.FLOOR_SIT_PELVIS_M)
     low &= ms.foot_lift(j).max(axis=1) < ms.FEET_UP_M
     return seconds_of(low, fps) >= ms.MIN_POSTURE_S, seconds_of(low, fps)
 
@@ -266,7 +261,7 @@ def lies(j, fps):
 
 
 def gets_up(j, fps):
-    head = heights(j)[:, ms.HEAD]
+    head = ms.heights(j)[:, ms.HEAD]
     low, end = float(head[:len(head) // 2].min()), float(head[-int(0.5 * fps):].mean())
     return low < LOW_HEAD_M and end >= UPRIGHT_HEAD_M, end - low
 
@@ -277,7 +272,7 @@ def flat(j) -> bool:
 
 def crawls(j, fps):
     moved = ms.travel(j, fps)
-    low = np.mean(heights(j)[:, ms.PELVIS] < ms.CROUCH_PELVIS_M) >= FLAT_FRACTION
+    low = np.mean(ms.heights(j)[:, ms.PELVIS] < ms.CROUCH_PELVIS_M) >= FLAT_FRACTION
     return flat(j) and low and moved.displacement_m >= CRAWL_M, moved.displacement_m
 
 
@@ -286,7 +281,7 @@ def flips(kind: str) -> Callable[[np.ndarray, float], Result]:
     the floor; backflip: upside down with neither hand on the floor."""
     def test(j, fps):
         up = inverted(j)
-        h = heights(j)
+        h = ms.heights(j)
         hand_down = h[:, [ms.WRISTS["left"], ms.WRISTS["right"]]].min(axis=1) <= FLOOR_M
         head_down = h[:, ms.HEAD] <= HEAD_DOWN_M
         long_enough = seconds_of(up, fps) >= INVERTED_S
@@ -301,7 +296,7 @@ def flips(kind: str) -> Callable[[np.ndarray, float], Result]:
 
 
 def jumping_jacks(j, fps):
-    h, scale = heights(j), ms.standard_scale(j)
+    h, scale = ms.heights(j), ms.standard_scale(j)
     spread = np.linalg.norm(j[:, ms.FEET["left"][0], [0, 2]] - j[:, ms.FEET["right"][0], [0, 2]], axis=-1) * scale
     arms_up = h[:, [ms.WRISTS["left"], ms.WRISTS["right"]]].min(axis=1) >= h[:, ms.HEAD] - JACK_WRIST_M
     cycles = entries(arms_up & (spread >= JACK_SPREAD_M), spread < JACK_CLOSED_M)
@@ -309,7 +304,7 @@ def jumping_jacks(j, fps):
 
 
 def push_ups(j, fps):
-    shoulders = gaussian_smooth(heights(j)[:, [ms.SHOULDERS["left"], ms.SHOULDERS["right"]]].mean(axis=1), 1.0)
+    shoulders = gaussian_smooth(ms.heights(j)[:, [ms.SHOULDERS["left"], ms.SHOULDERS["right"]]].mean(axis=1), 1.0)
     middle = np.median(shoulders)
     cycles = entries(shoulders >= middle + PUSHUP_M / 2, shoulders <= middle - PUSHUP_M / 2)
     return flat(j) and ms.travel(j, fps).radius_m <= ms.IN_PLACE_RADIUS_M and cycles >= CYCLES, cycles

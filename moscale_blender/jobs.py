@@ -155,12 +155,10 @@ def _use_threads(pipeline, threads: int) -> None:
 
 def warn_out_of_reach(pipeline, prompts, progress: ProgressFn) -> None:
     """Before generating: a warning for each prompt far from everything the model was trained on
-    (``MoScalePipeline.check_prompt``; older backends have none). Never stops the job."""
-    check = getattr(pipeline, "check_prompt", None)
-    for prompt in prompts if callable(check) else ():
-        report = check(prompt)
-        if report is not None and report.warning:
-            progress(0.0, WARNING + report.warning)
+    (``MoScalePipeline.prompt_warnings``; older backends have none). Never stops the job."""
+    warnings = getattr(pipeline, "prompt_warnings", None)
+    for warning in warnings(prompts) if callable(warnings) else ():
+        progress(0.0, WARNING + warning)
 
 
 # Prompt checks while the user types (before Generate): prompt -> warning ("" when the prompt is fine), filled by a

@@ -107,10 +107,8 @@ def run(args: argparse.Namespace) -> int:
 
 def warn_out_of_reach(pipe: MoScalePipeline, prompts: list[str]) -> None:
     """A warning line for each prompt (or timeline segment) far from everything the model was trained on."""
-    for prompt in prompts:
-        report = pipe.check_prompt(prompt)
-        if report is not None and report.warning:
-            print(f"warning: {report.warning}", file=sys.stderr)
+    for warning in pipe.prompt_warnings(prompts):
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

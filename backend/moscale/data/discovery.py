@@ -188,12 +188,12 @@ def _npz(folder: Path, config: BuildConfig, excluded: list[dict]) -> list[Record
             excluded.append(dict(name=path.stem, path=str(path), reason=f"unreadable: {error}"))
             continue
         keys = [source_labels.action_key(name) for name in (action, path.stem.split("__", 1)[0])]
-        entry = next((source_labels.MESH2MOTION_ACTIONS[k] for k in keys if k in source_labels.MESH2MOTION_ACTIONS), ...)
-        if entry is None or entry is ...:
-            reason = "left out (props, magic or a bind pose)" if entry is None else f"no label for action {action!r}"
+        key = next((k for k in keys if k in source_labels.MESH2MOTION_ACTIONS), None)
+        if key is None or source_labels.MESH2MOTION_ACTIONS[key] is None:
+            reason = "left out (props, magic or a bind pose)" if key else f"no label for action {action!r}"
             excluded.append(dict(name=path.stem, path=str(path), reason=reason))
             continue
-        label, phrases = entry
+        label, phrases = source_labels.MESH2MOTION_ACTIONS[key]
         recordings.append(Recording(f"npz_{source_labels.action_key(path.stem)}", "npz", str(path), label, tuple(
             source_labels.label_captions(phrases, config.captions, path.stem))))
     return recordings

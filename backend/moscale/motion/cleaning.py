@@ -31,7 +31,6 @@ def leading_tpose_frames(joints_T223: np.ndarray, fps: float, max_seconds: float
     return int(tpose + fast[-1]) if len(fast) else tpose  # fast[k]: the step into frame tpose + k is still a jump
 
 
-
 def _is_tpose(pose_223: np.ndarray) -> bool:
     for shoulder, elbow, wrist in _ARM.values():
         arm = pose_223[wrist] - pose_223[shoulder]
@@ -42,11 +41,9 @@ def _is_tpose(pose_223: np.ndarray) -> bool:
     return True
 
 
-
 def floor_height(joints_T223: np.ndarray) -> float:
     """Robust floor: the 1st percentile over frames of the lowest joint (a few glitched frames do not count)."""
     return float(np.percentile(np.asarray(joints_T223)[..., 1].min(axis=1), 1.0))
-
 
 
 def root_jitter(joints_T223: np.ndarray, fps: float = FPS) -> float:
@@ -56,7 +53,6 @@ def root_jitter(joints_T223: np.ndarray, fps: float = FPS) -> float:
     if len(pelvis) < 3:
         return 0.0
     return float(np.median(np.linalg.norm(np.diff(pelvis, 2, axis=0), axis=-1)) * fps * fps)
-
 
 
 def resample(joints_TJ3: np.ndarray, source_fps: float, target_fps: float = FPS) -> np.ndarray:

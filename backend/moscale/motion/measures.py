@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from moscale.motion import cleaning
 from moscale.motion.kinematics import bone_lengths, gaussian_smooth
 from moscale.motion.skeleton import JOINT_INDEX, PARENTS, leg_length_m
 
@@ -116,8 +117,8 @@ def standard_scale(joints_TJ3: np.ndarray) -> float:
 
 
 def floor_height(joints_TJ3: np.ndarray) -> float:
-    """Floor in metres: the 1st percentile over frames of the lowest joint."""
-    return float(np.percentile(_joints(joints_TJ3)[..., 1].min(axis=1), 1.0))
+    """Floor in metres: the corpus's rule (``cleaning.floor_height``, the 1st percentile of the lowest joint)."""
+    return cleaning.floor_height(_joints(joints_TJ3))
 
 
 def heights(joints_TJ3: np.ndarray) -> np.ndarray:

@@ -152,6 +152,11 @@ class MoScalePipeline:
         (prompt,) = check_prompts([prompt])
         return self.vocabulary.check(self.text_encoder, prompt)
 
+    def prompt_warnings(self, prompts) -> list[str]:
+        """The warning line of each prompt (or timeline segment) far from everything the model was trained on."""
+        reports = [self.check_prompt(prompt) for prompt in prompts]
+        return [report.warning for report in reports if report is not None and report.warning]
+
     # --- generation
 
     def autocast(self):
