@@ -256,3 +256,13 @@ def test_init_takes_the_window_from_max_frames(workspace, tmp_path):
     with pytest.raises(SystemExit, match="does not fit the --init model"):
         train_generator.run(cli_args(workspace, tmp_path / "too_long", "--iters", "1", "--val-clips", "0",
                                      "--init", str(first / "release"), "--max-frames", "400"))
+
+
+def test_oversample_visits_a_source_more_often_and_refuses_a_typo(workspace, tmp_path, capsys):
+    assert train_generator.run(cli_args(workspace, tmp_path / "plain", "--iters", "1", "--val-clips", "0")) == 0
+    plain = int(capsys.readouterr().out.split(" training items")[0].rsplit("\n", 1)[-1])
+    assert train_generator.run(cli_args(workspace, tmp_path / "over", "--iters", "1", "--val-clips", "0",
+                                        "--oversample", "clip00=5")) == 0
+    assert f"{plain + 4} visits per epoch: --oversample clip00=5" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no clips of source"):
+        train_generator.run(cli_args(workspace, tmp_path / "typo", "--iters", "1", "--oversample", "nosuch=3"))

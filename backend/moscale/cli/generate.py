@@ -2,6 +2,9 @@
 
     moscale generate "a person jumps twice" --seconds 5 -o jump.bvh      # also .fbx .blend .npy .npz .gif .png
     moscale generate --sequence "walks forward:3" "waves with the right hand:2" -o take.npz
+    moscale generate "a person walks" --path path.json -o walk.npz                    # along a drawn path
+    moscale generate "a person jogs" --seconds 2 --loop --in-place -o cycle.fbx      # a game cycle
+    moscale generate "a person waves" --seconds 4 --pose-at 0 a.bvh --pose-at 60 b.npz@12 -o keyed.npz
 """
 from __future__ import annotations
 
@@ -9,7 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from moscale.cli import export, scene
+from moscale.motion.clip import Motion
+from moscale.motion.paths import GroundPath
 from moscale.model.sampling import DEFAULT_GUIDANCE
 from moscale.pipeline import MoScalePipeline, default_model_folder, timeline
 from moscale.pipeline.text_to_motion import PRECISIONS
@@ -29,6 +36,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="output file: .fbx or .blend (the SMPL character, through the bpy module), .bvh, .npy "
                              "(joints), .npz (AMASS-style SMPL poses + joints, features, settings), .gif or .png "
                              "(preview); several samples get _0, _1, ... suffixes")
+    control = parser.add_argument_group("control beyond words (docs/control.md)")
+    control.add_argument("--path", type=Path, metavar="PATH.json",
+                         help='travel along a drawn path: {"points": [[x, z], ...]} in metres on the floor (Y up), '
+                              "starting at the first point; without --seconds the length follows from the path and "
+                              "the prompt's pace")
+    control.add_argument("--pose-at", nargs=2, action="append", default=[], metavar=("FRAME", "FILE[@N]"),
+                         help="pass through a pose at FRAME (20 fps): the first frame of an .npz/.bvh/.npy, or its "
+                              "frame N with FILE@N; repeatable")
+    control.add_argument("--loop", action="store_true", help="the last frame flows into the first (a cycle)")
+    control.add_argument("--in-place", action="store_true", help="no travel: the pelvis stays over its start")
     parser.add_argument("--model", type=Path, help="release folder (default: $MOSCALE_MODEL or the bundled model)")
     parser.add_argument("--seed", type=int, help="random seed (default: random, printed)")
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
@@ -73,7 +90,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     sampling = dict(guidance=args.guidance, schedule=args.schedule, temperature=args.temperature, top_p=args.top_p,
                     top_k=args.top_k, foot_lock=not args.no_foot_lock)
+    if args.sequence and (args.pose_at or args.loop or args.in_place):
+        print("error: --pose-at, --loop and --in-place work on one prompt, not a --sequence (a sequence takes --path)",
+              file=sys.stderr)
+        return 2
     try:
+        path = GroundPath.load(args.path) if args.path is not None else None
+        controls = dict(path=path, poses=read_poses(args.pose_at), loop=args.loop, in_place=args.in_place)
         pipe = MoScalePipeline.from_pretrained(folder, device=args.device, precision=args.precision)
         segments = [timeline.parse_segment(text) for text in args.sequence or ()]
         warn_out_of_reach(pipe, [segment.prompt for segment in segments] or [args.prompt])
@@ -81,12 +104,12 @@ def run(args: argparse.Namespace) -> int:
             for segment in segments:
                 pipe.encode_text(timeline.caption(segment.prompt))
             started = time.perf_counter()
-            result = pipe.timeline(segments, seed=args.seed, **sampling)
+            result = pipe.timeline(segments, seed=args.seed, path=path, **sampling)
         else:
             pipe.encode_text(args.prompt)  # so the timing below is generation only
             started = time.perf_counter()
             result = pipe.generate(args.prompt, seconds=args.seconds, frames=args.frames, seed=args.seed,
-                                   num_samples=args.num_samples, **sampling)
+                                   num_samples=args.num_samples, **controls, **sampling)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -103,6 +126,28 @@ def run(args: argparse.Namespace) -> int:
                   f"re-make one with: moscale edit {path.name} --segment N \"new prompt\"")
     print(f"generated in {elapsed:.2f} s on {pipe.device}")
     return 0
+
+
+def read_poses(pairs: list[list[str]]) -> dict[int, np.ndarray]:
+    """--pose-at FRAME FILE[@N] pairs -> {frame: (22, 3) joints}: frame N (default 0) of the file, in metres."""
+    poses = {}
+    for frame_text, spec in pairs:
+        try:
+            frame = int(frame_text)
+        except ValueError:
+            raise ValueError(f"--pose-at {frame_text} {spec}: FRAME must be a whole number of frames at 20 fps") from None
+        name, at, index_text = spec.rpartition("@") if "@" in Path(spec).name else (spec, "", "0")
+        if not index_text.isdigit():
+            raise ValueError(f"--pose-at {frame_text} {spec}: write the file's frame as FILE@N with N a whole number")
+        motion = Motion.load(name)
+        index = int(index_text)
+        if index >= motion.num_frames:
+            raise ValueError(f"--pose-at {frame_text} {spec}: {name} has {motion.num_frames} frames (0 to "
+                             f"{motion.num_frames - 1})")
+        if frame in poses:
+            raise ValueError(f"--pose-at: frame {frame} is keyed twice")
+        poses[frame] = np.asarray(motion.joints[index])
+    return poses
 
 
 def warn_out_of_reach(pipe: MoScalePipeline, prompts: list[str]) -> None:

@@ -24,7 +24,7 @@ from moscale.model.transformer import NEXT_SCALE, MotionTransformer
 from moscale.motion import feet
 from moscale.motion.clip import Motion
 from moscale.motion.kinematics import filter_jitter
-from moscale.pipeline import editing, timeline
+from moscale.pipeline import control, editing, timeline
 from moscale.pipeline.coverage import CoverageReport, Vocabulary
 from moscale.pipeline.release import (CONFIG_FILE, FPS, TOKENIZER_DIR, load_generator, read_release_config,
                                       resolve_device, resolve_text_encoder_name)
@@ -190,13 +190,27 @@ class MoScalePipeline:
     def generate(self, prompt: str, seconds: float | None = None, frames: int | None = None, seed: int | None = None,
                  guidance: float = DEFAULT_GUIDANCE, schedule: str | tuple[int, ...] = "fast", num_samples: int = 1,
                  temperature: float = 1.0, top_p: float | None = 0.9, top_k: int | None = None,
-                 foot_lock: bool = True, progress: ProgressFn | None = None, cancel: CancelFlag = None):
+                 foot_lock: bool = True, progress: ProgressFn | None = None, cancel: CancelFlag = None,
+                 path=None, poses: dict | None = None, loop: bool = False, in_place: bool = False):
         """A Motion (or a list of `num_samples` Motions) of the requested length at 20 fps, joints in metres.
         `foot_lock` pins each foot while the model's contact channels say it is on the floor (moscale.motion.feet: the
         joints change, the model's features are kept as generated).
 
         progress(done, total, description) is called after every pass; cancel (threading.Event or a callable returning
-        True) is checked before every pass and raises moscale.model.sampling.Cancelled."""
+        True) is checked before every pass and raises moscale.model.sampling.Cancelled.
+
+        Controls (moscale.pipeline.control): `path` (a moscale.motion.paths.GroundPath the pelvis travels along; without
+        a length, the length follows from it), `poses` ({frame: (22, 3) joints} the take passes through), `loop` (the
+        last frame flows into the first) and `in_place` (no travel)."""
+        if path is not None or poses or loop or in_place:
+            if int(num_samples) < 1:
+                raise ValueError(f"num_samples must be at least 1, got {num_samples}")
+            samples = [control.generate(self, prompt, seconds=seconds, frames=frames, path=path, poses=poses,
+                                        loop=loop, in_place=in_place, seed=None if seed is None else int(seed) + b,
+                                        guidance=guidance, schedule=schedule, temperature=temperature, top_p=top_p,
+                                        top_k=top_k, foot_lock=foot_lock, progress=progress, cancel=cancel)
+                       for b in range(int(num_samples))]
+            return samples[0] if len(samples) == 1 else samples
         text_1SD, mask_1S = self.encode_text(prompt)
         frames = self.resolve_frames(seconds, frames)
         if int(num_samples) < 1:
@@ -251,10 +265,12 @@ class MoScalePipeline:
         with self.autocast():
             return editing.inbetween(self, first, second, seconds, prompt, **options)
 
-    def timeline(self, segments, **options):
+    def timeline(self, segments, path=None, **options):
         """One Motion from a prompt timeline: segments (`timeline.Segment(prompt, seconds)` or "prompt:seconds"), each
-        continuing the one before; options as for `generate` (seed, guidance, schedule, progress, cancel, ...)."""
-        return timeline.generate_sequence(self, segments, **options)
+        continuing the one before; options as for `generate` (seed, guidance, schedule, progress, cancel, ...). With a
+        `path` (moscale.motion.paths.GroundPath) the whole take travels along it, each segment its part."""
+        motion = timeline.generate_sequence(self, segments, **options)
+        return motion if path is None else control.carry_along(self, motion, path)
 
     def regenerate_segment(self, motion, index: int, **options):
         """`motion` (a timeline) with segment `index` made again, optionally from a new `prompt=`, as an edit."""

@@ -37,10 +37,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from moscale.model import scales
-from moscale.data.dataset import LengthBucketSampler, MotionDataset, all_captions, collate_motions
+from moscale.data.dataset import LengthBucketSampler, MotionDataset, all_captions, collate_motions, source_repeats
 from moscale.model.text import TextCache, load_or_build_text_cache
 from moscale.model.tokenizer import MotionTokenizer
 from moscale.train import common
+from moscale.train.tokenizer import parse_oversample
 from moscale.train.token_batches import (LatentMemo, TrainOptions, loss_and_stats, next_scale_batch,
                                          next_token_batch)
 from moscale.model.transformer import NEXT_SCALE, NEXT_TOKEN, MotionTransformer, TransformerConfig
@@ -92,6 +93,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--amp", choices=list(common.AMP_CHOICES), default="auto",
                         help="mixed precision: auto (bf16 on CUDA where supported, else fp16; off on the CPU), off, "
                              "bf16, or fp16 with a gradient scaler (explicit bf16/fp16 also on the CPU)")
+    parser.add_argument("--oversample", action="append", default=[], metavar="SOURCE=N",
+                        help="visit the windows of a data source (clip-name prefix, e.g. deepmimic) N times per "
+                             "epoch, each time a new crop and caption; repeatable")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--init", type=Path, default=None, metavar="RELEASE",
                         help="start from a released generator's weights and config (a release folder trained on "
@@ -203,9 +207,13 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
 
     dataset = MotionDataset(args.data, "train", max_frames=args.max_frames, seed=args.seed + runtime.rank,
                             mean=tokenizer.feature_mean.cpu().numpy(), std=tokenizer.feature_std.cpu().numpy())
+    try:
+        repeats = source_repeats(dataset.names, parse_oversample(args.oversample))
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     sampler = LengthBucketSampler(dataset.lengths, local_batch, shuffle=True, seed=args.seed,
-                                  drop_last=len(dataset) >= args.batch_size, num_replicas=runtime.world_size,
-                                  rank=runtime.rank)
+                                  drop_last=int(repeats.sum()) >= args.batch_size, num_replicas=runtime.world_size,
+                                  rank=runtime.rank, repeats=repeats)
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_motions,
                         **common.loader_options(getattr(args, "workers", 0)))
 
@@ -240,7 +248,9 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
 
     say(f"generator ({config.mode}) {model.num_parameters() / 1e6:.2f} M parameters, options {asdict(options)}, "
         f"config {json.dumps(config.to_dict())}")
-    say(f"{len(dataset)} training items, global batch {args.batch_size} on {runtime.world_size} process(es) "
+    oversampled = f" ({len(sampler.items)} visits per epoch: --oversample {' '.join(args.oversample)})" \
+        if args.oversample else ""
+    say(f"{len(dataset)} training items{oversampled}, global batch {args.batch_size} on {runtime.world_size} process(es) "
         f"({runtime.device}, {torch.get_num_threads()} threads each), {args.iters} iterations, "
         f"{len(text_cache)} cached captions")
     log = common.LossLog(out / LOG_FILE, resume_from_step=step if checkpoint else None) if runtime.is_main else None

@@ -1,0 +1,182 @@
+"""Ground paths: a take's pelvis carried along a drawn line on the floor.
+
+    path = GroundPath.from_points([[0, 0], [0, 4], [3, 4]])     # metres, (x, z) on the floor, Y up
+    followed = follow_path(joints_TJ3, path, fps=20)              # the same motion, travelling along the path
+
+The method (docs/control.md has the measurements that chose it) is a warp of the generated root, not a steered sampler:
+the motion's own horizontal travel is smoothed into a travel line (the gait's side-to-side sway taken out); each
+frame's distance along that line, scaled so that the whole line is as long as the path, becomes its distance along
+the path. The body is carried there and turned by the angle between the path's direction at that point and the
+travel line's direction at that frame. So the prompt's pace profile (starts, stops, speed changes) is kept, the sway
+rides on the path, and the facing keeps its relation to the direction of travel: a forward walk faces along the
+path, a backwards walk faces against it, a side step faces across it. Heights and the pose are untouched; the feet
+are pinned again afterwards (`moscale.motion.feet.lock_feet`), since turning the body around the pelvis moves a
+planted foot.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from moscale.motion.kinematics import facing_directions
+from moscale.motion.measures import smooth
+from moscale.motion.splice import rotate_y, wrap
+
+PELVIS = 0
+MAX_POINTS = 100_000
+MIN_PATH_M = 0.1  # shorter paths are a click, not a path
+MAX_PATH_M = 1_000.0
+TRAVEL_SMOOTH_S = 0.4  # s, Gaussian sigma on the pelvis's horizontal track: the travel line without the gait's sway
+TURN_SMOOTH_M = 0.35  # m of path over which a corner's change of direction is spread (a turn takes ~a step)
+MIN_TRAVEL_M = 0.3  # a take whose travel line is shorter does not travel: it cannot be carried along a path
+SAMPLE_M = 0.01  # spacing of the resampled path
+
+
+@dataclass(frozen=True)
+class GroundPath:
+    """A polyline on the floor: points (N, 2) as (x, z) metres in the motion's frame, consecutive duplicates removed."""
+
+    points: np.ndarray
+
+    @classmethod
+    def from_points(cls, points) -> "GroundPath":
+        try:
+            array = np.asarray(points, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"path points must be a list of [x, z] pairs of numbers ({error})") from None
+        if array.ndim != 2 or array.shape[1] != 2:
+            raise ValueError(f"path points must be [x, z] pairs, got an array of shape {array.shape}")
+        if len(array) > MAX_POINTS:
+            raise ValueError(f"path has {len(array)} points; at most {MAX_POINTS}")
+        if not np.isfinite(array).all():
+            raise ValueError("path points must be finite numbers (found NaN or infinity)")
+        keep = np.concatenate([[True], np.linalg.norm(np.diff(array, axis=0), axis=1) > 1e-6])
+        array = array[keep]
+        length = float(np.linalg.norm(np.diff(array, axis=0), axis=1).sum()) if len(array) > 1 else 0.0
+        if length < MIN_PATH_M:
+            raise ValueError(f"path is {length:.3f} m long; a path must be at least {MIN_PATH_M} m (two points apart)")
+        if length > MAX_PATH_M:
+            raise ValueError(f"path is {length:.0f} m long; at most {MAX_PATH_M:.0f} m")
+        return cls(array)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "GroundPath":
+        """Read `{"points": [[x, z], ...]}` (metres) from a JSON file."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: no such path file") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path}: not a JSON path file ({error})") from None
+        if not isinstance(data, dict) or "points" not in data:
+            raise ValueError(f'{path}: expected {{"points": [[x, z], ...]}} in metres')
+        try:
+            return cls.from_points(data["points"])
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+
+    @property
+    def length_m(self) -> float:
+        return float(self.cumulative()[-1])
+
+    def cumulative(self) -> np.ndarray:
+        """(N,) distance along the path at each point."""
+        return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(self.points, axis=0), axis=1))])
+
+    def at(self, distance_T: np.ndarray) -> np.ndarray:
+        """(T, 2) points at these distances along the path (clamped to its ends)."""
+        along = self.cumulative()
+        d = np.clip(distance_T, 0.0, along[-1])
+        return np.stack([np.interp(d, along, self.points[:, 0]), np.interp(d, along, self.points[:, 1])], axis=-1)
+
+    def direction(self, distance_T: np.ndarray, spread_m: float = TURN_SMOOTH_M) -> np.ndarray:
+        """(T,) unwrapped heading angle of the path (radians, 0 = +Z, +pi/2 = +X) at these distances, a corner's turn
+        spread over `spread_m` of path."""
+        count = max(2, int(math.ceil(self.length_m / SAMPLE_M)) + 1)
+        samples = np.linspace(0.0, self.length_m, count)
+        points = self.at(samples)
+        tangent = np.gradient(points, samples, axis=0)
+        angle = np.unwrap(np.arctan2(tangent[:, 0], tangent[:, 1]))
+        angle = smooth(angle, spread_m / (samples[1] - samples[0]) / 2)
+        return np.interp(np.clip(distance_T, 0, self.length_m), samples, angle)
+
+    def project(self, points_T2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(distance to the polyline, distance along it of the nearest point), each (T,), for (x, z) points."""
+        a, b = self.points[:-1][None], self.points[1:][None]  # (1, S, 2)
+        p = np.asarray(points_T2, dtype=np.float64)[:, None]
+        ab = b - a
+        t = np.clip(((p - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0, 1)
+        distance = np.linalg.norm(p - (a + t[..., None] * ab), axis=-1)
+        nearest = distance.argmin(axis=1)
+        rows = np.arange(len(distance))
+        along = self.cumulative()[nearest] + t[rows, nearest] * np.linalg.norm(ab[0, nearest], axis=-1)
+        return distance[rows, nearest], along
+
+    def slice(self, begin_m: float, end_m: float) -> "GroundPath":
+        """The part of the path between two distances along it."""
+        along = self.cumulative()
+        inside = self.points[(along > begin_m) & (along < end_m)]
+        return GroundPath.from_points(np.concatenate([self.at(np.array([begin_m])), inside, self.at(np.array([end_m]))]))
+
+
+def travel_line(joints_TJ3: np.ndarray, fps: float) -> np.ndarray:
+    """(T, 2) the pelvis's horizontal track (x, z) with the gait's sway smoothed out."""
+    return smooth(np.asarray(joints_TJ3, dtype=np.float64)[:, PELVIS][:, [0, 2]], TRAVEL_SMOOTH_S * fps)
+
+
+def travel_directions(line_T2: np.ndarray, fps: float, moving_mps: float = 0.2) -> np.ndarray:
+    """(T,) unwrapped direction of travel (radians, as `GroundPath.direction`); frames that hardly move take the
+    direction of the nearest moving frames."""
+    velocity = np.gradient(line_T2, axis=0) * fps
+    angle = np.arctan2(velocity[:, 0], velocity[:, 1])
+    moving = np.linalg.norm(velocity, axis=1) > moving_mps
+    frames = np.arange(len(angle))
+    if moving.sum() >= 2:
+        return np.interp(frames, frames[moving], np.unwrap(angle[moving]))
+    if moving.any():
+        return np.full(len(angle), angle[moving][0])
+    return np.zeros(len(angle))
+
+
+def travel_length(joints_TJ3: np.ndarray, fps: float) -> float:
+    line = travel_line(joints_TJ3, fps)
+    return float(np.linalg.norm(np.diff(line, axis=0), axis=1).sum())
+
+
+def follow_path(joints_TJ3: np.ndarray, path: GroundPath, fps: float) -> np.ndarray:
+    """The motion carried along `path` (see the module doc): its pelvis starts over the path's first point and ends
+    over its last, facing along it as it faced along its own travel. Raises if the motion does not travel."""
+    joints = np.asarray(joints_TJ3, dtype=np.float64)
+    line = travel_line(joints, fps)
+    steps = np.linalg.norm(np.diff(line, axis=0), axis=1)
+    travelled = float(steps.sum())
+    if travelled < MIN_TRAVEL_M:
+        raise ValueError(f"the motion travels {travelled:.2f} m, too little to follow a path: give the path a "
+                         f"prompt that moves (walks, runs, crawls, ...)")
+    along = np.concatenate([[0.0], np.cumsum(steps)]) * (path.length_m / travelled)
+    turn = path.direction(along) - travel_directions(line, fps)
+    placed = path.at(along)
+    relative = joints - np.stack([line[:, 0], np.zeros(len(line)), line[:, 1]], axis=-1)[:, None]
+    carried = rotate_y(relative, turn[:, None])
+    carried[..., 0] += placed[:, None, 0]
+    carried[..., 2] += placed[:, None, 1]
+    return carried
+
+
+def path_stats(joints_TJ3: np.ndarray, path: GroundPath, fps: float, offset_deg: float = 0.0) -> dict[str, float]:
+    """What a path take is judged by: pelvis distance from the path (mean and max, m), the facing's angle to the path's
+    direction at the nearest point (median, degrees; `offset_deg` is the facing the prompt asks for relative to the
+    travel: 180 backwards, +-90 sideways) and how far the travel line ends from the path's end (m)."""
+    joints = np.asarray(joints_TJ3, dtype=np.float64)
+    distance, along = path.project(joints[:, PELVIS][:, [0, 2]])
+    facing = facing_directions(joints)
+    facing_angle = np.arctan2(facing[:, 0], facing[:, 2])
+    error = np.degrees(np.abs(wrap(facing_angle - path.direction(along, spread_m=1e-3) - np.radians(offset_deg))))
+    line = travel_line(joints, fps)
+    return dict(mean_m=float(distance.mean()), max_m=float(distance.max()), heading_error_deg=float(np.median(error)),
+                end_m=float(np.linalg.norm(line[-1] - path.points[-1])))

@@ -1,0 +1,199 @@
+"""Control beyond words: a drawn path, poses keyed at frames, loops and cycles in place.
+
+    walk = pipe.generate("a person walks", path=GroundPath.load("path.json"))        # along the path
+    keyed = pipe.generate("a person waves", seconds=4, poses={0: pose_a, 60: pose_b})  # through the poses
+    cycle = pipe.generate("a person jogs", seconds=2, loop=True, in_place=True)        # a game cycle
+
+The order of work on a take (docs/control.md has the measurements behind each choice):
+1. the model generates the prompt (its feet not pinned yet);
+2. keyed poses: the take is bent through them (`moscale.motion.keyposes`), then the model regenerates the frames between
+   keys as in-betweens around that placeholder (the zero-shot editing of `moscale.pipeline.editing`, the keys locked);
+3. loop: the take's end is regenerated as an in-between toward its own first frames, moved by the cycle's travel;
+4. path: the root is carried along the path (`moscale.motion.paths`);
+5. the feet are pinned where the take's contacts were before 3-4 moved the body (over the repeated cycle for a loop, so
+   the pins cross the seam); keyed frames are never touched;
+6. in place: the travel is taken out (`moscale.motion.cycles`), last, so the feet stay planted relative to the body.
+"""
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+import numpy as np
+
+from moscale.motion import feet
+from moscale.motion.clip import Motion
+from moscale.motion.cycles import cycle_offset, in_place as remove_travel, repeated
+from moscale.motion.keyposes import warp_to_poses
+from moscale.motion.paths import GroundPath, follow_path
+from moscale.motion.splice import coast, smootherstep
+from moscale.pipeline import editing
+
+# The pace of a prompt when a path sets the length: the middle of the speed bands the training captions were written
+# with (moscale.motion.measures: walks 1.0-1.6 m/s, slowly < 1.0, quickly >= 1.6, jogs 2.2-2.6, runs to 3.4, sprints).
+PACES = (("sprint", 3.8), ("run", 3.0), ("jog", 2.4), ("crawl", 0.5), ("walk", 1.3))
+SLOW_WORDS = re.compile(r"\b(slow(ly)?|leisurely|stroll\w*|careful(ly)?|tired(ly)?)\b", re.I)
+QUICK_WORDS = re.compile(r"\b(quick(ly)?|fast|brisk(ly)?|hurr\w*|rush\w*)\b", re.I)
+LOOP_SEAM_S = 1.2  # the end of a loop that is regenerated into its start
+LOOP_CONTEXT_FRAMES = 24  # frames of the start shown after the end as the seam's target
+
+
+def prompt_pace(prompt: str) -> float:
+    """Metres per second a prompt's gait travels at (walks when it names none), for a path without a length."""
+    words = prompt.lower()
+    pace = next((speed for stem, speed in PACES if re.search(rf"\b{stem}", words)), 1.3)
+    if SLOW_WORDS.search(words):
+        pace *= 0.65
+    elif QUICK_WORDS.search(words):
+        pace *= 1.3
+    return pace
+
+
+def path_frames(pipe, path: GroundPath, prompt: str) -> int:
+    """The take's length when a path gives it: the path's length at the prompt's pace, in whole latent steps."""
+    pace = prompt_pace(prompt)
+    seconds = path.length_m / pace
+    unit = pipe.tokenizer.config.downsample
+    frames = max(pipe.min_frames, int(round(seconds * pipe.fps / unit)) * unit)
+    if frames > pipe.max_frames:
+        raise ValueError(f"the path is {path.length_m:.1f} m: at this prompt's pace ({pace:.1f} m/s) that takes "
+                         f"{seconds:.0f} s, longer than the {pipe.max_frames / pipe.fps:.0f} s a take can be; shorten "
+                         f"the path or give a faster prompt")
+    return frames
+
+
+def check_controls(path, poses, loop: bool, in_place: bool, frames: int) -> dict[int, np.ndarray]:
+    """Validate the combination and the keyed poses ({frame: (22, 3) joints}, frames inside the take)."""
+    if path is not None and not isinstance(path, GroundPath):
+        raise TypeError(f"path must be a moscale.motion.paths.GroundPath, got {type(path).__name__}")
+    if path is not None and (loop or in_place or poses):
+        asked = [name for name, on in (("loop", loop), ("in place", in_place), ("keyed poses", poses)) if on]
+        raise ValueError(f"a path cannot be combined with {' or '.join(asked)}: the path decides where the body "
+                         f"goes and where it ends (use one or the other)")
+    if poses and in_place:
+        raise ValueError("keyed poses cannot be combined with in place: the keys fix where the body stands")
+    keys = {}
+    for frame, pose in (poses or {}).items():
+        if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)):
+            raise ValueError(f"a keyed pose's frame must be a whole number, got {frame!r}")
+        if not 0 <= int(frame) < frames:
+            raise ValueError(f"keyed pose at frame {frame} is outside the take (frames 0 to {frames - 1} at 20 fps)")
+        array = np.asarray(pose, dtype=np.float64)
+        if array.shape != (22, 3) or not np.isfinite(array).all():
+            raise ValueError(f"keyed pose at frame {frame}: expected finite SMPL-22 joints of shape (22, 3), got "
+                             f"{array.shape}")
+        keys[int(frame)] = array
+    return keys
+
+
+def _sampling(sampling: dict, seed: int, offset: int) -> dict:
+    """Options for an in-between pass: the take's sampling settings with a seed of its own."""
+    allowed = ("guidance", "schedule", "temperature", "top_p", "top_k", "cancel")
+    options = {key: value for key, value in sampling.items() if key in allowed}
+    return dict(editing._defaults(options), seed=seed + offset, foot_lock=False)
+
+
+def _key_inbetweens(pipe, joints: np.ndarray, keys: dict[int, np.ndarray], prompt: str, seed: int,
+                    sampling: dict) -> np.ndarray:
+    """The model's in-betweens around the keys: every stretch between keys (and before the first / after the last)
+    regenerated as an edit, the key frames locked (frames outside each stretch keep their bits)."""
+    frames = sorted(keys)
+    shortest = editing.min_edit_frames(pipe.tokenizer.config.downsample, pipe.model.config.factors)
+    stretches = [(0, frames[0])] + [(a + 1, b) for a, b in zip(frames[:-1], frames[1:])] + [(frames[-1] + 1, len(joints))]
+    for i, (start, end) in enumerate(stretches):
+        if end - start < shortest:
+            continue  # too short for a token of the finest scale: the warp's frames stay
+        joints = editing._regenerate(pipe, joints, start, end, prompt, kind="keys", **_sampling(sampling, seed, 1 + i)
+                                     ).joints.astype(np.float64)
+    return joints
+
+
+def _loop_seam(pipe, joints: np.ndarray, prompt: str, seed: int, sampling: dict) -> tuple[np.ndarray, int, np.ndarray]:
+    """The take's last LOOP_SEAM_S regenerated as an in-between into its own first frames, moved by the travel of one
+    cycle, so the end flows into the start. Returns the take, the seam's frames and the cycle's offset (x, z)."""
+    n = len(joints)
+    unit = pipe.tokenizer.config.downsample
+    seam = min(int(LOOP_SEAM_S * pipe.fps) // unit * unit, n // 2 // unit * unit)
+    if seam < editing.min_edit_frames(unit, pipe.model.config.factors):
+        raise ValueError(f"a loop needs at least {4 * unit} frames ({4 * unit / pipe.fps:.1f} s)")
+    kept = joints[: n - seam]
+    offset = cycle_offset(kept) * n / max(n - seam, 1)  # the kept part's travel, continued over the seam
+    context = min(LOOP_CONTEXT_FRAMES, n - seam)
+    target = repeated(joints[:context], offset, 2)[context:]  # the first frames, where the next repetition has them
+    # the seam's placeholder glides out of the kept part and into the target (as in-betweening's does)
+    weight = smootherstep(np.arange(1, seam + 1) / (seam + 1))[:, None, None]
+    filler = (1 - weight) * coast(kept, seam) + weight * coast(target[::-1], seam)[::-1]
+    # the model sees only the seam with a context on each side (a short window: the seam costs a fraction of a take)
+    before = max(0, n - seam - LOOP_CONTEXT_FRAMES)
+    working = np.concatenate([kept[before:], filler, target])
+    seamed = editing._regenerate(pipe, working, n - seam - before, n - before, prompt, kind="loop",
+                                 **_sampling(sampling, seed, 100))
+    return np.concatenate([kept[:before], np.asarray(seamed.joints, dtype=np.float64)[:n - before]]), seam, offset
+
+
+def _pin_feet(joints: np.ndarray, contacts: np.ndarray, keys: dict, offset: np.ndarray | None) -> np.ndarray:
+    """Feet pinned where `contacts` says; a loop (its cycle `offset` given) is pinned as the repeating cycle it is."""
+    editable = np.ones(len(joints), dtype=bool)
+    editable[list(keys)] = False
+    if offset is None:
+        return feet.lock_feet(joints, contacts & feet.near_floor(joints), editable_T=editable).astype(np.float64)
+    n = len(joints)
+    thrice = repeated(joints, offset, 3)
+    pinned = feet.lock_feet(thrice, np.tile(contacts, (3, 1)) & feet.near_floor(thrice),
+                            editable_T=np.tile(editable, 3))
+    middle = pinned[n: 2 * n].astype(np.float64)
+    return middle - np.array([offset[0], 0.0, offset[1]])
+
+
+def generate(pipe, prompt: str, *, seconds: float | None = None, frames: int | None = None,
+             path: GroundPath | None = None, poses: dict | None = None, loop: bool = False, in_place: bool = False,
+             seed: int | None = None, foot_lock: bool = True, progress=None, **sampling: Any) -> Motion:
+    """One take under the controls (see the module doc). With a path and no length, the length follows from the path
+    and the prompt's pace. metadata records the controls ('path', 'keyed_frames', 'loop', 'cycle_offset', 'in_place')."""
+    if path is not None and seconds is None and frames is None:
+        frames = path_frames(pipe, path, prompt)
+    frames = pipe.resolve_frames(seconds, frames)
+    keys = check_controls(path, poses, loop, in_place, frames)
+    seed = random.randrange(2**31) if seed is None else int(seed)
+    base = pipe.generate(prompt, frames=frames, seed=seed, foot_lock=False, progress=progress, **sampling)
+    joints = np.asarray(base.joints, dtype=np.float64)
+    contacts = feet.motion_contacts(base.joints, base.features, pipe.fps)
+    if keys:
+        joints = warp_to_poses(joints, keys)
+        joints = _key_inbetweens(pipe, joints, keys, prompt, seed, sampling)
+        contacts = feet.contacts_from_joints(joints, pipe.fps)
+    offset = None
+    if loop:
+        joints, seam, offset = _loop_seam(pipe, joints, prompt, seed, sampling)
+        contacts[-seam:] = feet.contacts_from_joints(joints, pipe.fps)[-seam:]
+    if path is not None:
+        joints = follow_path(joints, path, pipe.fps)
+    if foot_lock:
+        joints = _pin_feet(joints, contacts, keys, offset)
+    if in_place:
+        joints = remove_travel(joints, pipe.fps, loop_offset=offset)
+        offset = None if offset is None else np.zeros(2)
+    for frame, pose in keys.items():  # the keyed frames are the poses as given, bit for bit
+        joints[frame] = pose
+    metadata = dict(base.metadata, foot_lock=bool(foot_lock), loop=bool(loop), in_place=bool(in_place))
+    if path is not None:
+        metadata.update(path=path.points.round(4).tolist(), path_length_m=round(path.length_m, 4))
+    if keys:
+        metadata["keyed_frames"] = sorted(keys)
+    if offset is not None:
+        metadata["cycle_offset"] = [float(offset[0]), float(offset[1])]
+    return Motion(joints.astype(np.float32), fps=pipe.fps, prompt=prompt, metadata=metadata)
+
+
+def carry_along(pipe, motion: Motion, path: GroundPath) -> Motion:
+    """A finished take (a timeline) carried along `path`, its feet pinned again where they were planted: each part of
+    the take covers the part of the path its own travel covers."""
+    if not isinstance(path, GroundPath):
+        raise TypeError(f"path must be a moscale.motion.paths.GroundPath, got {type(path).__name__}")
+    contacts = feet.contacts_from_joints(motion.joints, motion.fps)
+    joints = follow_path(motion.joints, path, motion.fps)
+    if motion.metadata.get("foot_lock", True):
+        joints = _pin_feet(joints, contacts, {}, None)
+    metadata = dict(motion.metadata, path=path.points.round(4).tolist(), path_length_m=round(path.length_m, 4))
+    return Motion(joints.astype(np.float32), fps=motion.fps, prompt=motion.prompt, metadata=metadata)

@@ -1,0 +1,197 @@
+"""Control beyond words: a drawn path, keyed poses, loops and in-place cycles (moscale.pipeline.control), on the
+bundled model (a real walk) and on synthetic clips for the geometry."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from moscale.cli import main
+from moscale.motion.clip import Motion
+from moscale.motion.cycles import cycle_offset, in_place, in_place_radius, loop_seam, repeated
+from moscale.motion.keyposes import key_errors, warp_to_poses
+from moscale.motion.paths import GroundPath, follow_path, path_stats
+from moscale.motion.splice import rotate_y
+from moscale.pipeline import MoScalePipeline
+from moscale.utils.paths import ASSETS
+
+FPS = 20
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return MoScalePipeline.from_pretrained(ASSETS / "model", device="cpu")
+
+
+def s_path(length=10.0):
+    t = np.linspace(0, 1, 200)
+    return GroundPath.from_points(np.stack([1.2 * np.sin(2 * np.pi * t), length * t], axis=-1))
+
+
+def synthetic_walk(frames=120, speed=1.3, direction=0.0, facing=0.0):
+    """A T-pose-like body travelling `direction` (radians, 0 = +Z) at `speed` m/s with a 1 Hz sway, facing `facing`."""
+    rng = np.random.default_rng(0)
+    body = rng.normal(scale=0.2, size=(22, 3)) * [1, 0, 1]
+    body[:, 1] = np.linspace(0.05, 1.6, 22)
+    body[0] = [0, 0.9, 0]
+    body[[1, 2, 13, 14, 16, 17]] = [[0.1, 0.85, 0], [-0.1, 0.85, 0], [0.1, 1.4, 0], [-0.1, 1.4, 0], [0.2, 1.4, 0],
+                                    [-0.2, 1.4, 0]]  # hips and shoulders: left is +X when facing +Z
+    t = np.arange(frames) / FPS
+    travel = speed * t[:, None] * np.array([np.sin(direction), 0, np.cos(direction)])
+    sway = 0.03 * np.sin(2 * np.pi * t)[:, None] * np.array([np.cos(direction), 0, -np.sin(direction)])
+    return rotate_y(np.broadcast_to(body, (frames, 22, 3)), facing) + (travel + sway)[:, None]
+
+
+# --- geometry on synthetic clips
+
+
+@pytest.mark.parametrize("points, message", [
+    ([[0, 0]], "at least"), ([[0, 0], [0, 0.05]], "at least"), ([[0, 0], [np.nan, 1]], "finite"),
+    ([[0, 0, 0], [1, 1, 1]], "pairs"), ("nonsense", "pairs"),
+])
+def test_bad_paths_are_refused_with_a_reason(points, message):
+    with pytest.raises(ValueError, match=message):
+        GroundPath.from_points(points)
+
+
+def test_path_file_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json: not a JSON path file"):
+        GroundPath.load(bad)
+    bad.write_text('{"pts": []}')
+    with pytest.raises(ValueError, match='expected {"points"'):
+        GroundPath.load(bad)
+    with pytest.raises(FileNotFoundError, match="no such path file"):
+        GroundPath.load(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("facing_offset", [0.0, np.pi, np.pi / 2])
+def test_follow_path_keeps_the_facing_relative_to_travel(facing_offset):
+    walk = synthetic_walk(160, direction=0.0, facing=facing_offset)  # forwards, backwards, sideways
+    corner = GroundPath.from_points([[0, 0], [0, 3], [3, 3]])
+    carried = follow_path(walk, corner, FPS)
+    stats = path_stats(carried, corner, FPS, offset_deg=np.degrees(facing_offset))
+    assert stats["mean_m"] < 0.05 and stats["max_m"] < 0.15, stats
+    assert stats["heading_error_deg"] < 15, stats
+    assert np.allclose(carried[0, 0, [0, 2]], [0, 0], atol=0.04) and stats["end_m"] < 0.05
+    assert np.allclose(carried[..., 1], walk[..., 1])  # heights untouched
+
+
+def test_follow_path_refuses_a_motion_that_stays_put():
+    still = synthetic_walk(80, speed=0.0)
+    with pytest.raises(ValueError, match="too little to follow a path"):
+        follow_path(still, s_path(), FPS)
+
+
+def test_in_place_keeps_the_pelvis_over_its_start_and_the_pose():
+    walk = synthetic_walk(200, speed=1.4, direction=0.7)
+    still = in_place(walk, FPS)
+    assert in_place_radius(walk) > 5 and in_place_radius(still) < 0.1
+    relative = lambda j: j - j[:, :1]  # noqa: E731
+    assert np.allclose(relative(still), relative(walk))
+
+
+def test_a_periodic_clip_loops_without_a_seam_and_in_place_keeps_it():
+    walk = synthetic_walk(41)[:40]  # exactly two sway periods: frame 40 would be frame 0 moved by the travel
+    offset = cycle_offset(walk)
+    assert np.allclose(offset, [0, 1.3 * 40 / FPS], atol=2e-3)  # the last step extrapolated (sway: 1 mm)
+    offset = np.array([0, 1.3 * 40 / FPS])
+    seam = loop_seam(walk, offset)  # the seam is one more ordinary step
+    assert seam["seam_jump_m"] <= seam["max_step_m"] + 1e-9
+    still = in_place(walk, FPS, loop_offset=offset)
+    seam = loop_seam(still, np.zeros(2))
+    assert in_place_radius(still) < 0.1 and seam["seam_jump_m"] <= seam["max_step_m"] + 1e-9
+    broken = walk.copy()
+    broken[-1] += 0.2  # a seam that jumps is caught
+    assert loop_seam(broken, offset)["seam_jump_m"] > 0.15
+    assert np.allclose(repeated(walk, offset)[40], walk[0] + [offset[0], 0, offset[1]])
+
+
+def test_warp_to_poses_hits_every_key_and_bends_smoothly():
+    walk = synthetic_walk(100)
+    keys = {10: synthetic_walk(1, facing=1.0)[0] + [2, 0, 1], 70: walk[30] + [0.3, 0.1, 0]}
+    bent = warp_to_poses(walk, keys)
+    assert max(key_errors(bent, keys)) < 1e-9
+    moves = np.linalg.norm(np.diff(bent, axis=0), axis=-1).max(axis=-1)
+    assert moves.max() < 0.5  # spread out, no frame-to-frame snap onto a key 2.2 m away
+
+
+# --- the bundled model
+
+
+def test_generate_along_a_path_follows_it_and_takes_its_length_from_the_pace(pipe):
+    path = s_path()
+    motion = pipe.generate("a person walks forward", path=path, seed=1)
+    stats = path_stats(motion.joints, path, FPS)
+    assert stats["mean_m"] <= 0.05 and stats["max_m"] <= 0.15 and stats["heading_error_deg"] <= 15, stats
+    assert abs(motion.num_frames / FPS - path.length_m / 1.3) < 0.5  # a walk's pace sets the length
+    assert motion.metadata["path_length_m"] == pytest.approx(path.length_m, abs=1e-3)
+    quick = pipe.generate("a person runs forward", path=path, seed=1)
+    assert quick.num_frames < motion.num_frames * 0.6
+
+
+def test_keyed_poses_are_hit_exactly_and_frames_between_are_generated(pipe):
+    other = pipe.generate("a person walks forward", seconds=4, seed=5)
+    keys = {0: other.joints[0], 40: other.joints[30] + np.float32([0.5, 0, 0.2]), 79: other.joints[70]}
+    keyed = pipe.generate("a person walks forward", seconds=4, poses=keys, seed=2)
+    for frame, pose in keys.items():
+        assert np.array_equal(keyed.joints[frame], pose)  # bit for bit, as keyed
+    assert keyed.metadata["keyed_frames"] == [0, 40, 79]
+    moves = np.linalg.norm(np.diff(keyed.joints.astype(float), axis=0), axis=-1).max(axis=-1)
+    assert moves.max() < 0.3  # no snap into or out of a key
+    with pytest.raises(ValueError, match="outside the take"):
+        pipe.generate("a person walks forward", seconds=4, poses={80: other.joints[0]})
+    with pytest.raises(ValueError, match="shape"):
+        pipe.generate("a person walks forward", seconds=4, poses={3: np.zeros((21, 3))})
+
+
+def test_loop_flows_from_the_last_frame_into_the_first(pipe):
+    for in_place_too in (False, True):
+        cycle = pipe.generate("a person walks forward", seconds=4, loop=True, in_place=in_place_too, seed=0)
+        seam = loop_seam(cycle.joints, np.array(cycle.metadata["cycle_offset"]))
+        assert seam["seam_jump_m"] <= seam["median_step_m"], seam
+        if in_place_too:
+            assert in_place_radius(cycle.joints) <= 0.1
+            assert cycle.metadata["cycle_offset"] == [0.0, 0.0]
+
+
+def test_controls_that_contradict_each_other_are_refused(pipe):
+    with pytest.raises(ValueError, match="a path cannot be combined with loop"):
+        pipe.generate("a person walks", path=s_path(), loop=True)
+    with pytest.raises(ValueError, match="in place"):
+        pipe.generate("a person walks", seconds=2, poses={0: np.zeros((22, 3))}, in_place=True)
+
+
+def test_cli_path_pose_and_loop(tmp_path, capsys):
+    path_file = tmp_path / "path.json"
+    path_file.write_text(json.dumps({"points": [[0, 0], [0, 4], [3, 4]]}))
+    out = tmp_path / "walk.npz"
+    assert main(["generate", "a person walks forward", "--path", str(path_file), "-o", str(out), "--seed", "1"]) == 0
+    walk = Motion.load(out)
+    assert path_stats(walk.joints, GroundPath.load(path_file), FPS)["mean_m"] <= 0.05
+    keyed = tmp_path / "keyed.npz"
+    assert main(["generate", "a person walks forward", "--seconds", "3", "--pose-at", "20", f"{out}@10",
+                 "-o", str(keyed), "--seed", "1"]) == 0
+    assert np.array_equal(Motion.load(keyed).joints[20], walk.joints[10])
+    capsys.readouterr()
+    assert main(["generate", "a person walks", "--path", str(path_file), "--loop", "-o", str(keyed)]) == 2
+    assert "cannot be combined with loop" in capsys.readouterr().err
+    assert main(["generate", "a person walks", "--pose-at", "3", f"{out}@9999", "-o", str(keyed)]) == 2
+    assert "walk.npz has 108 frames (0 to 107)" in capsys.readouterr().err
+
+
+def test_a_timeline_travels_along_a_path_each_segment_its_part(pipe):
+    path = GroundPath.from_points([[0, 0], [0, 4], [4, 4]])
+    take = pipe.timeline(["walks forward:3", "runs forward:3"], path=path, seed=3)
+    stats = path_stats(take.joints, path, FPS)
+    assert stats["mean_m"] <= 0.05 and stats["end_m"] < 0.1, stats
+    assert take.metadata["segments"][1]["start"] == 60
