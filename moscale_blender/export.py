@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
+import numpy as np
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
@@ -156,27 +157,71 @@ def export_fbx(context: bpy.types.Context, target: ExportTarget, filepath: str |
 
 
 def export_bvh(context: bpy.types.Context, target: ExportTarget, filepath: str | Path) -> Path:
-    """Write ``target``'s armature and action to BVH, Y up (metres), like ``moscale`` writes BVH.
+    """Write ``target``'s armature and action to BVH in world space, Y up, like ``moscale`` writes BVH.
 
     Blender's exporter writes armature space, Z up, and has no axis options, while BVH files (and Blender's own
-    importer, by default) are Y up: imported with the defaults, its file lay on its back. So its output is turned
-    into the Y-up world by the backend (``moscale.motion.bvh_convert.rotate_clip``) before it replaces ``filepath``."""
+    importer, by default) are Y up: imported with the defaults, its file lay on its back, and a Mixamo rig (object
+    turned 90 degrees, scaled 0.01, bones in centimetres) came back lying down at 100 times its size. So the backend
+    moves its output by the armature object's world transform, frame by frame, and turns it into the Y-up world
+    (``moscale.motion.bvh_convert.bake_transform``) before it replaces ``filepath``."""
     import tempfile
 
     from moscale.motion import bvh, bvh_convert
 
     path = Path(bpy.path.abspath(str(filepath)))
+    y_up = np.eye(4)
+    y_up[:3, :3] = bvh_convert.Y_UP_FROM_Z_UP
     with tempfile.TemporaryDirectory(prefix="moscale-bvh-") as folder:
         z_up = Path(folder) / "z_up.bvh"
         with _posed_for_export(context, target):
             result = bpy.ops.export_anim.bvh(filepath=str(z_up), check_existing=False, frame_start=target.frame_start,
                                              frame_end=target.frame_end, global_scale=1.0, rotate_mode='NATIVE',
                                              root_transform_only=False)
+            world_F44 = _world_matrices(context, target)
         if result != {'FINISHED'}:
             raise ExportError(f"Blender's BVH exporter did not finish ({', '.join(result)}).")
-        clip = bvh_convert.rotate_clip(bvh.read_bvh(z_up), bvh_convert.Y_UP_FROM_Z_UP)
+        try:
+            clip = bvh_convert.bake_transform(bvh.read_bvh(z_up), y_up @ world_F44)
+        except ValueError as error:
+            raise ExportError(f"Armature '{target.armature.name}': BVH cannot carry its object transform ({error}); "
+                              "apply its scale (Ctrl A > Scale) first.") from error
     bvh.write_bvh(path, clip)  # atomic: a failed export keeps the previous file
     return path
+
+
+def _world_matrices(context: bpy.types.Context, target: ExportTarget) -> np.ndarray:
+    """(F, 4, 4) the armature object's world matrix on each exported frame, or (1, 4, 4) when nothing moves it."""
+    scene, rig = context.scene, target.armature
+    if not _moves_in_world(rig):
+        return np.array(rig.matrix_world, dtype=np.float64)[None]
+    matrices = []
+    for frame in range(target.frame_start, target.frame_end + 1):
+        scene.frame_set(frame)
+        matrices.append(np.array(rig.evaluated_get(context.evaluated_depsgraph_get()).matrix_world))
+    return np.array(matrices, dtype=np.float64)
+
+
+# An object's own channels that move it (keys or drivers on other paths, such as Rigify's on its pose bones, do not)
+_OBJECT_TRANSFORM = {"location", "rotation_euler", "rotation_quaternion", "rotation_axis_angle", "scale",
+                     "delta_location", "delta_rotation_euler", "delta_rotation_quaternion", "delta_scale"}
+
+
+def _moves_in_world(rig: bpy.types.Object) -> bool:
+    """Whether anything might move the armature object over frames (else its matrix is read once, which on a
+    Rigify rig saves a third of the export): keys or drivers on its transform, NLA, constraints, physics, or a
+    parent with any animation, constraints or physics."""
+    obj = rig
+    while obj is not None:
+        data = obj.animation_data
+        if obj.constraints or obj.rigid_body is not None or (data is not None and data.nla_tracks):
+            return True
+        if obj != rig and data is not None and (data.action is not None or data.drivers):
+            return True
+        obj = obj.parent
+    data = rig.animation_data
+    paths = keyframes.fcurve_paths(data.action if data is not None else None)
+    paths |= {driver.data_path for driver in data.drivers} if data is not None else set()
+    return bool(paths & _OBJECT_TRANSFORM)
 
 
 def export_amass(context: bpy.types.Context, target: ExportTarget, filepath: str | Path) -> Path:

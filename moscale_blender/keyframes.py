@@ -36,6 +36,16 @@ def action_fcurves(action: bpy.types.Action) -> list[bpy.types.FCurve]:
     return list(_fcurves(action).fcurves)
 
 
+def fcurve_paths(action: bpy.types.Action | None) -> set[str]:
+    """The data paths ``action`` animates, in any layer, strip and slot (read only: no slot is made)."""
+    if action is None:
+        return set()
+    if not getattr(action, "layers", None):  # before 4.4, or a legacy action
+        return {fc.data_path for fc in getattr(action, "fcurves", ())}
+    return {fc.data_path for layer in action.layers for strip in layer.strips for bag in strip.channelbags
+            for fc in bag.fcurves}
+
+
 def new_action(name: str, obj: bpy.types.Object) -> bpy.types.Action:
     """An empty action (with one object slot on 5.0+) that survives saving even when no object uses it."""
     action = bpy.data.actions.new(name)

@@ -335,9 +335,9 @@ def _keyed_action(obj: bpy.types.Object, match, motion, fps: float, frame_start:
 
 
 def keep_original(settings, obj: bpy.types.Object) -> None:
-    """Before MoScale's first take on ``obj``: the action it plays (the user's own animation) becomes a take of its
-    own (kind ORIGINAL, fake user), so it survives saving and can be switched back to. Does nothing when that
-    action already is a take or there is none."""
+    """Before a new take (Generate's, Edit Range's) is assigned to ``obj``: the action it plays (the user's own
+    animation) becomes a take of its own (kind ORIGINAL, fake user), so it survives saving and can be switched back
+    to. Does nothing when that action already is a take or there is none."""
     data = obj.animation_data
     action = data.action if data is not None else None
     if action is None or _take_of_action(settings, action) >= 0:
@@ -426,6 +426,8 @@ def apply_edit(context: bpy.types.Context, plan: EditPlan, motion):
         outside[plan.start_frame:plan.end_frame] = False
         joints[outside] = stored[0][outside]
     keyframes.store_motion(action, joints, motion.fps)
+    # the armature may play the user's own action (assigned after the take): keep it, as Generate does
+    keep_original(settings, obj)
     take = _new_take(settings)
     action.name = f"MoScale {take.name}"
     take.action, take.armature, take.kind = action, obj, 'EDIT'

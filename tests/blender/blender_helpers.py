@@ -39,6 +39,15 @@ def world_heads(obj, frame: int, names) -> np.ndarray:
     return np.array([tuple(matrix @ evaluated.pose.bones[name].head) for name in names])
 
 
+def import_bvh_with_defaults(path, fps: float = 20) -> bpy.types.Object:
+    """Blender's BVH importer exactly as a user runs it (File > Import > BVH, nothing changed) into an empty scene."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = int(fps), 1.0
+    assert bpy.ops.import_anim.bvh(filepath=str(path)) == {'FINISHED'}
+    (rig,) = [obj for obj in bpy.data.objects if obj.type == 'ARMATURE']
+    return rig
+
+
 def build_armature(name: str, names, parents, heads, tails, rolls, location=(0.0, 0.0, 0.0), rotation=(0.0, 0.0, 0.0),
                    scale=1.0):
     """An armature object from edit-bone data (armature space), made active and selected."""

@@ -77,3 +77,29 @@ def use_model(scene, tiny_model):
     bpy.context.preferences.addons[ADDON].preferences.model_folder = str(tiny_model)
     bpy.context.preferences.addons[ADDON].preferences.device = "CPU"
     return tiny_model
+
+
+@pytest.fixture(scope="session")
+def rigify_file(tmp_path_factory, addon) -> Path:
+    """A Rigify Human rig made by Rigify's Generate (as an animator makes one), saved once for the session."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    addon_utils.enable("rigify", default_set=True)
+    bpy.ops.object.armature_human_metarig_add()
+    bpy.ops.pose.rigify_generate()
+    path = tmp_path_factory.mktemp("rigify") / "rigify_human.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    return path
+
+
+@pytest.fixture
+def rigify_rig(rigify_file, scene):
+    """The Rigify rig ("rig"), opened from its file at 20 fps, active and the only object selected."""
+    bpy.ops.wm.open_mainfile(filepath=str(rigify_file))
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base, scene.frame_start = 20, 1.0, 1
+    rig = bpy.data.objects["rig"]
+    for obj in bpy.context.view_layer.objects:
+        obj.select_set(False)
+    bpy.context.view_layer.objects.active = rig
+    rig.select_set(True)
+    return rig

@@ -9,19 +9,10 @@ import pytest
 from moscale.motion import Motion
 from moscale.motion.skeleton import JOINT_NAMES
 
-from blender_helpers import world_heads
+from blender_helpers import import_bvh_with_defaults, world_heads
 from moscale_blender import export, takes
 
 FRAMES = 40
-
-
-def import_with_defaults(path) -> bpy.types.Object:
-    """Blender's BVH importer exactly as a user runs it (File > Import > BVH, nothing changed) into an empty scene."""
-    bpy.ops.wm.read_homefile(use_empty=True)
-    bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 20, 1.0
-    assert bpy.ops.import_anim.bvh(filepath=str(path)) == {'FINISHED'}
-    (rig,) = [obj for obj in bpy.data.objects if obj.type == 'ARMATURE']
-    return rig
 
 
 def test_addon_bvh_export_imports_standing_where_it_was(scene, clip_joints, tmp_path):
@@ -33,7 +24,7 @@ def test_addon_bvh_export_imports_standing_where_it_was(scene, clip_joints, tmp_
     before = np.stack([world_heads(rig, frame, names) for frame in frames])
     path = export.export_bvh(bpy.context, export.export_target(bpy.context), tmp_path / "take.bvh")
 
-    imported = import_with_defaults(path)
+    imported = import_bvh_with_defaults(path)
     after = np.stack([world_heads(imported, frame, names) for frame in frames])
     assert np.abs(after - before).max() < 1e-4  # metres: the file's 6 decimals
     head = names.index(next(name for name in names if "head" in name.lower()))
@@ -43,7 +34,7 @@ def test_addon_bvh_export_imports_standing_where_it_was(scene, clip_joints, tmp_
 def test_cli_bvh_imports_standing_where_the_motion_is(addon, clip_joints, tmp_path):
     path = tmp_path / "walk.bvh"
     Motion(clip_joints[:FRAMES]).save(path)  # what `moscale generate/convert/export -o walk.bvh` writes
-    imported = import_with_defaults(path)
+    imported = import_bvh_with_defaults(path)
     # The motion is Y up facing +Z; Blender is Z up with the front facing -Y: (x, y, z) -> (x, -z, y).
     expected = clip_joints[:FRAMES] @ np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]]).T
     for frame in (1, 20, FRAMES):

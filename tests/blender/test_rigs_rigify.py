@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import addon_utils
 import bpy
 import numpy as np
 import pytest
@@ -20,31 +19,6 @@ DEF_OF_JOINT = {0: "DEF-spine", 1: "DEF-thigh.L", 2: "DEF-thigh.R", 4: "DEF-shin
                 7: "DEF-foot.L", 8: "DEF-foot.R", 10: "DEF-toe.L", 11: "DEF-toe.R", 12: "DEF-spine.004",
                 15: "DEF-spine.006", 16: "DEF-upper_arm.L", 17: "DEF-upper_arm.R", 18: "DEF-forearm.L",
                 19: "DEF-forearm.R", 20: "DEF-hand.L", 21: "DEF-hand.R"}
-
-
-@pytest.fixture(scope="module")
-def rigify_file(tmp_path_factory, addon):
-    """A Rigify Human rig made by Rigify's Generate (as an animator makes one), saved once for the module."""
-    bpy.ops.wm.read_homefile(use_empty=True)
-    addon_utils.enable("rigify", default_set=True)
-    bpy.ops.object.armature_human_metarig_add()
-    bpy.ops.pose.rigify_generate()
-    path = tmp_path_factory.mktemp("rigify") / "rigify_human.blend"
-    bpy.ops.wm.save_as_mainfile(filepath=str(path))
-    return path
-
-
-@pytest.fixture
-def rigify_rig(rigify_file, scene):
-    bpy.ops.wm.open_mainfile(filepath=str(rigify_file))
-    scene = bpy.context.scene
-    scene.render.fps, scene.render.fps_base, scene.frame_start = 20, 1.0, 1
-    rig = bpy.data.objects["rig"]
-    for obj in bpy.context.view_layer.objects:
-        obj.select_set(False)
-    bpy.context.view_layer.objects.active = rig
-    rig.select_set(True)
-    return rig
 
 
 def _about_x(points: np.ndarray, pivot: np.ndarray, angle: float) -> np.ndarray:

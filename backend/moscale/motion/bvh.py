@@ -405,9 +405,10 @@ def format_bvh(clip: BvhClip, *, decimals: int | None = 6) -> str:
         keyword = "ROOT" if skeleton.parents[joint] < 0 else "JOINT"
         lines.extend([f"{indent}{keyword} {skeleton.names[joint]}", f"{indent}{{",
                       f"{indent}\tOFFSET {vector(skeleton.offsets[joint])}"])
+        # always a CHANNELS line, "CHANNELS 0" too (as Blender's exporter writes a placeholder root): Blender's
+        # importer reads the line after OFFSET as the channels, and without one it skipped the first child
         names = skeleton.channels[joint]
-        if names:
-            lines.append(f"{indent}\tCHANNELS {len(names)} {' '.join(names)}")
+        lines.append(f"{indent}\tCHANNELS {len(names)}" + "".join(f" {name}" for name in names))
         for child in skeleton.children(joint):
             write_joint(child, depth + 1)
         if skeleton.end_sites[joint] is not None:
