@@ -31,7 +31,8 @@ MAX_POINTS = 100_000
 MIN_PATH_M = 0.1  # shorter paths are a click, not a path
 MAX_PATH_M = 1_000.0
 TRAVEL_SMOOTH_S = 0.4  # s, Gaussian sigma on the pelvis's horizontal track: the travel line without the gait's sway
-TURN_SMOOTH_M = 0.35  # m of path over which a corner's change of direction is spread (a turn takes ~a step)
+TURN_SMOOTH_M = 0.35  # m of path over which a corner's change of direction is spread at least (a turn takes ~a step)
+TURN_SMOOTH_S = 0.4  # ... and at least this long at the take's pace (a run turns a corner over more path than a walk)
 MIN_TRAVEL_M = 0.3  # a take whose travel line is shorter does not travel: it cannot be carried along a path
 SAMPLE_M = 0.01  # spacing of the resampled path
 
@@ -159,7 +160,8 @@ def follow_path(joints_TJ3: np.ndarray, path: GroundPath, fps: float) -> np.ndar
         raise ValueError(f"the motion travels {travelled:.2f} m, too little to follow a path: give the path a "
                          f"prompt that moves (walks, runs, crawls, ...)")
     along = np.concatenate([[0.0], np.cumsum(steps)]) * (path.length_m / travelled)
-    turn = path.direction(along) - travel_directions(line, fps)
+    pace = path.length_m / max((len(joints) - 1) / fps, 1e-6)
+    turn = path.direction(along, max(TURN_SMOOTH_M, TURN_SMOOTH_S * pace)) - travel_directions(line, fps)
     placed = path.at(along)
     relative = joints - np.stack([line[:, 0], np.zeros(len(line)), line[:, 1]], axis=-1)[:, None]
     carried = rotate_y(relative, turn[:, None])

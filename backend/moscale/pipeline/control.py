@@ -26,16 +26,20 @@ from moscale.motion import feet
 from moscale.motion.clip import Motion
 from moscale.motion.cycles import cycle_offset, in_place as remove_travel, repeated
 from moscale.motion.keyposes import warp_to_poses
-from moscale.motion.paths import GroundPath, follow_path
+from moscale.motion.paths import GroundPath, follow_path, travel_length, travel_line
 from moscale.motion.splice import coast, smootherstep
 from moscale.pipeline import editing
 
 # The pace of a prompt when a path sets the length: the middle of the speed bands the training captions were written
 # with (moscale.motion.measures: walks 1.0-1.6 m/s, slowly < 1.0, quickly >= 1.6, jogs 2.2-2.6, runs to 3.4, sprints).
 PACES = (("sprint", 3.8), ("run", 3.0), ("jog", 2.4), ("crawl", 0.5), ("walk", 1.3))
+AWAY_WORDS = re.compile(r"\b(backwards?|sideways|to the (left|right)|side ?steps?)\b", re.I)  # facing away: slower
 SLOW_WORDS = re.compile(r"\b(slow(ly)?|leisurely|stroll\w*|careful(ly)?|tired(ly)?)\b", re.I)
 QUICK_WORDS = re.compile(r"\b(quick(ly)?|fast|brisk(ly)?|hurr\w*|rush\w*)\b", re.I)
+PATH_SLACK = 1.4  # a path without a length: the take is made this much longer than the pace table says, then cut where
+# its own travel covers the path (the model's paces vary by seed and prompt: walks 0.9-1.3 m/s)
 LOOP_SEAM_S = 1.2  # the end of a loop that is regenerated into its start
+LOOP_LEAD_FRAMES = 16  # generated before a loop's first frame and dropped (its start is the calmest frame there)
 LOOP_CONTEXT_FRAMES = 24  # frames of the start shown after the end as the seam's target
 
 
@@ -43,6 +47,8 @@ def prompt_pace(prompt: str) -> float:
     """Metres per second a prompt's gait travels at (walks when it names none), for a path without a length."""
     words = prompt.lower()
     pace = next((speed for stem, speed in PACES if re.search(rf"\b{stem}", words)), 1.3)
+    if AWAY_WORDS.search(words):
+        pace *= 0.5
     if SLOW_WORDS.search(words):
         pace *= 0.65
     elif QUICK_WORDS.search(words):
@@ -50,17 +56,27 @@ def prompt_pace(prompt: str) -> float:
     return pace
 
 
-def path_frames(pipe, path: GroundPath, prompt: str) -> int:
-    """The take's length when a path gives it: the path's length at the prompt's pace, in whole latent steps."""
+def path_frames(pipe, path: GroundPath, prompt: str, slack: float = 1.0) -> int:
+    """The take's length when a path gives it: the path's length at the prompt's pace (divided by `slack`), in whole
+    latent steps."""
     pace = prompt_pace(prompt)
     seconds = path.length_m / pace
     unit = pipe.tokenizer.config.downsample
-    frames = max(pipe.min_frames, int(round(seconds * pipe.fps / unit)) * unit)
-    if frames > pipe.max_frames:
+    if seconds * pipe.fps > pipe.max_frames:
         raise ValueError(f"the path is {path.length_m:.1f} m: at this prompt's pace ({pace:.1f} m/s) that takes "
                          f"{seconds:.0f} s, longer than the {pipe.max_frames / pipe.fps:.0f} s a take can be; shorten "
                          f"the path or give a faster prompt")
-    return frames
+    frames = int(round(seconds * slack * pipe.fps / unit)) * unit
+    return min(max(pipe.min_frames, frames), pipe.max_frames // unit * unit)
+
+
+def cut_at_path_end(joints: np.ndarray, path: GroundPath, fps: float, shortest: int) -> np.ndarray:
+    """The take up to the frame where its own travel covers the path (a take made long on purpose, so that the path
+    is walked at the motion's own pace rather than stretched onto it); the whole take when it travels less."""
+    line = travel_line(joints, fps)
+    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(line, axis=0), axis=1))])
+    reached = np.flatnonzero(along >= path.length_m)
+    return joints if len(reached) == 0 else joints[: max(int(reached[0]) + 1, shortest)]
 
 
 def check_controls(path, poses, loop: bool, in_place: bool, frames: int) -> dict[int, np.ndarray]:
@@ -87,15 +103,15 @@ def check_controls(path, poses, loop: bool, in_place: bool, frames: int) -> dict
     return keys
 
 
-def _sampling(sampling: dict, seed: int, offset: int) -> dict:
+def _sampling(sampling: dict, seed: int, offset: int, foot_lock: bool = False) -> dict:
     """Options for an in-between pass: the take's sampling settings with a seed of its own."""
     allowed = ("guidance", "schedule", "temperature", "top_p", "top_k", "cancel")
     options = {key: value for key, value in sampling.items() if key in allowed}
-    return dict(editing._defaults(options), seed=seed + offset, foot_lock=False)
+    return dict(editing._defaults(options), seed=seed + offset, foot_lock=foot_lock)
 
 
 def _key_inbetweens(pipe, joints: np.ndarray, keys: dict[int, np.ndarray], prompt: str, seed: int,
-                    sampling: dict) -> np.ndarray:
+                    sampling: dict, foot_lock: bool) -> np.ndarray:
     """The model's in-betweens around the keys: every stretch between keys (and before the first / after the last)
     regenerated as an edit, the key frames locked (frames outside each stretch keep their bits)."""
     frames = sorted(keys)
@@ -104,9 +120,20 @@ def _key_inbetweens(pipe, joints: np.ndarray, keys: dict[int, np.ndarray], promp
     for i, (start, end) in enumerate(stretches):
         if end - start < shortest:
             continue  # too short for a token of the finest scale: the warp's frames stay
-        joints = editing._regenerate(pipe, joints, start, end, prompt, kind="keys", **_sampling(sampling, seed, 1 + i)
-                                     ).joints.astype(np.float64)
+        # each in-between pins its feet where the model says they stand (the warp's placeholder has no contacts)
+        joints = editing._regenerate(pipe, joints, start, end, prompt, kind="keys",
+                                     **_sampling(sampling, seed, 1 + i, foot_lock)).joints.astype(np.float64)
     return joints
+
+
+def calm_start(joints: np.ndarray, lead: int) -> int:
+    """Where a loop starts among the first `lead` frames: past the take's first moments (a generated take often starts
+    mid-gesture), at the calmest frame, so the seam (which carries the start's velocity) falls where little moves."""
+    if lead < 2:
+        return lead
+    moves = np.linalg.norm(np.diff(np.asarray(joints[: lead + 2], dtype=np.float64), axis=0), axis=-1).max(axis=-1)
+    candidates = np.arange(lead // 4 + 1, lead + 1)
+    return int(candidates[np.argmin(moves[candidates - 1] + moves[candidates])])
 
 
 def _loop_seam(pipe, joints: np.ndarray, prompt: str, seed: int, sampling: dict) -> tuple[np.ndarray, int, np.ndarray]:
@@ -151,23 +178,31 @@ def generate(pipe, prompt: str, *, seconds: float | None = None, frames: int | N
              seed: int | None = None, foot_lock: bool = True, progress=None, **sampling: Any) -> Motion:
     """One take under the controls (see the module doc). With a path and no length, the length follows from the path
     and the prompt's pace. metadata records the controls ('path', 'keyed_frames', 'loop', 'cycle_offset', 'in_place')."""
-    if path is not None and seconds is None and frames is None:
-        frames = path_frames(pipe, path, prompt)
+    cut = path is not None and seconds is None and frames is None
+    if cut:
+        frames = path_frames(pipe, path, prompt, PATH_SLACK)
     frames = pipe.resolve_frames(seconds, frames)
     keys = check_controls(path, poses, loop, in_place, frames)
     seed = random.randrange(2**31) if seed is None else int(seed)
-    base = pipe.generate(prompt, frames=frames, seed=seed, foot_lock=False, progress=progress, **sampling)
-    joints = np.asarray(base.joints, dtype=np.float64)
-    contacts = feet.motion_contacts(base.joints, base.features, pipe.fps)
+    lead = min(LOOP_LEAD_FRAMES, pipe.max_frames - frames) if loop else 0
+    base = pipe.generate(prompt, frames=frames + lead, seed=seed, foot_lock=False, progress=progress, **sampling)
+    start = calm_start(base.joints, lead) if loop else 0
+    joints = np.asarray(base.joints, dtype=np.float64)[start:start + frames]
+    contacts = feet.motion_contacts(base.joints, base.features, pipe.fps)[start:start + frames]
+    if cut:
+        joints = cut_at_path_end(joints, path, pipe.fps, pipe.min_frames)
+        contacts = contacts[: len(joints)]
     if keys:
         joints = warp_to_poses(joints, keys)
-        joints = _key_inbetweens(pipe, joints, keys, prompt, seed, sampling)
+        joints = _key_inbetweens(pipe, joints, keys, prompt, seed, sampling, foot_lock)
         contacts = feet.contacts_from_joints(joints, pipe.fps)
     offset = None
     if loop:
         joints, seam, offset = _loop_seam(pipe, joints, prompt, seed, sampling)
         contacts[-seam:] = feet.contacts_from_joints(joints, pipe.fps)[-seam:]
+    stretch = None
     if path is not None:
+        stretch = path.length_m / max(travel_length(joints, pipe.fps), 1e-9)
         joints = follow_path(joints, path, pipe.fps)
     if foot_lock:
         joints = _pin_feet(joints, contacts, keys, offset)
@@ -176,9 +211,11 @@ def generate(pipe, prompt: str, *, seconds: float | None = None, frames: int | N
         offset = None if offset is None else np.zeros(2)
     for frame, pose in keys.items():  # the keyed frames are the poses as given, bit for bit
         joints[frame] = pose
-    metadata = dict(base.metadata, foot_lock=bool(foot_lock), loop=bool(loop), in_place=bool(in_place))
-    if path is not None:
-        metadata.update(path=path.points.round(4).tolist(), path_length_m=round(path.length_m, 4))
+    metadata = dict(base.metadata, foot_lock=bool(foot_lock), loop=bool(loop), in_place=bool(in_place),
+                    frames=len(joints))
+    if path is not None:  # path_stretch: the path's length over the take's own travel (1: walked at its own pace)
+        metadata.update(path=path.points.round(4).tolist(), path_length_m=round(path.length_m, 4),
+                        path_stretch=round(float(stretch), 3))
     if keys:
         metadata["keyed_frames"] = sorted(keys)
     if offset is not None:

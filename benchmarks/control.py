@@ -1,0 +1,159 @@
+"""Control beyond words, measured: the same prompts with and without a path, keyed poses, a loop and in place.
+
+    python build.py bench control [--model assets/model] [--seeds 3] [--threads 1] [--json out.json]
+
+- Path: an S-shaped 10 m path and a 90-degree corner (5 m + 5 m). Pelvis distance from the path (mean, max), the
+  facing's angle to the path (median), toe skating and jerk against the same prompt and length without a path.
+- Keyed poses: three poses (frames 0, 40, 79 of a 4 s take) taken from another sample of the same prompt (for the walk,
+  the middle one moved 0.5 m aside); joint error at the keys and the largest frame-to-frame move within 2 frames of a key against the
+  take's median move and against the same frames of the take made without keys.
+- Loop: the jump from the last frame into the repeated first against the take's median frame-to-frame move, and the
+  velocity change across the seam against the ordinary ones (95th percentile). In place: farthest pelvis from its start.
+- Cost: generation time with a path / a loop against the same clip without (median of --repeats, warm).
+Lengths in metres. Targets from issue 26.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from moscale.motion import feet
+from moscale.motion.cycles import in_place_radius, loop_seam
+from moscale.motion.keyposes import key_errors, key_jumps
+from moscale.motion.paths import GroundPath, path_stats
+from moscale.pipeline import MoScalePipeline
+
+FPS = 20
+
+
+def s_path() -> GroundPath:
+    t = np.linspace(0, 1, 200)
+    return GroundPath.from_points(np.stack([1.2 * np.sin(2 * np.pi * t), 10 * t], axis=-1))
+
+
+def corner_path() -> GroundPath:
+    return GroundPath.from_points([[0, 0], [0, 5], [5, 5]])
+
+
+def feet_numbers(joints) -> tuple[float, float]:
+    stats = feet.foot_stats(joints, feet.contacts_from_joints(joints))
+    return stats.skating_cm_s, stats.jerk
+
+
+def timed(call, repeats: int) -> tuple[object, float]:
+    times, result = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = call()
+        times.append(time.perf_counter() - started)
+    return result, float(np.median(times))
+
+
+def bench_paths(pipe, seeds, repeats) -> list[dict]:
+    rows = []
+    for name, path in (("S-shaped 10 m", s_path()), ("90° corner 5 + 5 m", corner_path())):
+        for prompt in ("a person walks forward", "a person runs forward", "a person walks backwards"):
+            offset = 180.0 if "backwards" in prompt else 0.0
+            for seed in seeds:
+                with_path, t_path = timed(lambda: pipe.generate(prompt, path=path, seed=seed), repeats)
+                plain, t_plain = timed(lambda: pipe.generate(prompt, frames=with_path.num_frames, seed=seed), repeats)
+                stats = path_stats(with_path.joints, path, FPS, offset_deg=offset)
+                skate, jerk = feet_numbers(with_path.joints)
+                skate0, jerk0 = feet_numbers(plain.joints)
+                rows.append(dict(path=name, prompt=prompt, seed=seed, seconds=with_path.seconds, **stats,
+                                 skating=skate, skating_plain=skate0, jerk=jerk, jerk_plain=jerk0,
+                                 time_s=t_path, time_plain_s=t_plain))
+    return rows
+
+
+def bench_keys(pipe, seeds) -> list[dict]:
+    rows = []
+    for prompt in ("a person walks forward", "a person waves with the right hand"):
+        for seed in seeds:
+            other = pipe.generate(prompt, seconds=5, seed=1000 + seed)
+            aside = np.float32([0.5, 0, 0]) if "walks" in prompt else np.float32([0, 0, 0])  # a wave stands: no shift
+            keys = {0: other.joints[0], 40: other.joints[50] + aside, 79: other.joints[90]}
+            keyed = pipe.generate(prompt, seconds=4, poses=keys, seed=seed)
+            plain = pipe.generate(prompt, seconds=4, seed=seed)
+            near, median = key_jumps(keyed.joints, keys)
+            plain_near, _ = key_jumps(plain.joints, keys)
+            skate, jerk = feet_numbers(keyed.joints)
+            skate0, jerk0 = feet_numbers(plain.joints)
+            rows.append(dict(prompt=prompt, seed=seed, key_error_m=max(key_errors(keyed.joints, keys)),
+                             near_key_move_m=near, median_move_m=median, plain_near_key_move_m=plain_near,
+                             skating=skate, skating_plain=skate0, jerk=jerk, jerk_plain=jerk0))
+    return rows
+
+
+def bench_loops(pipe, seeds, repeats) -> list[dict]:
+    rows = []
+    for prompt, seconds in (("a person walks forward", 4.0), ("a person jogs forward", 2.0),
+                            ("a person waves with both hands", 3.0)):
+        for in_place in (False, True):
+            for seed in seeds:
+                cycle, t_loop = timed(lambda: pipe.generate(prompt, seconds=seconds, loop=True, in_place=in_place,
+                                                            seed=seed), repeats)
+                _, t_plain = timed(lambda: pipe.generate(prompt, seconds=seconds, seed=seed), repeats)
+                seam = loop_seam(cycle.joints, np.array(cycle.metadata["cycle_offset"]))
+                rows.append(dict(prompt=prompt, seconds=seconds, in_place=in_place, seed=seed, **seam,
+                                 radius_m=in_place_radius(cycle.joints), time_s=t_loop, time_plain_s=t_plain))
+    return rows
+
+
+def report(paths, keys, loops) -> str:
+    lines = ["### Path", "", "| path | prompt | seeds | pelvis to path mean / max (cm) | heading error median (°) | "
+             "skating with / without (cm/s) | jerk with / without | time with / without (s) |", "|---|---|---|---|---|---|---|---|"]
+    groups = {}
+    for row in paths:
+        groups.setdefault((row["path"], row["prompt"]), []).append(row)
+    for (name, prompt), rows in groups.items():
+        f = lambda key: np.array([r[key] for r in rows])  # noqa: E731
+        lines.append(f"| {name} | {prompt} | {len(rows)} | {100 * f('mean_m').mean():.1f} / {100 * f('max_m').max():.1f} | "
+                     f"{np.median(f('heading_error_deg')):.1f} | {f('skating').mean():.1f} / {f('skating_plain').mean():.1f} | "
+                     f"{f('jerk').mean():.0f} / {f('jerk_plain').mean():.0f} | "
+                     f"{np.median(f('time_s')):.3f} / {np.median(f('time_plain_s')):.3f} |")
+    lines += ["", "### Keyed poses", "", "| prompt | seed | joint error at keys (cm) | largest move near a key (cm) | "
+              "take's median move (cm) | same frames without keys (cm) | skating with / without | jerk with / without |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in keys:
+        lines.append(f"| {r['prompt']} | {r['seed']} | {100 * r['key_error_m']:.2f} | {100 * r['near_key_move_m']:.1f} | "
+                     f"{100 * r['median_move_m']:.1f} | {100 * r['plain_near_key_move_m']:.1f} | {r['skating']:.1f} / "
+                     f"{r['skating_plain']:.1f} | {r['jerk']:.0f} / {r['jerk_plain']:.0f} |")
+    lines += ["", "### Loop and in place", "", "| prompt | in place | seed | seam jump / median move (cm) | "
+              "seam velocity change / ordinary p95 (cm/frame) | pelvis from start, max (cm) | time loop / plain (s) |",
+              "|---|---|---|---|---|---|---|"]
+    for r in loops:
+        lines.append(f"| {r['prompt']} ({r['seconds']:g} s) | {'yes' if r['in_place'] else 'no'} | {r['seed']} | "
+                     f"{100 * r['seam_jump_m']:.1f} / {100 * r['median_step_m']:.1f} | "
+                     f"{100 * r['seam_velocity_change_m']:.1f} / {100 * r['p95_velocity_change_m']:.1f} | "
+                     f"{100 * r['radius_m']:.0f} | {r['time_s']:.3f} / {r['time_plain_s']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=Path("assets/model"))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per clip (median)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    pipe = MoScalePipeline.from_pretrained(args.model, device="cpu")
+    pipe.generate("a person walks forward", seconds=2, seed=0)  # warm-up
+    seeds = list(range(args.seeds))
+    paths, keys, loops = bench_paths(pipe, seeds, args.repeats), bench_keys(pipe, seeds), bench_loops(pipe, seeds, args.repeats)
+    print(report(paths, keys, loops))
+    if args.json:
+        args.json.write_text(json.dumps(dict(paths=paths, keys=keys, loops=loops), indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
