@@ -44,6 +44,13 @@ class GenerateRequest:
     segments: tuple[tuple[str, float], ...] = ()  # a timeline (prompt, seconds) instead of `prompt`
     foot_lock: bool = True  # pin the feet where the model predicts contact (moscale.motion.feet)
     threads: int = 1  # torch's CPU threads (the preference, read on the main thread: preferences.resolved_threads)
+    # Controls beyond words (moscale.pipeline.control), read from the scene on the main thread (controls.py), in the
+    # motion's frame: metres, Y up, x and z on the floor
+    path: tuple[tuple[float, float], ...] = ()  # (x, z) points the pelvis travels along, first to last
+    path_sets_length: bool = False  # with a path: the length follows from it and the prompt's pace (`seconds` unused)
+    poses: tuple[tuple[int, np.ndarray], ...] = ()  # (motion frame at 20 fps, (22, 3) joints) the take passes through
+    loop: bool = False
+    in_place: bool = False
 
 
 @dataclass(frozen=True)
@@ -202,8 +209,29 @@ def check_prompt_later(model_folder: str, device: str, prompt: str) -> threading
     return thread
 
 
+def control_options(request: GenerateRequest) -> dict[str, Any]:
+    """The request's controls as ``MoScalePipeline.generate`` takes them; none set: nothing (any backend works).
+    Contradicting controls are left for the backend to refuse, in its own words."""
+    options: dict[str, Any] = {}
+    if request.path:
+        from moscale.motion.paths import GroundPath
+
+        options["path"] = GroundPath.from_points(request.path)
+    if request.poses:
+        options["poses"] = {int(frame): np.asarray(joints, dtype=np.float64) for frame, joints in request.poses}
+    if request.loop:
+        options["loop"] = True
+    if request.in_place:
+        options["in_place"] = True
+    return options
+
+
 def generate_work(request: GenerateRequest) -> Work:
     def work(progress: ProgressFn, cancel: threading.Event) -> list:
+        controls = control_options(request)  # a bad path fails before the model loads
+        if request.segments and set(controls) - {"path"}:
+            raise BackendError("A timeline takes a path, but not keyed poses, Loop or In Place: switch those off "
+                               "for Generate Timeline.")
         progress(0.0, "loading model")
         pipeline = get_pipeline(request.model_folder, request.device)
         _use_threads(pipeline, request.threads)
@@ -214,11 +242,12 @@ def generate_work(request: GenerateRequest) -> Work:
             return [pipeline.timeline(
                 [Segment(prompt, seconds) for prompt, seconds in request.segments],
                 seed=request.seed, guidance=request.guidance, schedule=request.quality,
-                foot_lock=request.foot_lock, progress=_backend_progress(progress), cancel=cancel)]
+                foot_lock=request.foot_lock, progress=_backend_progress(progress), cancel=cancel, **controls)]
+        seconds = None if request.path and request.path_sets_length else request.seconds
         result = pipeline.generate(
-            request.prompt, seconds=request.seconds, seed=request.seed, guidance=request.guidance,
+            request.prompt, seconds=seconds, seed=request.seed, guidance=request.guidance,
             schedule=request.quality, num_samples=request.num_samples, foot_lock=request.foot_lock,
-            progress=_backend_progress(progress), cancel=cancel)
+            progress=_backend_progress(progress), cancel=cancel, **controls)
         return list(result) if isinstance(result, (list, tuple)) else [result]
 
     return work

@@ -75,6 +75,17 @@ def _draw_body(layout, context) -> None:
         layout.label(text="in Preferences (files from https://smpl.is.tue.mpg.de/)")
 
 
+def _draw_controls(layout, settings) -> None:
+    """Control beyond words: the path to follow, the armature's keyed poses, loop and in place."""
+    layout.prop(settings, "path_object", icon='CURVE_PATH')
+    if settings.path_object is not None:
+        layout.prop(settings, "length_from_path")
+    layout.prop(settings, "keyed_poses")
+    row = layout.row(align=True)
+    row.prop(settings, "loop", toggle=True)
+    row.prop(settings, "in_place", toggle=True)
+
+
 class MOSCALE_PT_main(_MoScalePanel, bpy.types.Panel):
     bl_label = "MoScale"
 
@@ -84,10 +95,13 @@ class MOSCALE_PT_main(_MoScalePanel, bpy.types.Panel):
         layout.prop(settings, "prompt", text="")
         for warning in _prompt_warnings(settings.prompt) if jobs.active_job() is None else ():
             _draw_warning(layout, warning)  # the running job shows its own under the progress bar
-        row = layout.row(align=True)
-        row.prop(settings, "seconds")
-        frames = round(settings.seconds * rig.scene_fps(context.scene))
-        layout.label(text=f"= {frames} frames at {rig.scene_fps(context.scene):g} fps")
+        if settings.path_object is not None and settings.length_from_path:
+            layout.label(text="Length: the path at the prompt's pace", icon='CURVE_PATH')
+        else:
+            row = layout.row(align=True)
+            row.prop(settings, "seconds")
+            frames = round(settings.seconds * rig.scene_fps(context.scene))
+            layout.label(text=f"= {frames} frames at {rig.scene_fps(context.scene):g} fps")
         row = layout.row(align=True)
         row.prop(settings, "seed")
         row.operator("moscale.random_seed", text="", icon='FILE_REFRESH')
@@ -95,6 +109,7 @@ class MOSCALE_PT_main(_MoScalePanel, bpy.types.Panel):
         layout.prop(settings, "quality")
         layout.prop(settings, "variations")
         layout.prop(settings, "foot_lock")
+        _draw_controls(layout.box(), settings)
 
         box = layout.box()
         box.prop(settings, "target")

@@ -13,6 +13,10 @@ def _is_armature(_self, obj: bpy.types.Object) -> bool:
     return obj.type == 'ARMATURE'
 
 
+def _is_path(_self, obj: bpy.types.Object) -> bool:
+    return obj.type in ('CURVE', 'GREASEPENCIL')  # controls.PATH_TYPES (not imported: it imports the backend)
+
+
 def _on_take_renamed(self: "MOSCALE_PG_take", _context) -> None:
     # the user's own action keeps its name: only actions MoScale made follow their take's name
     if self.action is not None and self.name and self.kind != 'ORIGINAL':
@@ -96,6 +100,23 @@ class MOSCALE_PG_settings(bpy.types.PropertyGroup):
                             description="Pin each foot while the model says it is on the floor, re-planting it "
                                         "in quick steps where it would glide (no sliding); edits only touch the "
                                         "feet inside their range")
+    path_object: PointerProperty(
+        name="Path", type=bpy.types.Object, poll=_is_path,
+        description="A curve (Bezier or poly) or Grease Pencil stroke on the floor: the pelvis travels along it from "
+                    "its first point to its last, facing along it")
+    length_from_path: BoolProperty(
+        name="Length From Path", default=True,
+        description="With a path: the take lasts as long as the prompt's pace ('walks', 'runs') takes to cover it "
+                    "(off: the Length above)")
+    keyed_poses: BoolProperty(
+        name="Keyed Poses", default=False,
+        description="The take passes through the poses keyed on the armature inside its frames, and keeps the keyed "
+                    "values at those frames exactly")
+    loop: BoolProperty(name="Loop", default=False,
+                       description="The last frame flows into the first; the take's F-curves cycle (Cycles modifiers) "
+                                   "and its FBX holds one cycle")
+    in_place: BoolProperty(name="In Place", default=False,
+                           description="No travel: the pelvis stays over its start on the floor (game cycles)")
     target: EnumProperty(
         name="Target",
         items=[("ACTIVE", "Active Armature", "Animate the active armature (Mixamo, Rigify, Unreal, SMPL or a custom map)"),

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import bpy
 import numpy as np
 from moscale.motion.rigs import UnknownRigError
 from moscale.motion.skeleton import FPS
 
-from . import character, control_rig, jobs, keyframes, preferences, rig
+from . import character, control_rig, controls, jobs, keyframes, preferences, rig
 
 
 class TakeError(ValueError):
@@ -31,6 +32,7 @@ class GeneratePlan:
     seed: int
     guidance: float
     quality: str
+    controls: Any = None  # controls.TakeControls: what the path, keyed poses and loop need once the motion is back
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,10 @@ def plan_generate(context: bpy.types.Context, prompt: str | None = None) -> tupl
                                    foot_lock=bool(settings.foot_lock), threads=preferences.resolved_threads(context))
     plan = GeneratePlan(target, bone_map_path, prompt, float(settings.seconds), int(settings.seed),
                         float(settings.guidance), quality)
-    return request, plan
+    try:  # the panel's Path, Keyed Poses, Loop and In Place
+        return controls.plan_controls(context, request, plan)
+    except ValueError as error:
+        raise TakeError(str(error)) from error
 
 
 def edit_range(context: bpy.types.Context) -> tuple[int, int]:
@@ -288,7 +293,10 @@ def apply_generate(context: bpy.types.Context, plan: GeneratePlan, motions: list
     first_index = len(settings.takes)
     frame_count = 0
     for motion in motions:
-        action = _keyed_action(obj, match, motion, fps, scene.frame_start)
+        motion, keyed = controls.take_motion(obj, match, motion, plan.controls, fps)
+        action = _keyed_action(obj, match, keyed, fps, scene.frame_start)
+        action[_FRAMES_KEY] = controls.finish_take(action, motion, plan.controls, scene.frame_start, fps,
+                                                   action[_FRAMES_KEY])
         metadata = getattr(motion, "metadata", {}) or {}
         # adding to a collection may move its items: fill each take completely before adding the next
         take = _new_take(settings)
