@@ -6,8 +6,8 @@
 
 A loop repeats by translation only (a game engine's root motion, Blender's F-curve Cycles modifier with offset on the
 location channels): the repetition after the last frame is the first frame moved by `offset`, with the same heading.
-The seam itself is made by the model (`moscale.pipeline.control`): the end of the take is regenerated as an in-between
-toward that moved copy of its start.
+The seam itself is made in `moscale.pipeline.control`: the end of the take is bent and blended into that moved copy
+of its start.
 """
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ The order of work on a take (docs/control.md has the measurements behind each ch
 1. the model generates the prompt (its feet not pinned yet);
 2. keyed poses: the take is bent through them (`moscale.motion.keyposes`), then the model regenerates the frames between
    keys as in-betweens around that placeholder (the zero-shot editing of `moscale.pipeline.editing`, the keys locked);
-3. loop: the take's end is regenerated as an in-between toward its own first frames, moved by the cycle's travel;
+3. loop: the take is cut at a calm frame past its first moments, and its end bent and blended into its own first
+   frames, moved by the cycle's travel;
 4. path: the root is carried along the path (`moscale.motion.paths`);
 5. the feet are pinned where the take's contacts were before 3-4 moved the body (over the repeated cycle for a loop, so
    the pins cross the seam); keyed frames are never touched;
@@ -27,7 +28,7 @@ from moscale.motion.clip import Motion
 from moscale.motion.cycles import cycle_offset, in_place as remove_travel, repeated
 from moscale.motion.keyposes import warp_to_poses
 from moscale.motion.paths import GroundPath, follow_path, travel_length, travel_line
-from moscale.motion.splice import coast, smootherstep
+from moscale.motion.splice import BLEND_FRAMES, coast, smootherstep, splice
 from moscale.pipeline import editing
 
 # The pace of a prompt when a path sets the length: the middle of the speed bands the training captions were written
@@ -40,7 +41,8 @@ PATH_SLACK = 1.4  # a path without a length: the take is made this much longer t
 # its own travel covers the path (the model's paces vary by seed and prompt: walks 0.9-1.3 m/s)
 LOOP_SEAM_S = 1.2  # the end of a loop that is regenerated into its start
 LOOP_LEAD_FRAMES = 16  # generated before a loop's first frame and dropped (its start is the calmest frame there)
-LOOP_CONTEXT_FRAMES = 24  # frames of the start shown after the end as the seam's target
+LOOP_CONTEXT_FRAMES = 24
+LOOP_PIN_BLEND = 8  # frames over which a loop's pinned end is eased onto what leads into its start  # frames of the start shown after the end as the seam's target
 
 
 def prompt_pace(prompt: str) -> float:
@@ -136,9 +138,14 @@ def calm_start(joints: np.ndarray, lead: int) -> int:
     return int(candidates[np.argmin(moves[candidates - 1] + moves[candidates])])
 
 
-def _loop_seam(pipe, joints: np.ndarray, prompt: str, seed: int, sampling: dict) -> tuple[np.ndarray, int, np.ndarray]:
-    """The take's last LOOP_SEAM_S regenerated as an in-between into its own first frames, moved by the travel of one
-    cycle, so the end flows into the start. Returns the take, the seam's frames and the cycle's offset (x, z)."""
+def _loop_seam(pipe, joints: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """The take's last LOOP_SEAM_S bent and blended into its own first frames, moved by the travel of one cycle, so
+    the end flows into the start (`moscale.motion.splice`: the trajectory lands on the start, turns, steps and pose
+    cross-fade over the last frames). Returns the take, the seam's frames and the cycle's offset (x, z).
+
+    Why not the model: regenerating the seam as an in-between (an edit pass over the seam and its context) was
+    measured on walks, jogs, waves and dances (docs/control.md): the same seam jumps and velocity changes, twice the
+    generation time."""
     n = len(joints)
     unit = pipe.tokenizer.config.downsample
     seam = min(int(LOOP_SEAM_S * pipe.fps) // unit * unit, n // 2 // unit * unit)
@@ -148,15 +155,12 @@ def _loop_seam(pipe, joints: np.ndarray, prompt: str, seed: int, sampling: dict)
     offset = cycle_offset(kept) * n / max(n - seam, 1)  # the kept part's travel, continued over the seam
     context = min(LOOP_CONTEXT_FRAMES, n - seam)
     target = repeated(joints[:context], offset, 2)[context:]  # the first frames, where the next repetition has them
-    # the seam's placeholder glides out of the kept part and into the target (as in-betweening's does)
+    # near the end, the seam blends toward a placeholder that glides into the target (as in-betweening's does)
     weight = smootherstep(np.arange(1, seam + 1) / (seam + 1))[:, None, None]
     filler = (1 - weight) * coast(kept, seam) + weight * coast(target[::-1], seam)[::-1]
-    # the model sees only the seam with a context on each side (a short window: the seam costs a fraction of a take)
-    before = max(0, n - seam - LOOP_CONTEXT_FRAMES)
-    working = np.concatenate([kept[before:], filler, target])
-    seamed = editing._regenerate(pipe, working, n - seam - before, n - before, prompt, kind="loop",
-                                 **_sampling(sampling, seed, 100))
-    return np.concatenate([kept[:before], np.asarray(seamed.joints, dtype=np.float64)[:n - before]]), seam, offset
+    working = np.concatenate([kept, filler, target])
+    own = np.concatenate([joints, target])
+    return splice(working, own, n - seam, n, BLEND_FRAMES)[:n], seam, offset
 
 
 def _pin_feet(joints: np.ndarray, contacts: np.ndarray, keys: dict, offset: np.ndarray | None) -> np.ndarray:
@@ -169,8 +173,15 @@ def _pin_feet(joints: np.ndarray, contacts: np.ndarray, keys: dict, offset: np.n
     thrice = repeated(joints, offset, 3)
     pinned = feet.lock_feet(thrice, np.tile(contacts, (3, 1)) & feet.near_floor(thrice),
                             editable_T=np.tile(editable, 3))
-    middle = pinned[n: 2 * n].astype(np.float64)
-    return middle - np.array([offset[0], 0.0, offset[1]])
+    shift = np.array([offset[0], 0.0, offset[1]])
+    middle = pinned[n: 2 * n].astype(np.float64) - shift
+    # a plant cut differently in two repetitions (a long stand is cut into steps) leaves the middle cycle's end not
+    # quite flowing into its start: its last frames cross-fade onto the frames that lead into the start
+    blend = min(LOOP_PIN_BLEND, n // 2)
+    weight = smootherstep(np.arange(1, blend + 1) / blend)[:, None, None]
+    lead_in = pinned[n - blend: n].astype(np.float64)
+    middle[n - blend:] = (1 - weight) * middle[n - blend:] + weight * lead_in
+    return middle
 
 
 def generate(pipe, prompt: str, *, seconds: float | None = None, frames: int | None = None,
@@ -198,7 +209,7 @@ def generate(pipe, prompt: str, *, seconds: float | None = None, frames: int | N
         contacts = feet.contacts_from_joints(joints, pipe.fps)
     offset = None
     if loop:
-        joints, seam, offset = _loop_seam(pipe, joints, prompt, seed, sampling)
+        joints, seam, offset = _loop_seam(pipe, joints)
         contacts[-seam:] = feet.contacts_from_joints(joints, pipe.fps)[-seam:]
     stretch = None
     if path is not None:
