@@ -120,3 +120,19 @@ def test_mesh2motion_rigs_are_recognised_and_the_map_claims_no_other_rig():
     assert claimed == []
     # the .blend sources' deform bones carry Unreal's names and hierarchy: that map reads them
     assert rigs.detect_rig(MESH2MOTION_BLEND).map_name == "unreal_mannequin"
+
+
+def test_maps_may_leave_out_leaves_the_rig_has_no_bone_for(joints, tmp_path):
+    """A custom bone map (panel) and a --joint-map (command line) of a rig without hands or toes need not name them:
+    those leaves sit at their parent bone's end, as the automatic detection puts them."""
+    clip = renamed_clip(joints, 20.0, RIGIFY_NAMES, drop=NO_HANDS_OR_TOES)
+    bones = {JOINT_NAMES[j]: RIGIFY_NAMES[j] for j in range(22) if j not in NO_HANDS_OR_TOES}
+    custom = rigs.BoneMap("my_rig", bones)
+    match, missing = rigs.match_rig(clip.skeleton.names, custom)
+    assert missing == [] and match.tip_names == ["left_foot", "right_foot", "left_wrist", "right_wrist"]
+    read, rig = sources.bvh_smpl_joints(bvh.read_bvh(write_clip(tmp_path / "no_leaves.bvh", clip)), bones)
+    assert rig.name == "joint_map" and np.abs(read - joints).max() < 1e-4
+    with pytest.raises(ValueError, match=r"missing \['left_knee'\]"):  # a joint that is not a leaf is still needed
+        rigs.BoneMap("broken", {k: v for k, v in bones.items() if k != "left_knee"})
+    with pytest.raises(sources.RigError, match="left_foot"):  # a leaf named wrongly is still an error
+        sources.rig_for_skeleton(clip.skeleton.names, {**bones, "left_foot": "DEF-toe-typo.L"})

@@ -67,7 +67,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{leaf.prog}: error: {error}", file=sys.stderr)
             return 2
         checks.apply_threads(path, args)
-    return int(importlib.import_module(args._module).run(args) or 0)
+    from moscale.utils.atomic import DiskFull
+
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except DiskFull as error:  # one line, not a traceback: the writer kept the previous file (moscale.utils.atomic)
+        print(f"{leaf.prog if leaf is not None else 'moscale'}: error: {error}", file=sys.stderr)
+        return 1
 
 
 # Commands whose options moscale.cli.checks validates, and those that take --threads (torch's CPU threads).

@@ -18,6 +18,8 @@ from moscale.motion.clip import Motion
 from moscale.motion.preview import edit_figure, render_preview
 from moscale.motion.splice import BLEND_FRAMES, seam_jumps
 from moscale.pipeline import MoScalePipeline, default_model_folder
+from moscale.motion.skeleton import FPS
+from moscale.pipeline.checks import check_blend_frames
 from moscale.pipeline.editing import ALIGNMENTS
 
 
@@ -81,14 +83,19 @@ def run(args: argparse.Namespace) -> int:
     sampling = dict(seed=args.seed, guidance=args.guidance, schedule=args.schedule, temperature=args.temperature,
                     top_p=args.top_p, top_k=args.top_k, blend_frames=args.blend_frames,
                     foot_lock=not args.no_foot_lock)
-    try:
+    try:  # the files first: a BVH of an unknown rig, or a range the edit cannot hold, is said before a model loads
+        source = _load(args.source, FPS)
+        second = _load(args.inbetween, FPS) if args.inbetween is not None else None
+        if args.frames is not None:
+            start, end = parse_frames(args.frames, source.num_frames)
+            if 0 <= start < end <= source.num_frames:
+                seams = int(start >= 1) + int(end < source.num_frames)
+                check_blend_frames(args.blend_frames, end - start, seams, BLEND_FRAMES, "--blend-frames")
         pipe = MoScalePipeline.from_pretrained(folder, device=args.device)
         warn_out_of_reach(pipe, [args.prompt])
-        source = _load(args.source, pipe.fps)
         pipe.encode_text(args.prompt)
         started = time.perf_counter()
         if args.frames is not None:
-            start, end = parse_frames(args.frames, source.num_frames)
             result = pipe.edit(source, start, end, args.prompt, **sampling)
             reference = source.joints
         elif args.segment is not None:
@@ -101,7 +108,6 @@ def run(args: argparse.Namespace) -> int:
             result = pipe.prepend(source, args.prepend, args.prompt, **sampling)
             reference = np.concatenate([np.full_like(result.joints[:-source.num_frames], np.nan), source.joints])
         else:
-            second = _load(args.inbetween, pipe.fps)
             result = pipe.inbetween(source, second, args.gap, args.prompt, align=args.align, **sampling)
             gap = result.num_frames - source.num_frames - second.num_frames
             reference = np.concatenate([source.joints, np.full((gap, 22, 3), np.nan, np.float32),

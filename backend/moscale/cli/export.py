@@ -40,11 +40,9 @@ def add_body_options(parser: argparse.ArgumentParser) -> None:
 def body_from_args(args: argparse.Namespace) -> SmplBody | None:
     if getattr(args, "smpl_model", None) is None:
         return None
-    try:
-        betas = tuple(float(value) for value in args.betas.split(",") if value.strip())
-    except ValueError as error:
-        raise ValueError(f"--betas {args.betas!r}: give comma-separated numbers, e.g. 0.5,-1") from error
-    return SmplBody(args.smpl_model, args.gender, args.body_model, betas)
+    from moscale.cli.checks import parse_betas
+
+    return SmplBody(args.smpl_model, args.gender, args.body_model, parse_betas(args.betas))
 
 
 def write_outputs(motion, outputs: Sequence[Path], preset: str = "unity", fps: float | None = None,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from moscale.cli import export, scene
+from moscale.cli import checks, export, scene
 from moscale.motion.clip import Motion
 from moscale.motion.paths import GroundPath
 from moscale.model.sampling import DEFAULT_GUIDANCE
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     motions = result if isinstance(result, list) else [result]
     for i, motion in enumerate(motions):
-        path = args.output if len(motions) == 1 else args.output.with_name(f"{args.output.stem}_{i}{suffix}")
+        path = checks.sample_path(args.output, i, len(motions))
         export.write_outputs(motion, [path], args.preset, args.fps, title=motion.prompt)
         print(f"{path}: {motion.num_frames} frames ({motion.seconds:.2f} s), seed {motion.metadata['seed']}")
         for number, segment in enumerate(motion.metadata.get("segments", []), start=1):
@@ -151,8 +151,9 @@ def read_poses(pairs: list[list[str]]) -> dict[int, np.ndarray]:
 
 
 def warn_out_of_reach(pipe: MoScalePipeline, prompts: list[str]) -> None:
-    """A warning line for each prompt (or timeline segment) far from everything the model was trained on."""
-    for warning in pipe.prompt_warnings(prompts):
+    """A warning line for each prompt (or timeline segment) longer than the encoder reads or far from everything the
+    model was trained on (the English-text warnings were printed by the checks, before the model loaded)."""
+    for warning in pipe.prompt_warnings(prompts, text=False):
         print(f"warning: {warning}", file=sys.stderr)
 
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from moscale.motion import kinematics, retarget
+from moscale.motion import kinematics, limits, retarget
 from moscale.motion import rotations as rot
 from moscale.motion.skeleton import FEATURE_DIM, FPS, NUM_JOINTS, PARENTS
 
@@ -189,8 +189,17 @@ def write_npz(path: str | Path, motion, params: PoseParameters | None = None) ->
     from moscale.utils.atomic import open_for_write
 
     with open_for_write(path) as handle:  # a handle: np.savez would append ".npz" to other names
-        np.savez(handle, **arrays)
+        savez(handle, arrays)
     return path
+
+
+def savez(handle, arrays: dict[str, Any]) -> None:
+    """``np.savez(handle, **arrays)`` (the same zip of .npy members), but closing its zip file when a write fails:
+    numpy's leaves it open, and its ``__del__`` later printed "seek of closed file" after a full disk's error."""
+    with zipfile.ZipFile(handle, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for key, value in arrays.items():
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
 class _Reader:
@@ -227,7 +236,7 @@ class _Reader:
 def read_npz(path: str | Path, fps: float = FPS) -> dict[str, Any]:
     """Fields for ``Motion(**fields)`` from an .npz: ours (``joints``) or AMASS (``poses``/``root_orient`` +
     ``trans``); ``fps`` is used only when an AMASS file has no frame rate. Raises ValueError saying what is wrong."""
-    path = Path(path)
+    path = limits.check_motion_file(path)  # sizes from the zip directory and the array headers, before loading
     try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:

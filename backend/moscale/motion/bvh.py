@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from moscale.motion import limits
 from moscale.motion import rotations as rot
 
 POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
@@ -171,8 +172,9 @@ def bvh_to_positions(clip: BvhClip, unit_scale: float = 1.0, joint_names: list[s
 
 # ----------------------------------------------------------------------------------------------- reading
 def read_bvh(path: str | Path, *, strict: bool = True) -> BvhClip:
-    """Read a BVH file (any hierarchy, Euler order, line endings). Raises BvhParseError naming the line."""
-    raw = Path(path).read_bytes()
+    """Read a BVH file (any hierarchy, Euler order, line endings). Raises BvhParseError naming the line; ValueError
+    (FileNotFoundError) before reading anything when the path is no file, or one over ``limits.MAX_TEXT_BYTES``."""
+    raw = limits.check_input_file(path, limits.MAX_TEXT_BYTES).read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -194,8 +196,21 @@ def parse_bvh(text: str, source: str = "<string>", *, strict: bool = True) -> Bv
         raise BvhParseError(f"{source}: line {motion_line}: expected MOTION after the hierarchy, got end of file")
     header = _parse_motion_header(text, motion.end(), motion_line, source)
     frame_time, frames_declared, frames_line, data, data_line = header
+    _check_size(skeleton, frame_time, max(frames_declared, data.count("\n")), frames_line, source)
     channels = _parse_frames(data, data_line, skeleton.num_channels, frames_declared, frames_line, source, strict)
     return BvhClip(skeleton, frame_time, channels)
+
+
+def _check_size(skeleton: BvhSkeleton, frame_time: float, frames: int, line: int, source: str) -> None:
+    """BvhParseError before the frame rows are read when the clip is beyond moscale.motion.limits."""
+    try:
+        limits.check_frames(frames, f"{source}: line {line}")
+        limits.check_fps(1.0 / frame_time, f"{source}: line {line + 1}: Frame Time {frame_time:g} s")
+    except ValueError as error:
+        raise BvhParseError(str(error)) from None
+    if frames * skeleton.num_joints > limits.MAX_JOINT_FRAMES:
+        raise BvhParseError(f"{source}: line {line}: {frames:,} frames of {skeleton.num_joints} joints; MoScale reads "
+                            f"at most {limits.MAX_JOINT_FRAMES:,} joint-frames (moscale.motion.limits.MAX_JOINT_FRAMES)")
 
 
 def _number(token: str, line: int, what: str, source: str) -> float:
@@ -245,7 +260,13 @@ class _HierarchyParser:
             self.joint(-1, "ROOT", line)
         return BvhSkeleton(self.names, self.parents, np.stack(self.offsets), self.channels, self.end_sites)
 
-    def joint(self, parent: int, keyword: str, keyword_line: int) -> None:
+    def joint(self, parent: int, keyword: str, keyword_line: int, depth: int = 1) -> None:
+        if len(self.names) >= limits.MAX_JOINTS:
+            raise self.error(keyword_line, f"more than {limits.MAX_JOINTS:,} joints; MoScale reads BVH skeletons of "
+                                           "at most that many (moscale.motion.limits.MAX_JOINTS)")
+        if depth > limits.MAX_DEPTH:
+            raise self.error(keyword_line, f"joints nested more than {limits.MAX_DEPTH} deep; MoScale reads BVH "
+                                           "skeletons up to that depth (moscale.motion.limits.MAX_DEPTH)")
         name_tokens = []
         while self.position < len(self.tokens) and self.tokens[self.position][1] == keyword_line \
                 and self.tokens[self.position][0] != "{":
@@ -280,7 +301,7 @@ class _HierarchyParser:
                 seen_channels = True
                 self.channels[index] = self.channel_list(name, line)
             elif word == "JOINT":
-                self.joint(index, "JOINT", line)
+                self.joint(index, "JOINT", line, depth + 1)
             elif word == "END":
                 self.expect("Site", "after End")
                 if self.end_sites[index] is not None:

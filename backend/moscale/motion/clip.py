@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from moscale.motion import features as feature_codec
+from moscale.motion import limits
 from moscale.motion.kinematics import resample_joints
 from moscale.motion.skeleton import FEATURE_DIM, FPS, JOINT_NAMES, NUM_JOINTS
 
@@ -82,6 +83,8 @@ class Motion:
         """
         if not (np.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be a positive number, got {fps}")
+        limits.check_frames(int(np.ceil((self.num_frames - 1) * fps / self.fps)) + 1,
+                            f"resampling {self.num_frames} frames from {self.fps:g} to {fps:g} fps", "frames")
         if fps == self.fps:
             return replace(self, joints=self.joints.copy(), metadata=dict(self.metadata),
                            features=None if self.features is None else self.features.copy())
@@ -166,9 +169,21 @@ class Motion:
         For .bvh, ``joint_map`` maps SMPL-22 names to the file's joint names (default: the file uses
         ``JOINT_NAMES``, as ours do); ``unit_scale`` converts file units to metres (default: 1, or 0.01 when the
         bones are implausibly long for metres). The file is assumed Y up.
+
+        Sizes are checked from the file system and the headers first (``moscale.motion.limits``): a FIFO, a device,
+        an array or clip beyond the limits is refused before anything is allocated.
         """
         path = Path(path)
         suffix = path.suffix.lower()
+        if suffix not in limits.MOTION_SUFFIXES:
+            raise ValueError(f"unknown motion file type {path.suffix!r}; use .npy, .npz or .bvh")
+        limits.check_motion_file(path)
+        motion = cls._load_checked(path, suffix, fps, mean, std, joint_map, unit_scale)
+        limits.check_fps(motion.fps, str(path))
+        return motion
+
+    @classmethod
+    def _load_checked(cls, path: Path, suffix: str, fps: float, mean, std, joint_map, unit_scale) -> "Motion":
         if suffix == ".npy":
             array = np.load(path, allow_pickle=False)
             if array.ndim == 2 and array.shape[1] == FEATURE_DIM:
@@ -183,9 +198,7 @@ class Motion:
             fields = read_npz(path, fps)
             metadata = fields.pop("metadata")
             return cls(**fields, metadata=metadata if isinstance(metadata, dict) else {"metadata": metadata})
-        if suffix == ".bvh":
-            return cls._load_bvh(path, joint_map, unit_scale)
-        raise ValueError(f"unknown motion file type {path.suffix!r}; use .npy, .npz or .bvh")
+        return cls._load_bvh(path, joint_map, unit_scale)
 
     @classmethod
     def _load_bvh(cls, path: Path, joint_map: Mapping[str, str] | None, unit_scale: float | None) -> "Motion":

@@ -275,5 +275,5 @@ def write_edit_npz(path: str | Path, edited, source, source_path: str | Path, st
     from moscale.utils.atomic import open_for_write
 
     with open_for_write(path) as handle:
-        np.savez(handle, **arrays)
+        amass.savez(handle, arrays)
     return Path(path)

@@ -14,6 +14,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from moscale.motion import limits
 from moscale.motion.skeleton import FEATURE_DIM, FPS, KINEMATIC_CHAINS, NUM_JOINTS
 
 # One colour per kinematic chain: right leg, left leg, spine/head, right arm, left arm (right = warm, left = cool).
@@ -22,6 +23,8 @@ HEAD_JOINT = 15
 VIEW_RADIUS_M = 1.0  # half-width of the box the camera keeps around the root
 GRID_STEP_M = 0.5
 FLOOR_RADIUS_M = 0.8  # half-width of the drawn floor (and path) square: a little inside the view box
+MIN_SIZE_PX, MAX_SIZE_PX = 16, 4096  # image height; 100000 made matplotlib ask for gigabytes (std::bad_alloc)
+MAX_PANELS = 64  # panels of a filmstrip (each 3/4 of the height wide)
 
 
 def render_preview(
@@ -52,6 +55,7 @@ def render_preview(
     suffix = out_path.suffix.lower()
     if suffix not in (".gif", ".png"):
         raise ValueError(f"{out_path}: preview format is chosen by suffix, .gif (animation) or .png (filmstrip)")
+    check_preview_size(size_px, filmstrip_frames)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     points_TJ3 = _to_plot_axes(joints_TJ3)
     style = dict(elevation=elevation, azimuth=azimuth, chains=chains, colors=colors, head_joint=head_joint,
@@ -64,6 +68,15 @@ def render_preview(
         else:
             _render_filmstrip(points_TJ3, temporary, fps, title, size_px, filmstrip_frames, style)
     return out_path
+
+
+def check_preview_size(size_px: int, panels: int, size_label: str = "size_px",
+                       panels_label: str = "filmstrip_frames") -> None:
+    """ValueError unless the image height and the filmstrip's panels are within MIN/MAX_SIZE_PX and MAX_PANELS."""
+    if not MIN_SIZE_PX <= size_px <= MAX_SIZE_PX:
+        raise ValueError(f"{size_label} {size_px}: give an image height of {MIN_SIZE_PX} to {MAX_SIZE_PX} pixels")
+    if not 1 <= panels <= MAX_PANELS:
+        raise ValueError(f"{panels_label} {panels}: give 1 to {MAX_PANELS} filmstrip panels")
 
 
 def _to_plot_axes(joints_TJ3: np.ndarray) -> np.ndarray:
@@ -198,9 +211,7 @@ def load_clip_joints(
     Features may be raw or normalised: with Mean/Std (given, or Mean.npy/Std.npy beside the file or one folder up, as in
     HumanML3D's layout) normalised input is detected and denormalised; `normalized=True/False` overrides the guess.
     For .bvh files use `load_bvh_joints`."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    path = limits.check_motion_file(path)  # what the path is, and the array headers, before loading
     if path.suffix.lower() == ".npz":  # a motion file (ours or AMASS): its joints, at its own frame rate
         from moscale.motion.clip import Motion
 

@@ -18,7 +18,8 @@ class UnknownRigError(ValueError):
 
 @dataclass(frozen=True)
 class BoneMap:
-    """SMPL joint name -> target bone name, for every one of the 22 joints. Stored as JSON (see ``from_json``)."""
+    """SMPL joint name -> target bone name, for every one of the 22 joints except leaves the rig has no bone for (a
+    hand, toe or the head: ``TIP_JOINTS``, then placed at their parent bone's tail). Stored as JSON (``from_json``)."""
 
     name: str
     bones: dict[str, str]
@@ -32,12 +33,16 @@ class BoneMap:
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.bones) - set(JOINT_NAMES))
-        missing = [joint for joint in JOINT_NAMES if joint not in self.bones]
-        if unknown or missing:
+        leaves = {JOINT_NAMES[j] for j in TIP_JOINTS}
+        missing = [joint for joint in JOINT_NAMES if joint not in self.bones and joint not in leaves]
+        not_names = sorted(joint for joint, bone in self.bones.items() if not isinstance(bone, str) or not bone)
+        if unknown or missing or not_names:
             raise ValueError(
-                f"bone map {self.name!r}: keys must be the 22 SMPL joint names; "
+                f"bone map {self.name!r}: keys must be SMPL joint names, each naming a bone; every joint but the "
+                f"leaves ({', '.join(sorted(leaves))}) is needed; "
                 + (f"unknown {unknown} " if unknown else "")
-                + (f"missing {missing}" if missing else "")
+                + (f"missing {missing} " if missing else "")
+                + (f"not a bone name: {not_names}" if not_names else "")
             )
 
     @classmethod
@@ -138,6 +143,13 @@ def match_rig(bone_names: Sequence[str], bone_map: BoneMap, allow_tips: bool = F
     for prefix in _namespace_prefixes(bone_names):
         resolved, missing, tips = [], [], []
         for joint, joint_name in enumerate(JOINT_NAMES):
+            if joint_name not in bone_map.bones:  # a leaf the map leaves out: at its parent bone's tail
+                if resolved[PARENTS[joint]]:
+                    tips.append(joint)
+                    resolved.append(resolved[PARENTS[joint]])
+                else:
+                    resolved.append("")
+                continue
             wanted = prefix + bone_map.bones[joint_name]
             found = wanted if wanted in present else by_lower.get(wanted.lower())
             if found is None and allow_tips and joint in TIP_JOINTS and resolved[PARENTS[joint]]:

@@ -32,6 +32,8 @@ uniform skeleton is ``features.preprocess_joints``'s job.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 import os
@@ -43,7 +45,7 @@ import numpy as np
 
 from moscale.motion import bvh
 from moscale.motion.cleaning import floor_height, leading_tpose_frames, resample
-from moscale.motion.skeleton import FPS, JOINT_INDEX, JOINT_NAMES
+from moscale.motion.skeleton import FPS, JOINT_INDEX, JOINT_NAMES, PARENTS
 from moscale.utils.paths import ASSETS
 
 # the repository's assets/rigs (editable installs); MOSCALE_RIGS_DIR points elsewhere (e.g. an installed add-on)
@@ -260,8 +262,16 @@ class _Pose:
         return self.positions[:, joint] + self.rotations[:, joint] @ np.asarray(rule["offset"], dtype=np.float64)
 
     def smpl(self, rig: RigMap) -> np.ndarray:
-        """(F, 22, 3) SMPL joints in file units and axes."""
-        return np.stack([self.point(rig.joints[name]) for name in JOINT_NAMES], axis=1)
+        """(F, 22, 3) SMPL joints in file units and axes. A joint the map cannot place names --joint-map."""
+        points = []
+        for name in JOINT_NAMES:
+            try:
+                points.append(self.point(rig.joints[name]))
+            except RigError as error:
+                raise RigError(f"rig map '{rig.name}' cannot place the SMPL joint {name}: {error}; name the "
+                               f"skeleton's joints with --joint-map map.json, e.g. {{\"{name}\": \"<joint>\"}} "
+                               "(Python: joint_map=...)") from None
+        return np.stack(points, axis=1)
 
 
 def _along(points_FP3: np.ndarray, t: float) -> np.ndarray:
@@ -414,6 +424,22 @@ def joint_map_rig(mapping: dict[str, str], name: str = "joint_map") -> RigMap:
     return RigMap(name, {joint: str(mapping.get(joint, joint)) for joint in JOINT_NAMES}, metres_per_unit=None)
 
 
+def _leaves_at_end_sites(rig: RigMap, joint_map: dict, names: list[str]) -> RigMap:
+    """A --joint-map that leaves out a hand, toe or head the skeleton has no joint for: that leaf is taken at its
+    parent joint's End Site (as the automatic detection does), so a correct map of a rig without hands or toes fits."""
+    from moscale.motion.rigs import TIP_JOINTS
+
+    if "joints" in joint_map:
+        return rig
+    lookup = _Names(names)
+    rules = dict(rig.joints)
+    for joint in TIP_JOINTS:
+        name, parent = JOINT_NAMES[joint], rules[JOINT_NAMES[PARENTS[joint]]]
+        if name not in joint_map and lookup.find(str(rules[name])) is None and isinstance(parent, str):
+            rules[name] = {"end_site": parent}
+    return dataclasses.replace(rig, joints=rules)
+
+
 def rig_for_skeleton(names: list[str], joint_map: dict | None = None) -> RigMap:
     """The rig map for a skeleton with these joint names: ``joint_map`` when given, SMPL-22 names as they are, the
     source maps (``assets/rigs/*.json``: bandai, cmu_cgspeed, mixamo, lafan), then the bone maps the Blender add-on
@@ -423,6 +449,7 @@ def rig_for_skeleton(names: list[str], joint_map: dict | None = None) -> RigMap:
 
     if joint_map is not None:
         rig = joint_map_rig(joint_map)
+        rig = _leaves_at_end_sites(rig, joint_map, names)
         missing = unmapped_joints(rig, names)
         if missing:
             listing = "; ".join(f"{joint} (needs {', '.join(map(repr, absent))})" for joint, absent in missing.items())

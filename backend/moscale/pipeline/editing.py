@@ -43,6 +43,7 @@ from moscale.motion.clip import Motion
 from moscale.motion.kinematics import filter_jitter, retarget_bone_lengths
 from moscale.motion.skeleton import BONE_LENGTHS_M, FPS
 from moscale.motion.splice import BLEND_FRAMES, canonical_frame, coast, place_after, rotate_y, smootherstep, splice
+from moscale.pipeline import checks
 
 CONTEXT_FRAMES = 48  # long clips: source frames the model sees on each side of a piece (at most window / 4)
 ALIGNMENTS = ("continue", "absolute")
@@ -177,10 +178,8 @@ def generate_piece(pipe, joints_TJ3: np.ndarray, piece: Piece, text, options: Sa
 def _sampling(pipe, seed, guidance, schedule, temperature, top_p, top_k) -> tuple[SamplingOptions, int]:
     if pipe.model.config.mode != NEXT_SCALE:
         raise ValueError("editing needs a next-scale model; this release is the next-token baseline")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    guidance, temperature, top_p, top_k, seed = checks.check_sampling(
+        guidance=guidance, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
     schedule = resolve_schedule(schedule, len(pipe.model.config.factors))
     seed = random.randrange(2**31) if seed is None else int(seed)
     return SamplingOptions(schedule=schedule, guidance=float(guidance), temperature=float(temperature), top_p=top_p,
@@ -202,10 +201,10 @@ def _regenerate(pipe, joints_TJ3: np.ndarray, start: int, end: int, prompt: str,
                 anchor_end: bool = True, **metadata: Any) -> Motion:
     """The shared core: regenerate [start, end) of `joints_TJ3` (already checked) piece by piece; with `foot_lock`
     the feet are pinned where the model predicts contact, inside [start, end) only."""
-    text = pipe.encode_text(prompt)
     options, seed = _sampling(pipe, seed, guidance, schedule, temperature, top_p, top_k)
-    if int(blend_frames) != blend_frames or blend_frames < 0:
-        raise ValueError(f"blend_frames must be a whole number >= 0, got {blend_frames!r}")
+    seams = int(start >= 1) + int(anchor_end and end < len(joints_TJ3))
+    blend_frames = checks.check_blend_frames(blend_frames, end - start, seams, BLEND_FRAMES)
+    text = pipe.encode_text(prompt)
     window = pipe.window_frames
     context = min(CONTEXT_FRAMES, window // 4) // pipe.tokenizer.config.downsample * pipe.tokenizer.config.downsample
     pieces = plan_pieces(len(joints_TJ3), start, end, window, context, anchor_end)

@@ -21,6 +21,7 @@ import torch
 from moscale.model.text import TextEncoderConfig
 from moscale.model.tokenizer import MotionTokenizer
 from moscale.model.transformer import MotionTransformer, TransformerConfig
+from moscale.pipeline.checks import check_device
 from moscale.utils import atomic
 from moscale.utils.paths import ASSETS
 from moscale.utils.weights import load_weights
@@ -114,6 +115,9 @@ def resolve_text_encoder_name(folder: Path, name: str) -> str:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' (CUDA when available, else the CPU) or a device torch can use here; ValueError saying why not (a
+    "cuda" without CUDA used to fail later, in torch, with an AssertionError)."""
+    check_device(device)
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)

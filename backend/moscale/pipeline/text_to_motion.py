@@ -11,6 +11,7 @@ jitter filter, foot lock); edits and timelines are built on it in moscale.pipeli
 from __future__ import annotations
 
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,12 @@ from moscale.model.transformer import NEXT_SCALE, MotionTransformer
 from moscale.motion import feet
 from moscale.motion.clip import Motion
 from moscale.motion.kinematics import filter_jitter
-from moscale.pipeline import control, editing, timeline
+from moscale.pipeline import checks, control, editing, timeline
+from moscale.pipeline.checks import MAX_SECONDS
 from moscale.pipeline.coverage import CoverageReport, Vocabulary
 from moscale.pipeline.release import (CONFIG_FILE, FPS, TOKENIZER_DIR, load_generator, read_release_config,
                                       resolve_device, resolve_text_encoder_name)
 
-MAX_SECONDS = 60.0  # longest clip generate() accepts (longer than a window: overlapping continued windows)
 OVERLAP_FRAMES = 48  # 2.4 s shared by consecutive windows
 # Arithmetic of the model passes: "fp32", or "bf16" autocast (matmuls and convolutions in bfloat16, sampling
 # probabilities in fp32). bf16 is an option, not a default: measured in benchmarks/precision.py.
@@ -51,6 +52,7 @@ class MoScalePipeline:
         self.folder = folder
         self._text_encoder = text_encoder
         self._text_memo: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._warned: set[str] = set()  # prompts whose length warning was given (prompt_warnings or encode_text)
         self.prefix = "final"  # the KV-cache state the model was trained for (moscale.model.sampling.prefix_mode)
         self.vocabulary: Vocabulary | None = None  # what the model was trained on (moscale.pipeline.coverage)
         if precision not in PRECISIONS:
@@ -73,6 +75,7 @@ class MoScalePipeline:
         """Load a release folder. Errors name the missing, corrupt or incompatible file. The text encoder is loaded
         here too (a few seconds for MiniLM) unless `load_text_encoder=False` defers it to the first prompt."""
         folder = Path(folder)
+        device = resolve_device(device)  # before any file is read: "cuda" without CUDA is said first
         config = read_release_config(folder)
         model = load_generator(folder, config)
         tokenizer = MotionTokenizer.from_pretrained(folder / config.get("tokenizer", TOKENIZER_DIR))
@@ -83,7 +86,7 @@ class MoScalePipeline:
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{folder / CONFIG_FILE}: bad 'text_encoder' section ({error})") from error
         try:
-            pipe = cls(model, tokenizer, text_config, resolve_device(device), folder, text_encoder, precision)
+            pipe = cls(model, tokenizer, text_config, device, folder, text_encoder, precision)
         except ValueError as error:
             raise ValueError(f"{folder}: incompatible parts: {error}") from error
         training = config.get("training")
@@ -137,25 +140,57 @@ class MoScalePipeline:
         return self._text_encoder
 
     def encode_text(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(tokens_1SD, mask_1S) on the pipeline's device, memoised per prompt."""
-        (prompt,) = check_prompts([prompt])
+        """(tokens_1SD, mask_1S) on the pipeline's device, memoised per prompt. A prompt longer than the encoder
+        reads gets one warning (``warnings.warn``), unless ``prompt_warnings`` already gave it."""
+        (prompt,) = check_prompts([checks.check_prompt(prompt)])
         if prompt not in self._text_memo:
-            tokens_BSD, mask_BS, _ = self.text_encoder.encode([prompt])
+            warning = self._length_warning(prompt)
+            if warning:
+                warnings.warn(warning, stacklevel=3)
+            tokens_BSD, mask_BS, _ = self.text_encoder.encode([prompt], warn=False)
             self._text_memo[prompt] = (tokens_BSD.to(self.device), mask_BS.to(self.device))
         return self._text_memo[prompt]
 
+    def read_text(self, prompt: str) -> tuple[str, int]:
+        """(the part of ``prompt`` the text encoder reads, the prompt's length in tokens)."""
+        (prompt,) = check_prompts([checks.check_prompt(prompt)])
+        tokenizer, most = self.text_encoder.tokenizer, self.text_config.max_tokens
+        ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+        if len(ids) <= most:
+            return prompt, len(ids)
+        return tokenizer.decode(ids[:most], skip_special_tokens=True).strip(), len(ids)
+
+    def _length_warning(self, prompt: str) -> str | None:
+        if prompt in self._warned:
+            return None
+        self._warned.add(prompt)
+        read, count = self.read_text(prompt)
+        if read == prompt:
+            return None
+        cut = "+" if len(prompt) >= checks.MAX_PROMPT_CHARS else ""
+        return (f"the prompt is {count}{cut} tokens long; the text encoder reads the first "
+                f"{self.text_config.max_tokens} ({checks._shown(read)}) and ignores the rest")
+
     def check_prompt(self, prompt: str) -> CoverageReport | None:
-        """How close each part of `prompt` comes to the training captions (None for a release without a
-        vocabulary); `.warning` is the line to show the user when a part is out of reach. Never refuses."""
+        """How close each part of `prompt` (the part the encoder reads) comes to the training captions (None for a
+        release without a vocabulary); `.warning` is the line to show the user when a part is out of reach. Never
+        refuses a prompt it can read."""
         if self.vocabulary is None:
             return None
-        (prompt,) = check_prompts([prompt])
-        return self.vocabulary.check(self.text_encoder, prompt)
+        return self.vocabulary.check(self.text_encoder, self.read_text(prompt)[0])
 
-    def prompt_warnings(self, prompts) -> list[str]:
-        """The warning line of each prompt (or timeline segment) far from everything the model was trained on."""
-        reports = [self.check_prompt(prompt) for prompt in prompts]
-        return [report.warning for report in reports if report is not None and report.warning]
+    def prompt_warnings(self, prompts, text: bool = True) -> list[str]:
+        """One line for each thing wrong with each prompt (or timeline segment): not English motion text
+        (``checks.prompt_warnings``; ``text=False`` leaves these to a caller that showed them already), longer than
+        the encoder reads, far from everything the model was trained on. Never refuses."""
+        lines: list[str] = []
+        for prompt in prompts:
+            (cleaned,) = check_prompts([checks.check_prompt(prompt)])
+            lines += checks.prompt_warnings(prompt) if text else []
+            lines += [line for line in [self._length_warning(cleaned)] if line]
+            report = self.check_prompt(prompt)
+            lines += [report.warning] if report is not None and report.warning else []
+        return list(dict.fromkeys(lines))
 
     # --- generation
 
@@ -169,14 +204,10 @@ class MoScalePipeline:
         if frames is None:
             if seconds is None:
                 return self.window_frames
-            if not isinstance(seconds, (int, float)) or seconds != seconds:
-                raise ValueError(f"seconds must be a number, got {seconds!r}")
-            frames = int(round(float(seconds) * FPS))
+            frames = int(round(checks.check_finite(seconds, "seconds") * FPS))
             asked = f"{seconds} s ({frames} frames)"
         else:
-            if int(frames) != frames:
-                raise ValueError(f"frames must be a whole number, got {frames!r}")
-            frames = int(frames)
+            frames = checks.check_whole(frames, "frames", None)  # its range is said below, in seconds too
             asked = f"{frames} frames"
         if frames < self.min_frames:
             raise ValueError(f"length {asked} is too short: at least {self.min_frames} frames "
@@ -202,23 +233,18 @@ class MoScalePipeline:
         Controls (moscale.pipeline.control): `path` (a moscale.motion.paths.GroundPath the pelvis travels along; without
         a length, the length follows from it), `poses` ({frame: (22, 3) joints} the take passes through), `loop` (the
         last frame flows into the first) and `in_place` (no travel)."""
+        guidance, temperature, top_p, top_k, seed = checks.check_sampling(
+            guidance=guidance, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
+        num_samples = checks.check_num_samples(num_samples)
         if path is not None or poses or loop or in_place:
-            if int(num_samples) < 1:
-                raise ValueError(f"num_samples must be at least 1, got {num_samples}")
             samples = [control.generate(self, prompt, seconds=seconds, frames=frames, path=path, poses=poses,
                                         loop=loop, in_place=in_place, seed=None if seed is None else int(seed) + b,
                                         guidance=guidance, schedule=schedule, temperature=temperature, top_p=top_p,
                                         top_k=top_k, foot_lock=foot_lock, progress=progress, cancel=cancel)
                        for b in range(int(num_samples))]
             return samples[0] if len(samples) == 1 else samples
-        text_1SD, mask_1S = self.encode_text(prompt)
         frames = self.resolve_frames(seconds, frames)
-        if int(num_samples) < 1:
-            raise ValueError(f"num_samples must be at least 1, got {num_samples}")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
-        if top_p is not None and not 0 < top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        text_1SD, mask_1S = self.encode_text(prompt)
         num_scales = len(self.model.config.factors)
         schedule = resolve_schedule(schedule, num_scales) if self.model.config.mode == NEXT_SCALE else (1,) * num_scales
         seed = random.randrange(2**31) if seed is None else int(seed)

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 from moscale.motion.splice import seam_jumps
+from moscale.pipeline import checks
 
 SUBJECTS = {"a", "an", "the", "someone", "somebody", "person", "he", "she", "they", "man", "woman", "figure",
             "character", "human", "guy", "girl", "boy", "people", "one"}
@@ -25,8 +26,14 @@ SEGMENT_PATTERN = re.compile(r"^(?P<prompt>.*\S)\s*:\s*(?P<seconds>[0-9]*\.?[0-9
 
 @dataclass(frozen=True)
 class Segment:
+    """One part of a timeline: a prompt and its length, checked as ``generate`` checks them (a negative or NaN
+    length used to make a 4-frame motion)."""
     prompt: str
     seconds: float
+
+    def __post_init__(self) -> None:
+        checks.check_prompt(self.prompt, "segment prompt")
+        checks.check_seconds(self.seconds, f"segment {checks._shown(self.prompt, 40)} seconds")
 
 
 def parse_segment(text: str) -> Segment:
@@ -37,6 +44,7 @@ def parse_segment(text: str) -> Segment:
     seconds = float(match["seconds"])
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"segment {text!r}: the length must be a positive number of seconds")
+    checks.check_seconds(seconds, f"segment {text!r}: length")
     return Segment(match["prompt"].strip(), seconds)
 
 

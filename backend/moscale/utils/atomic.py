@@ -12,10 +12,15 @@ A save cut off half way (an exception, a kill, a full disk) leaves the file that
 most a hidden ``.NAME.*.tmp`` folder next to it; readers never see a half-written file. The temporary file keeps
 the destination's name and suffix, because bpy, matplotlib and PIL choose the format from it. ``os.replace`` is atomic
 within one file system, which is why the temporary file lives in the same folder and not in /tmp.
+
+``check_writable(path)`` says before any work whether a save there can succeed (it tries: root passes the permission
+bits, and /proc or /sys take no files whatever they say). A save that runs out of space raises ``DiskFull``, whose
+message is the one line to show: "disk full: writing PATH failed: ... (the previous file is kept)".
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -34,26 +39,107 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~mask
 
 
+def shown(path: str | Path, width: int = 120) -> str:
+    """``path`` for a message: whole when short, else its start and end (a 5,000-character path is no line)."""
+    text = str(path)
+    return text if len(text) <= width else f"{text[:width // 2 - 2]}...{text[-(width // 2 - 1):]}"
+
+
 def check_writable(path: str | Path) -> Path:
-    """``path`` as a Path if a file can be saved there; else ValueError saying why (checked before computing)."""
+    """``path`` as a Path if a file can be saved there; else ValueError saying why, in one line (checked before
+    computing). Tried, not guessed: root may write anywhere the permission bits say no, and nowhere in /proc or
+    /sys although they say yes, so a scratch folder is made (and removed) in the nearest existing folder."""
     path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path} is a directory; give a file name (e.g. {path / 'motion.npz'})")
+    try:
+        return _check_writable(path)
+    except OSError as error:  # the check itself must not end in a traceback (ENAMETOOLONG from a stat, ...)
+        raise ValueError(f"cannot write {shown(path)}: {error.strerror or error}") from None
+
+
+def _check_writable(path: Path) -> Path:
     if path.name in ("", ".", ".."):
         raise ValueError(f"{path!s}: not a file name")
-    folder = path.parent
-    existing = folder
+    absolute = os.fsencode(os.path.abspath(path))
+    longest = _limit("PC_PATH_MAX", 4096) - 1
+    if len(absolute) > longest:
+        raise ValueError(f"cannot write {shown(path)}: the path is {len(absolute):,} bytes long; this system takes "
+                         f"at most {longest:,}")
+    name_max = _limit("PC_NAME_MAX", 255)
+    for part in path.parts:
+        if len(os.fsencode(part)) > name_max:
+            raise ValueError(f"cannot write {shown(path)}: the name {shown(part, 40)!r} is {len(os.fsencode(part))} "
+                             f"bytes long; file names here are at most {name_max} bytes")
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; give a file name (e.g. {path / 'motion.npz'})")
+    existing = path.parent
     while not existing.exists():  # the writer creates missing folders: the nearest existing one must be writable
         if existing.parent == existing:
             break
         existing = existing.parent
     if existing.exists() and not existing.is_dir():
         raise ValueError(f"cannot write {path}: {existing} is a file, not a folder")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"cannot write {path}: it is not a regular file (a device, FIFO or socket)")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"cannot write {path}: no permission to write in {existing}")
-    if path.exists() and not os.access(path, os.W_OK):
+    if path.exists() and not (os.access(path, os.W_OK) and path.stat().st_mode & 0o222):
+        # the mode bits too: root passes os.access, and the rename would replace a file its owner marked read-only
         raise ValueError(f"cannot write {path}: the file is read-only")
+    _try_writing_in(existing, path)
     return path
+
+
+def _limit(name: str, default: int) -> int:
+    try:
+        return int(os.pathconf("/", name))
+    except (OSError, ValueError):
+        return default
+
+
+def _try_writing_in(folder: Path, path: Path) -> None:
+    """What the writer will do there: a scratch folder in ``folder`` with a file of the output's name in it."""
+    try:
+        scratch = Path(tempfile.mkdtemp(dir=folder, prefix=".moscale-check-"))
+    except OSError as error:
+        raise ValueError(f"cannot write {shown(path)}: {folder} does not take new files "
+                         f"({error.strerror or error})") from None
+    try:
+        (scratch / path.name).touch()
+    except OSError as error:
+        raise ValueError(f"cannot write {shown(path)}: {error.strerror or error}") from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+class DiskFull(OSError):
+    """A save that ran out of space (ENOSPC, a quota, a short write); the message is the one line to show."""
+
+
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full(error: BaseException, folder: Path) -> BaseException | None:
+    """The error that says the disk is full, when a writer's error (of any type: numpy's short write, zipfile's
+    "seek of closed file" after it, a bpy exporter's RuntimeError) came from one: ENOSPC/EDQUOT anywhere in its
+    chain, or no space left in ``folder``; else None."""
+    seen, first = set(), error
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in FULL or "No space left on device" in str(error):
+            return error
+        error = error.__cause__ or error.__context__
+    try:
+        return first if shutil.disk_usage(folder).free < (64 << 10) else None
+    except OSError:
+        return None
+
+
+def _full_disk_error(error: BaseException, path: Path, existed: bool) -> DiskFull:
+    kept = "the previous file is kept" if existed else "nothing was written"
+    detail = error.strerror if isinstance(error, OSError) and error.strerror else (str(error) or repr(error))
+    full = DiskFull(f"disk full: writing {shown(path)} failed: {detail.splitlines()[0][:120]} ({kept})")
+    full.errno = errno.ENOSPC
+    return full
 
 
 @contextlib.contextmanager
@@ -69,7 +155,9 @@ def replacing(path: str | Path, *, allow_empty: bool = False) -> Iterator[Path]:
         raise IsADirectoryError(f"{path} is a directory; give a file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = _mode_for(path)
-    scratch = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    existed = path.exists()
+    # the scratch folder's name is cut short: with ".NAME.XXXXXXXX.tmp" a 250-byte NAME would pass NAME_MAX
+    scratch = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name[:100]}.", suffix=".tmp"))
     temporary = scratch / path.name
     try:
         yield temporary
@@ -81,6 +169,11 @@ def replacing(path: str | Path, *, allow_empty: bool = False) -> Iterator[Path]:
             os.fsync(written.fileno())
         os.chmod(temporary, mode)
         os.replace(temporary, path)
+    except Exception as error:
+        cause = None if isinstance(error, DiskFull) else _disk_full(error, path.parent)
+        if cause is None:
+            raise
+        raise _full_disk_error(cause, path, existed) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
