@@ -197,3 +197,8 @@ def test_a_timeline_travels_along_a_path_each_segment_its_part(pipe):
     stats = path_stats(take.joints, path, FPS)
     assert stats["mean_m"] <= 0.05 and stats["end_m"] < 0.1, stats
     assert take.metadata["segments"][1]["start"] == 60
+
+
+def test_sample_seeds_stay_in_range_at_the_largest_seed(pipe):
+    first, second = pipe.generate("a person walks forward", seconds=2, loop=True, seed=2**63 - 1, num_samples=2)
+    assert (first.metadata["seed"], second.metadata["seed"]) == (2**63 - 1, 0)

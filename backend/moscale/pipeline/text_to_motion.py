@@ -238,7 +238,8 @@ class MoScalePipeline:
         num_samples = checks.check_num_samples(num_samples)
         if path is not None or poses or loop or in_place:
             samples = [control.generate(self, prompt, seconds=seconds, frames=frames, path=path, poses=poses,
-                                        loop=loop, in_place=in_place, seed=None if seed is None else int(seed) + b,
+                                        loop=loop, in_place=in_place,
+                                        seed=None if seed is None else (int(seed) + b) % 2**63,  # int64 in files
                                         guidance=guidance, schedule=schedule, temperature=temperature, top_p=top_p,
                                         top_k=top_k, foot_lock=foot_lock, progress=progress, cancel=cancel)
                        for b in range(int(num_samples))]
