@@ -88,7 +88,8 @@ def test_npz_is_amass_smplh_shaped_and_keeps_our_keys(tmp_path, clip):
         assert data["dmpls"].shape == (170, 8) and not data["dmpls"].any()
     loaded = Motion.load(tmp_path / "walk.npz")
     assert np.array_equal(loaded.joints, motion.joints)
-    assert (loaded.fps, loaded.prompt, loaded.metadata) == (20.0, "a person walks", {"seed": 3})
+    assert (loaded.fps, loaded.prompt, loaded.metadata) == (20.0, "a person walks",
+                                                            {"seed": 3, "source": str(tmp_path / "walk.npz")})
 
 
 def strip_to_amass(source: Path, target: Path, **changes) -> Path:

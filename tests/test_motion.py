@@ -82,7 +82,9 @@ def test_npz_round_trip(tmp_path, reference):
     loaded = Motion.load(tmp_path / "clip.npz")
     assert np.array_equal(loaded.joints, original.joints)
     assert np.array_equal(loaded.features, original.features)
-    assert (loaded.fps, loaded.prompt, loaded.metadata) == (20.0, "walk", {"id": "012314"})
+    # the file it came from is where an edit of it writes into (as for .bvh and .npy)
+    assert (loaded.fps, loaded.prompt, loaded.metadata) == (20.0, "walk", {"id": "012314",
+                                                                          "source": str(tmp_path / "clip.npz")})
 
 
 def test_bvh_round_trip(tmp_path, motion):

@@ -137,19 +137,23 @@ def _moved_roots(clip: BvhClip, turn_F33: np.ndarray, shift_F3: np.ndarray) -> B
     return BvhClip(moved, clip.frame_time, np.concatenate(blocks + [np.zeros((clip.num_frames, 0))], axis=1))
 
 
-def smpl_joints_to_bvh(joints_TJ3: np.ndarray, fps: float = FPS, scale: float = 1.0) -> BvhClip:
+def smpl_joints_to_bvh(joints_TJ3: np.ndarray, fps: float = FPS, scale: float = 1.0,
+                       rest_joints_TJ3: np.ndarray | None = None) -> BvhClip:
     """SMPL-22 joint positions (T, 22, 3), metres, Y up -> a BvhClip whose FK reproduces them (times ``scale``).
 
     Joints keep SMPL-22 order and names. Offsets are the rest directions (``RAW_OFFSETS``; for the children of the
     pelvis and spine3 the motion's own rigid geometry, see ``kinematics.rest_offsets_from_joints``) times the
     motion's own bone lengths. The root has position channels and sits at OFFSET 0 0 0; every joint has
     ``SMPL_ROTATION_ORDER`` (ZXY) rotation channels from ``kinematics.inverse_kinematics``; leaves get an End Site
-    half their bone length beyond them. ``scale`` converts units (100 for centimetres).
+    half their bone length beyond them. ``scale`` converts units (100 for centimetres). ``rest_joints`` measures
+    the bones on another clip instead (an edit written with its source's skeleton, so that the frames it kept come out
+    exactly as the source converted alone).
     """
     joints = np.asarray(joints_TJ3, dtype=np.float64)
     if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3):
         raise ValueError(f"expected SMPL-22 joints of shape (T, {NUM_JOINTS}, 3), got {joints.shape}")
-    offsets = kinematics.rest_offsets_from_joints(joints, PARENTS)
+    measured = joints if rest_joints_TJ3 is None else np.asarray(rest_joints_TJ3, dtype=np.float64)
+    offsets = kinematics.rest_offsets_from_joints(measured, PARENTS)
     local_quats, root_positions = kinematics.inverse_kinematics(joints, PARENTS, rest_offsets=offsets)
     angles = rot.matrix_to_euler(rot.to_matrix(local_quats), SMPL_ROTATION_ORDER)  # (T, J, 3) degrees
     rotation_channels = [f"{axis}rotation" for axis in SMPL_ROTATION_ORDER]

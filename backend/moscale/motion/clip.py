@@ -134,7 +134,20 @@ class Motion:
             return False
         source = Path(source)
         if suffix == ".bvh" and source.suffix.lower() != ".bvh":
-            return False  # a new SMPL-22 rig: the source has no hierarchy to keep
+            # a new SMPL-22 rig (the source has no hierarchy to keep) with the source's own bones, so the frames the
+            # edit kept come out exactly as the source converted alone (bones measured on the edit moved them ~9 mm)
+            from moscale.motion.bvh import write_bvh
+            from moscale.motion.bvh_convert import smpl_joints_to_bvh
+
+            try:
+                rest = Motion.load(source).joints
+            except (OSError, ValueError) as error:
+                import warnings
+
+                warnings.warn(f"{path}: bones measured on the edit, not its source ({error})", stacklevel=3)
+                return False
+            write_bvh(path, smpl_joints_to_bvh(self.joints, self.fps, rest_joints_TJ3=rest))
+            return True
         from moscale.motion import edit_files
 
         start, end = int(meta["edit_start"]), int(meta["edit_end"])
@@ -197,7 +210,9 @@ class Motion:
 
             fields = read_npz(path, fps)
             metadata = fields.pop("metadata")
-            return cls(**fields, metadata=metadata if isinstance(metadata, dict) else {"metadata": metadata})
+            metadata = metadata if isinstance(metadata, dict) else {"metadata": metadata}
+            # this file is what an edit of the loaded motion is an edit of (a stored "source" was the file's own)
+            return cls(**fields, metadata={**metadata, "source": str(path)})
         return cls._load_bvh(path, joint_map, unit_scale)
 
     @classmethod
