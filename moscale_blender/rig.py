@@ -51,10 +51,10 @@ def scene_fps(scene: bpy.types.Scene) -> float:
 
 
 def retarget_motion(obj: bpy.types.Object, match: rigs.RigMatch, joints: np.ndarray, fps: float,
-                    out_fps: float) -> retarget.RetargetResult:
-    """Pose channels for ``joints`` (T, 22, 3, Y up, at ``fps``) on ``obj``, resampled to ``out_fps``."""
-    result = retarget.retarget(joints, read_rest(obj), match, fps=fps)
-    return retarget.resample(result, out_fps)
+                    out_fps: float, pin_feet: bool = True) -> retarget.RetargetResult:
+    """Pose channels for ``joints`` (T, 22, 3, Y up, at ``fps``) on ``obj`` at ``out_fps`` (``retarget.retarget_at``);
+    with ``pin_feet`` the rig's feet stay put over the motion's contacts (``retarget.joint_frames``)."""
+    return retarget.retarget_at(joints, read_rest(obj), match, fps, out_fps, pin_feet=pin_feet)
 
 
 class RigRefused(ValueError):
@@ -73,19 +73,20 @@ class TakeKeys:
 
 
 def take_keys(obj: bpy.types.Object, match: rigs.RigMatch, joints: np.ndarray, fps: float,
-              out_fps: float) -> TakeKeys:
-    """Key channels putting ``obj`` into ``joints`` (T, 22, 3, Y up, at ``fps``), at ``out_fps``."""
+              out_fps: float, pin_feet: bool = True) -> TakeKeys:
+    """Key channels putting ``obj`` into ``joints`` (T, 22, 3, Y up, at ``fps``), at ``out_fps``; ``pin_feet`` as
+    for ``retarget_motion``."""
     rest = read_rest(obj)
     if control_rig.controls_of(obj, match):
         from moscale.motion import Motion
 
         if out_fps != fps:
             joints = Motion(np.asarray(joints, dtype=np.float64), fps).resample(out_fps).joints
-        frames = retarget.joint_frames(joints, rest, match)
+        frames = retarget.joint_frames(joints, rest, match, fps=out_fps, pin_feet=pin_feet)
         control_rig.set_switches(obj, match.bone_map.switches)
         channels = control_rig.solve(obj, match, frames)
         return TakeKeys(channels, len(frames.heads), frames.heads, True)
-    result = retarget_motion(obj, match, joints, fps, out_fps)
+    result = retarget_motion(obj, match, joints, fps, out_fps, pin_feet)
     heads = retarget.posed_heads(rest, result)  # the keyed pose as Blender plays it when nothing overrides it
     index = [rest.index(name) for name in match.bone_of_joint]
     expected = heads[:, index]

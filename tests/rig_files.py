@@ -38,6 +38,14 @@ def renamed_clip(joints: np.ndarray, fps: float, names, scale: float = 1.0, drop
     return bvh.BvhClip(kept, clip.frame_time, clip.channels[:, columns])
 
 
+def other_proportions(joints: np.ndarray) -> np.ndarray:
+    """Another body than the clip's: 8% taller, with feet 1.8 times as long (ankle -> toe), like a LAFAN actor."""
+    out = np.array(joints, dtype=np.float64) * 1.08
+    for ankle, toe in ((7, 10), (8, 11)):
+        out[:, toe] = out[:, ankle] + 1.8 * (out[:, toe] - out[:, ankle])
+    return out
+
+
 def write_clip(path: Path, clip: bvh.BvhClip) -> Path:
     path.write_text(bvh.format_bvh(clip), encoding="utf-8")
     return path

@@ -91,7 +91,7 @@ def test_mixamo_like_rig_bone_directions_within_one_degree(joints, prefix):
     rest = mixamo_rest(prefix)
     match = rigs.detect_rig(rest.names)
     assert match.map_name == "mixamo" and match.bone_of_joint[0] == prefix + "Hips"
-    result = rt.retarget(joints, rest, match)
+    result = rt.retarget(joints, rest, match, pin_feet=False)  # pinned feet re-aim the legs (tests/test_rig_feet.py)
     heads = rt.posed_heads(rest, result)
     index = [rest.index(name) for name in match.bone_of_joint]
     motion = rt.to_z_up(joints)

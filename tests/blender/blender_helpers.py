@@ -1,6 +1,7 @@
 """Helpers shared by the add-on tests (imported by name; conftest.py holds only fixtures)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -67,6 +68,18 @@ def build_armature(name: str, names, parents, heads, tails, rolls, location=(0.0
         bones.append(bone)
     bpy.ops.object.mode_set(mode='OBJECT')
     return obj
+
+
+def as_fbx_imports(points_z_up_cm: np.ndarray) -> np.ndarray:
+    """Armature-space points of a rig as an FBX from Mixamo or Unreal imports: Y up inside an object turned +90
+    degrees about X (which stands it up in Blender's Z-up world). (x, y, z) -> (x, z, -y)."""
+    return points_z_up_cm @ np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+
+def fbx_like_rig(name: str, names, parents, heads, tails, rolls) -> bpy.types.Object:
+    """A rig with an FBX import's object transform: rotated 90 degrees about X, scale 0.01, bones in centimetres."""
+    return build_armature(name, names, parents, as_fbx_imports(heads), as_fbx_imports(tails), rolls,
+                          rotation=(math.pi / 2, 0.0, 0.0), scale=0.01)
 
 
 class RecordingLayout:

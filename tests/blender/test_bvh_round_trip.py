@@ -4,15 +4,13 @@ root `__0` had no CHANNELS line, so the importer skipped the next line) and a Mi
 about X, scaled 0.01, bones in centimetres) came back lying on its back at 100 times its size."""
 from __future__ import annotations
 
-import math
-
 import bpy
 import numpy as np
 import pytest
 from moscale.motion import Motion
 from moscale.motion.skeleton import JOINT_NAMES
 
-from blender_helpers import apply_motion, build_armature, import_bvh_with_defaults, world_heads
+from blender_helpers import apply_motion, fbx_like_rig, import_bvh_with_defaults, world_heads
 from moscale_blender import export
 from retarget_rigs import mixamo_like_bones
 
@@ -25,18 +23,6 @@ UNREAL_NAMES = {"pelvis": "pelvis", "left_hip": "thigh_l", "right_hip": "thigh_r
                 "neck": "neck_01", "left_collar": "clavicle_l", "right_collar": "clavicle_r", "head": "head",
                 "left_shoulder": "upperarm_l", "right_shoulder": "upperarm_r", "left_elbow": "lowerarm_l",
                 "right_elbow": "lowerarm_r", "left_wrist": "hand_l", "right_wrist": "hand_r"}
-
-
-def as_fbx_imports(points_z_up_cm: np.ndarray) -> np.ndarray:
-    """Armature-space points of a rig as an FBX from Mixamo or Unreal imports: Y up inside an object turned +90
-    degrees about X (which stands it up in Blender's Z-up world). (x, y, z) -> (x, z, -y)."""
-    return points_z_up_cm @ np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
-
-
-def fbx_like_rig(name: str, names, parents, heads, tails, rolls) -> bpy.types.Object:
-    """A rig with an FBX import's object transform: rotated 90 degrees about X, scale 0.01, bones in centimetres."""
-    return build_armature(name, names, parents, as_fbx_imports(heads), as_fbx_imports(tails), rolls,
-                          rotation=(math.pi / 2, 0.0, 0.0), scale=0.01)
 
 
 def mixamo_rig() -> bpy.types.Object:

@@ -84,7 +84,9 @@ def test_rigify_rig_follows_the_motion_through_its_controls(rigify_rig, clip_joi
     error = np.linalg.norm(evaluated - target, axis=-1)
     angle = np.degrees(np.arccos(np.clip((bone_directions(evaluated) * bone_directions(to_z_up(joints))).sum(-1),
                                          -1.0, 1.0)))
-    aimed = [c - 1 for c, p in enumerate(PARENTS) if p >= 0 and p not in (0, 9)]  # not Rigify's own hip/chest shape
+    # not Rigify's own hip/chest shape, nor the legs, which bend (and a straight leg's heel lifts) to hold the feet
+    # still and above the floor (moscale.motion.rig_feet; ``target`` has them)
+    aimed = [c - 1 for c, p in enumerate(PARENTS) if p >= 0 and p not in (0, 9) and c not in (4, 5, 7, 8, 10, 11)]
     print(f"Rigify: {len(joints)} frames keyed in {seconds:.2f} s; evaluated DEF bones vs target: max "
           f"{100 * error.max():.3f} cm, mean {100 * error.mean():.3f} cm; bone directions vs the motion: max "
           f"{angle[:, aimed].max():.2f} deg")
@@ -99,7 +101,13 @@ def test_rigify_rig_follows_the_motion_through_its_controls(rigify_rig, clip_joi
     assert ahead.max() > 0.3 and ahead.min() < -0.3  # the feet alternate
     assert np.array_equal(np.sign(ahead[np.abs(ahead) > 0.05]),
                           np.sign(joints[:, 10, 2] - joints[:, 11, 2])[np.abs(ahead) > 0.05])
-    assert abs(evaluated[:, [7, 8, 10, 11], 2].min()) < 0.01  # on the floor
+    soles = []  # the rig's own soles (heel bones, toe ends) stand on the floor, not its ankle and toe joints
+    for row in range(len(joints)):
+        bpy.context.scene.frame_set(1 + row)
+        bones = rigify_rig.evaluated_get(bpy.context.evaluated_depsgraph_get()).pose.bones
+        soles.append(min(min(bones[f"ORG-heel.02.{s}"].head.z, bones[f"ORG-heel.02.{s}"].tail.z,
+                             bones[f"DEF-toe.{s}"].tail.z) for s in "LR"))
+    assert abs(min(soles)) < 0.01  # on the floor
 
 
 def test_rig_whose_constraints_override_keys_is_refused(rigify_rig, clip_joints):

@@ -211,8 +211,9 @@ class Motion:
             fields = read_npz(path, fps)
             metadata = fields.pop("metadata")
             metadata = metadata if isinstance(metadata, dict) else {"metadata": metadata}
-            # this file is what an edit of the loaded motion is an edit of (a stored "source" was the file's own)
-            return cls(**fields, metadata={**metadata, "source": str(path)})
+            # this file is what an edit of the loaded motion is an edit of, unless the file names where it came from
+            # (`moscale data extract` records the .blend / .glb)
+            return cls(**fields, metadata={"source": str(path), **metadata})
         return cls._load_bvh(path, joint_map, unit_scale)
 
     @classmethod

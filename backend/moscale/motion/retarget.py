@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from moscale.motion import kinematics
+from moscale.motion import feet, kinematics, rig_feet
 from moscale.motion import rotations as rot
 from moscale.motion.rigs import RigMatch
 from moscale.motion.skeleton import BONE_LENGTHS_M, FPS, JOINT_NAMES, NUM_JOINTS, PARENTS
@@ -298,16 +298,17 @@ def _fk_heads(deltas_TJ4: np.ndarray, rest_joints_J3: np.ndarray, root_T3: np.nd
     return heads
 
 
-_FEET = [7, 8, 10, 11]  # ankles and toes: what stands on the floor
+def joint_frames(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, *, fps: float = FPS,
+                 contacts_T4: np.ndarray | None = None, pin_feet: bool = True) -> JointFrames:
+    """The per-joint rigid motion that puts ``rest``'s armature into ``joints`` (T, 22, 3, metres, Y up, at ``fps``).
 
-
-def joint_frames(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch) -> JointFrames:
-    """The per-joint rigid motion that puts ``rest``'s armature into ``joints`` (T, 22, 3, metres, Y up).
-
-    Root motion is scaled by the ratio of the rig's leg length (hip -> knee -> ankle) to the motion's. The floor
-    (y = 0) maps to the armature's z = 0 plane, and (except on SMPL's own skeleton) the whole take is then shifted
-    up or down so the rig's lowest foot joint over the take is as high as the motion's (scaled): a rig whose feet
-    are shaped differently from SMPL's still stands on the floor instead of floating or sinking.
+    Root motion is scaled by the ratio of the rig's leg length (hip -> knee -> ankle) to the motion's; the floor
+    (y = 0) maps to the armature's z = 0 plane. Except on SMPL's own skeleton (which already stands and steps where
+    the motion does: the AMASS export places a real SMPL body by the same leg-ratio rule, and must keep matching the
+    rig to 0.01 mm), the rig's feet are then made to stand and stay (``moscale.motion.rig_feet``): the take moves up
+    or down so the lowest point of the rig's soles (from its rest pose) touches the floor, and with ``pin_feet`` each
+    foot is held still over the motion's contact plants (``contacts`` (T, 4), by default found on the joints,
+    ``feet.contacts_from_joints``) and lifted wherever it would go below the floor, its leg re-solved to reach it.
     """
     joints = np.asarray(joints_TJ3, dtype=np.float64)
     if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3) or len(joints) == 0:
@@ -323,20 +324,24 @@ def joint_frames(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch) ->
     ground_offset = rest_joints[0] - np.dot(rest_joints[0], up) * up
     root_head = scale * motion[:, 0] + ground_offset  # (T, 3) armature space
     heads = _fk_heads(deltas, rest_joints, root_head)
-    if match.map_name != "smpl":  # SMPL's own skeleton already stands where the motion does (the AMASS export
-        # places a real SMPL body by the same leg-ratio rule, and must keep matching the rig to 0.01 mm)
-        lowest_rig = float(np.min(heads[:, _FEET] @ up))
-        lowest_motion = scale * float(np.min(motion[:, _FEET] @ up))
-        heads += (lowest_motion - lowest_rig) * up
+    if match.map_name == "smpl":
+        return JointFrames(deltas, heads, rest_joints)
+    shape = rig_feet.foot_shape(rest_joints, np.concatenate([rest.heads, rest.tails]), up)
+    heads = rig_feet.stand_on_floor(shape, deltas, heads, rest_joints)
+    if pin_feet:
+        contacts = feet.contacts_from_joints(joints, fps) if contacts_T4 is None else np.asarray(contacts_T4, bool)
+        deltas, heads = rig_feet.pin_feet(deltas, heads, rest_joints, shape, contacts,
+                                          rot.normalize(rest.object_rotation), scale, fps)
     return JointFrames(deltas, heads, rest_joints)
 
 
-def retarget(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps: float = FPS) -> RetargetResult:
+def retarget(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps: float = FPS, *,
+             pin_feet: bool = True) -> RetargetResult:
     """Pose-bone rotations and root location that put ``rest``'s armature into the motion ``joints`` (T, 22, 3).
 
     ``joints`` are metres, Y up (HumanML3D); where the root goes is ``joint_frames``'.
     """
-    frames = joint_frames(joints_TJ3, rest, match)
+    frames = joint_frames(joints_TJ3, rest, match, fps=fps, pin_feet=pin_feet)
     deltas = frames.deltas
     num_frames = len(deltas)
     bone_index = np.array([rest.index(name) for name in match.bone_of_joint])
@@ -365,19 +370,39 @@ def retarget(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps: f
     return RetargetResult(names, rotations, rest.names[root], root_location, float(fps))
 
 
+def _sample_at(count_in: int, fps_in: float, fps: float, num_frames: int):
+    """(lower, upper, weight) of ``num_frames`` samples at ``fps`` of ``count_in`` frames at ``fps_in``: linear
+    interpolation between source frames, the last frame held."""
+    position = np.clip(np.arange(num_frames) * (fps_in / fps), 0.0, count_in - 1)
+    lower = np.minimum(np.floor(position).astype(np.int64), max(count_in - 2, 0))
+    upper = np.minimum(lower + 1, count_in - 1)
+    return lower, upper, position - lower  # (N,) each
+
+
 def resample(result: RetargetResult, fps: float, num_frames: int | None = None) -> RetargetResult:
     """Resample to ``fps`` (slerp rotations, linear root location); default length keeps the duration T / fps_in."""
     if num_frames is None:
         num_frames = max(1, int(round(result.num_frames * fps / result.fps)))
     if fps == result.fps and num_frames == result.num_frames:
         return result
-    position = np.clip(np.arange(num_frames) * (result.fps / fps), 0.0, result.num_frames - 1)
-    lower = np.minimum(np.floor(position).astype(np.int64), max(result.num_frames - 2, 0))
-    upper = np.minimum(lower + 1, result.num_frames - 1)
-    weight = position - lower  # (N,)
+    lower, upper, weight = _sample_at(result.num_frames, result.fps, fps, num_frames)
     rotations = rot.slerp(result.rotations[lower], result.rotations[upper], weight[:, None])
     location = result.root_location[lower] * (1.0 - weight[:, None]) + result.root_location[upper] * weight[:, None]
     return RetargetResult(result.bone_names, rot.make_continuous(rotations), result.root_bone, location, float(fps))
+
+
+def retarget_at(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps: float, out_fps: float, *,
+                pin_feet: bool = True) -> RetargetResult:
+    """``retarget`` for a scene at ``out_fps``, with ``resample``'s frame count. SMPL's own skeleton is retargeted at
+    ``fps`` and its rotations slerped (exact at the motion's frames); any other rig is retargeted from the joints
+    interpolated to ``out_fps``, so its feet are pinned on every frame it plays (slerped rotations between two
+    pinned frames would let the foot dip and slide)."""
+    joints = np.asarray(joints_TJ3, dtype=np.float64)
+    if match.map_name == "smpl" or fps == out_fps or len(joints) < 2:
+        return resample(retarget(joints, rest, match, fps, pin_feet=pin_feet), out_fps)
+    lower, upper, weight = _sample_at(len(joints), fps, out_fps, max(1, int(round(len(joints) * out_fps / fps))))
+    weight = weight[:, None, None]
+    return retarget(joints[lower] * (1.0 - weight) + joints[upper] * weight, rest, match, out_fps, pin_feet=pin_feet)
 
 
 def posed_heads(rest: ArmatureRest, result: RetargetResult) -> np.ndarray:

@@ -1,0 +1,215 @@
+"""Feet that stay planted on a rig: contacts as a property of the rig's own pose (numpy, no Blender).
+
+A rig with other proportions than the motion's moves its feet differently: root motion is scaled by the leg-length
+ratio, but the legs, hips and feet of the rig are not the motion's scaled, so a foot the motion holds still slides on
+the rig (several cm per step) and a foot shaped otherwise sinks into the floor or floats. ``retarget.joint_frames``
+hands the rig's FK joints here; this module
+
+1. reads the rig's soles (``foot_shape``): on a rest pose that stands on the ground, the point under each ankle
+   (the heel), the toe joint and any bones lying on the sole (Rigify's heel bones, toe ends); on any other rest pose
+   (a BVH's), the ankle and toe joints, as for the motion's own skeleton;
+2. stands the take on the floor (``stand_on_floor``): the whole take moves up or down so its lowest sole point over
+   the take touches the floor (the armature's z = 0 plane, where the motion's floor maps);
+3. pins the rig's feet (``pin_feet``): in a Y-up metre frame comparable to the motion (object rotation, Z up and
+   the leg-ratio scale undone), ``feet.foot_corrections`` holds the rig's own ankle and toe still over every plant
+   of the motion's contacts, eased in and out, the toe held from the frame it lands (``toe_down_longer``); the foot
+   is lifted wherever a sole point would go below the floor; the knee follows by two-bone IK (where the straight
+   leg cannot reach, the heel lifts about the planted toe) and the hip and knee deltas are re-solved to aim at the
+   new knee and ankle (the ankle and toe keep their world orientation), so the rotations ``retarget`` writes
+   produce those positions.
+
+Frames with nothing to correct keep their deltas and heads bit for bit. SMPL's own skeleton never comes here: it
+already stands and steps where the motion does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from moscale.motion import feet
+from moscale.motion import rotations as rot
+from moscale.motion.skeleton import FPS, PARENTS
+
+# A rig bone point belongs to a foot's sole when it lies (rest pose, horizontally) within these bounds of the ankle ->
+# toe segment, in units of its length: from 0.6 behind the ankle to 0.8 beyond the toe, 0.45 to either side.
+_BEHIND, _BEYOND, _SIDE = 0.6, 0.8, 0.45
+_TOLERANCE = 1e-3  # of the leg length: points this close to the sole level or the toe's height still count
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
+@dataclass(frozen=True)
+class FootShape:
+    """The rig's soles (armature space): per foot (left, right) the points that must stay above the floor, each
+    carried rigidly by one joint (the ankle, or the toe for points beyond it), and ``up``, the armature's up axis."""
+
+    points: tuple[np.ndarray, np.ndarray]    # (N, 3) each, where they are in the rest pose
+    carriers: tuple[np.ndarray, np.ndarray]  # (N,) SMPL joint index each
+    up: np.ndarray
+
+
+def foot_shape(rest_joints_J3: np.ndarray, bone_points_P3: np.ndarray, up_3: np.ndarray) -> FootShape:
+    """The soles of a rig from its rest joints (22, 3) and every bone head and tail (P, 3), armature space.
+
+    A rest pose that stands on the z = 0 plane (along ``up``: the plane lies between its lowest ankle/toe joint and
+    its ankles, as on Rigify, Mixamo and Unreal rigs, whose toe joints sit a little above the ground) shows the foot:
+    each sole is the point under the ankle on that ground (the heel), the toe joint, and the rig's bones lying on
+    the sole (heel bones, toe ends) within the foot's outline. Any other rest pose (a BVH whose root sits at the
+    origin, LAFAN1's bones all along one axis) says nothing of the ground: the soles are the ankle and toe joints,
+    as for the motion's own skeleton (``feet.lock_feet``).
+    """
+    up = _unit(np.asarray(up_3, dtype=np.float64))
+    rest = np.asarray(rest_joints_J3, dtype=np.float64)
+    bone_points = np.unique(np.asarray(bone_points_P3, dtype=np.float64).reshape(-1, 3), axis=0)  # bones share ends
+    leg = float(np.mean([np.linalg.norm(rest[k] - rest[h]) + np.linalg.norm(rest[a] - rest[k])
+                         for h, k, a, _ in feet.LEGS]))
+    tolerance = _TOLERANCE * leg
+    height = rest @ up
+    if not -tolerance <= float(height[[7, 8, 10, 11]].min()) < float(height[[7, 8]].min()):
+        joints = tuple(np.array([ankle, toe]) for _, _, ankle, toe in feet.LEGS)
+        return FootShape(tuple(rest[j] for j in joints), joints, up)
+
+    def flat(points: np.ndarray) -> np.ndarray:
+        return points - (points @ up)[..., None] * up
+
+    points, carriers = [], []
+    for side, (_, _, ankle, toe) in enumerate(feet.LEGS):
+        other_ankle, other_toe = feet.LEGS[1 - side][2:]
+        heel = rest[ankle] - height[ankle] * up
+        start, along = flat(rest[ankle]), flat(rest[toe] - rest[ankle])
+        length2 = max(float(along @ along), 1e-12)
+        s = (flat(bone_points) - start) @ along / length2  # (P,) position along the foot, 0 ankle, 1 toe
+        lateral = np.linalg.norm(flat(bone_points) - start - s[:, None] * along, axis=-1)
+        h = bone_points @ up
+        inside = ((s >= -_BEHIND) & (s <= 1 + _BEYOND) & (lateral <= _SIDE * np.sqrt(length2))
+                  & (h >= -tolerance) & (h <= height[toe] + tolerance)
+                  & (_distance_to_segment(flat(bone_points), start, flat(rest[toe]))
+                     <= _distance_to_segment(flat(bone_points), flat(rest[other_ankle]), flat(rest[other_toe]))))
+        points.append(np.concatenate([heel[None], rest[toe][None], bone_points[inside]]))
+        carriers.append(np.where(np.concatenate([[False, False], s[inside] > 1]), toe, ankle))
+    return FootShape(tuple(points), tuple(carriers), up)
+
+
+def _distance_to_segment(points_P3: np.ndarray, start_3: np.ndarray, stop_3: np.ndarray) -> np.ndarray:
+    along = stop_3 - start_3
+    s = np.clip((points_P3 - start_3) @ along / max(float(along @ along), 1e-12), 0.0, 1.0)
+    return np.linalg.norm(points_P3 - start_3 - s[:, None] * along, axis=-1)
+
+
+def sole_heights(shape: FootShape, deltas_TJ4: np.ndarray, heads_TJ3: np.ndarray, rest_joints_J3: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(T, N) height above the floor (armature units, along ``shape.up``) of each foot's sole points, left and
+    right, with every point moved rigidly by its carrying joint."""
+    out = []
+    for points, carriers in zip(shape.points, shape.carriers):
+        offsets = points - rest_joints_J3[carriers]  # (N, 3)
+        posed = heads_TJ3[:, carriers] + rot.rotate(deltas_TJ4[:, carriers], offsets)  # (T, N, 3)
+        out.append(posed @ shape.up)
+    return out[0], out[1]
+
+
+def stand_on_floor(shape: FootShape, deltas_TJ4: np.ndarray, heads_TJ3: np.ndarray, rest_joints_J3: np.ndarray
+                   ) -> np.ndarray:
+    """``heads`` (T, 22, 3) moved along ``up`` so the lowest sole point over the take is on the floor (height 0)."""
+    left, right = sole_heights(shape, deltas_TJ4, heads_TJ3, rest_joints_J3)
+    return heads_TJ3 - min(float(left.min()), float(right.min())) * shape.up
+
+
+def _to_motion_frame(points: np.ndarray, object_rotation: np.ndarray, scale: float) -> np.ndarray:
+    """Armature space -> the motion's frame: world Z up -> Y up, metres of the motion's body."""
+    world = rot.rotate(object_rotation, points)
+    return np.stack([world[..., 0], world[..., 2], -world[..., 1]], axis=-1) / scale
+
+
+def _from_motion_frame(vectors: np.ndarray, object_rotation: np.ndarray, scale: float) -> np.ndarray:
+    world = np.stack([vectors[..., 0], -vectors[..., 2], vectors[..., 1]], axis=-1) * scale
+    return rot.rotate(rot.conjugate(object_rotation), world)
+
+
+def toe_down_longer(contacts_T4: np.ndarray) -> np.ndarray:
+    """(T, 4) contacts with each toe down ``feet.TOE_HANDOVER // 2`` frames earlier and later while its heel (ankle)
+    is down.
+
+    ``feet.foot_corrections`` passes a plant's pin between the ankle and the toe over TOE_HANDOVER frames centred on
+    the toe's touch-down (and lift-off, where the ankle's channel outlasts the toe's), so the toe slides for a frame
+    or two while it is down; a rig's foot, often longer than the motion's, rolls further over those frames. Counted
+    down longer, the toe is held on every frame it is down, and the hand-over happens while only the heel is down,
+    as the foot rolls over it and the ankle moves anyway."""
+    contacts = np.asarray(contacts_T4, dtype=bool).copy()
+    for ankle, toe in ((0, 1), (2, 3)):
+        down = contacts[:, toe].copy()
+        for lead in range(1, feet.TOE_HANDOVER // 2 + 1):
+            contacts[:-lead, toe] |= down[lead:] & contacts[:-lead, ankle]
+            contacts[lead:, toe] |= down[:-lead] & contacts[lead:, ankle]
+    return contacts
+
+
+def _aim(parent_delta_N4: np.ndarray, rest_offset_3: np.ndarray, direction_N3: np.ndarray) -> np.ndarray:
+    """The delta of a single-child joint (``retarget.joint_deltas``' rule): its parent's, then the swing that points
+    the rest offset along ``direction``."""
+    rest_N3 = np.broadcast_to(_unit(rest_offset_3), parent_delta_N4.shape[:-1] + (3,))
+    rest_direction = rot.rotate(parent_delta_N4, rest_N3)
+    return rot.multiply(rot.between(rest_direction, _unit(direction_N3)), parent_delta_N4)
+
+
+def _heel_rise(hip_N3: np.ndarray, ankle_N3: np.ndarray, toe_N3: np.ndarray, reach: float, foot: float
+               ) -> np.ndarray:
+    """The ankle nearest ``ankle`` that is ``reach`` from the hip and ``foot`` from the toe: where the leg, straight,
+    cannot reach the pinned ankle, the heel lifts and the foot pivots about its planted toe (as at push-off). Frames
+    where even the toe is out of reach keep ``ankle`` (the IK then pulls it in along the leg)."""
+    axis = toe_N3 - hip_N3
+    distance = np.linalg.norm(axis, axis=-1, keepdims=True)
+    along = (distance ** 2 + reach ** 2 - foot ** 2) / (2 * distance)  # from the hip toward the toe
+    radius2 = reach ** 2 - along ** 2
+    centre = hip_N3 + axis / distance * along
+    off = ankle_N3 - centre
+    off = off - (off * axis).sum(-1, keepdims=True) / distance ** 2 * axis
+    circle = centre + _unit(off) * np.sqrt(np.maximum(radius2, 0.0))
+    return np.where((radius2 > 0) & (distance < reach + foot), circle, ankle_N3)
+
+
+def pin_feet(deltas_TJ4: np.ndarray, heads_TJ3: np.ndarray, rest_joints_J3: np.ndarray, shape: FootShape,
+             contacts_T4: np.ndarray, object_rotation: np.ndarray, scale: float, fps: float = FPS
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """(deltas, heads) with the rig's feet held still over each plant of ``contacts`` (T, 4; ``feet.CONTACT_JOINTS``
+    order) and no sole point below the floor; armature space throughout, ``scale`` armature units per motion metre.
+
+    The foot moves rigidly (the ankle and toe keep their world orientation) and the knee follows by two-bone IK,
+    except where the straight leg cannot reach a foot whose toe is down: there the heel lifts about the pinned toe.
+    Frames whose feet need no correction are returned bit for bit.
+    """
+    deltas, heads = deltas_TJ4.copy(), heads_TJ3.copy()
+    rest = rest_joints_J3
+    blend = max(1, int(round(4 * fps / FPS)))  # lock_feet's 4 frames at 20 fps
+    contacts = toe_down_longer(contacts_T4)
+    # the horizontal pins and re-planting arcs; the floor is the soles', below
+    delta_m = feet.foot_corrections(_to_motion_frame(heads_TJ3, object_rotation, scale), contacts, blend,
+                                    floor=-np.inf)  # (T, 2, 3)
+    soles = sole_heights(shape, deltas_TJ4, heads_TJ3, rest)
+    for side, (hip, knee, ankle, toe) in enumerate(feet.LEGS):
+        lowest_m = soles[side].min(axis=1) / scale + delta_m[:, side, 1]
+        delta_m[:, side, 1] += np.maximum(-lowest_m, 0.0)
+        frames = np.flatnonzero(np.abs(delta_m[:, side]).max(axis=-1) > 0)
+        if len(frames) == 0:
+            continue
+        hips, ankles, toes = heads_TJ3[frames, hip], heads_TJ3[frames, ankle], heads_TJ3[frames, toe]
+        target = ankles + _from_motion_frame(delta_m[frames, side], object_rotation, scale)
+        toe_target = toes + (target - ankles)
+        reach = (np.linalg.norm(rest[knee] - rest[hip]) + np.linalg.norm(rest[ankle] - rest[knee])) * (1 - 1e-4)
+        rise = contacts[frames, 2 * side + 1] & (np.linalg.norm(target - hips, axis=-1) > reach)
+        target[rise] = _heel_rise(hips[rise], target[rise], toe_target[rise], reach,
+                                  float(np.linalg.norm(rest[toe] - rest[ankle])))
+        new_knee, new_ankle = feet.two_bone_knee(hips, heads_TJ3[frames, knee], ankles, target)
+        heads[frames, knee], heads[frames, ankle] = new_knee, new_ankle
+        heads[frames, toe] = toes + (new_ankle - ankles)
+        heads[frames[rise], toe] = toe_target[rise]
+        # the heel-rise frames pitch the foot about the toe; the toe keeps its world orientation (it bends)
+        pitch = rot.between(_unit(toes[rise] - ankles[rise]), _unit(toe_target[rise] - new_ankle[rise]))
+        deltas[frames[rise], ankle] = rot.multiply(pitch, deltas_TJ4[frames[rise], ankle])
+        hip_delta = _aim(deltas_TJ4[frames, PARENTS[hip]], rest[knee] - rest[hip], new_knee - hips)
+        deltas[frames, hip] = hip_delta
+        deltas[frames, knee] = _aim(hip_delta, rest[ankle] - rest[knee], new_ankle - new_knee)
+    return deltas, heads
