@@ -76,12 +76,62 @@ _RUN_LOCK = threading.Lock()  # one backend call at a time (a cancelled job may 
 _DEVICES: str | None = None
 
 
+def _not_installed(error: ImportError) -> BackendError:
+    return BackendError(f"The MoScale backend is not installed in Blender's Python ({error}).")
+
+
 def _import_pipeline():
     try:
         from moscale.pipeline import MoScalePipeline
     except ImportError as error:
-        raise BackendError(f"The MoScale backend is not installed in Blender's Python ({error}).") from error
+        raise _not_installed(error) from error
     return MoScalePipeline
+
+
+_CHECKS: Any = None  # moscale.pipeline.checks once imported (it imports torch: the panel never waits for that)
+_CHECKS_LOADING: list[threading.Thread] = []
+
+
+def pipeline_checks():
+    """``moscale.pipeline.checks``: the value checks the command line and the Python API share."""
+    global _CHECKS
+    if _CHECKS is None:
+        try:
+            from moscale.pipeline import checks
+        except ImportError as error:
+            raise _not_installed(error) from error
+        _CHECKS = checks
+    return _CHECKS
+
+
+def load_checks_later() -> threading.Thread | None:
+    """Import ``pipeline_checks`` in a background thread, once; None when loaded or already tried."""
+    if _CHECKS is not None or _CHECKS_LOADING:
+        return None
+
+    def load() -> None:
+        try:
+            pipeline_checks()
+        except BackendError:
+            pass  # no PyTorch yet: the panel shows how to install it, and Generate says so
+
+    thread = threading.Thread(target=load, name="moscale-load-checks", daemon=True)
+    _CHECKS_LOADING.append(thread)
+    thread.start()
+    return thread
+
+
+def text_warnings(prompt: str) -> list[str] | None:
+    """What the command line says about ``prompt`` before generating: why it is refused
+    (``checks.check_prompt``), else why the model will not follow it (``checks.prompt_warnings``: not English, no
+    motion words); None until ``pipeline_checks`` is loaded."""
+    checks, prompt = _CHECKS, prompt.strip()
+    if checks is None or not prompt:
+        return None if checks is None else []
+    try:
+        return checks.prompt_warnings(checks.check_prompt(prompt, "Prompt"))
+    except (TypeError, ValueError) as error:
+        return [str(error)]
 
 
 def get_pipeline(model_folder: str, device: str) -> Any:
@@ -156,6 +206,7 @@ class _NeverRaised(Exception):
 def _use_threads(pipeline, threads: int) -> None:
     import torch
 
+    threads = pipeline_checks().check_threads(threads)  # scripts' requests too: 100000 made torch crash
     if getattr(pipeline, "device", None) is not None and pipeline.device.type == "cpu":
         torch.set_num_threads(threads)
 

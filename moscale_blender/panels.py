@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import export, jobs, preferences, rig, takes, torch_install
+from . import export, jobs, preferences, properties, rig, takes, torch_install
 
 
 class MOSCALE_UL_takes(bpy.types.UIList):
@@ -44,8 +44,13 @@ def _draw_job(layout) -> bool:
 
 
 def _prompt_warnings(prompt: str) -> list[str]:
-    """What to warn about under the prompt when no job runs: the check made while typing, and the last job's."""
-    return list(dict.fromkeys(w for w in [jobs.prompt_warning(prompt) or "", *jobs.last_warnings()] if w))
+    """What to warn about under the prompt when no job runs: the command line's text checks (not English, only
+    invisible characters), the check made while typing, and the last job's."""
+    text = jobs.text_warnings(prompt)
+    if text is None:  # the backend's checks are not loaded yet (a file opened with its prompt)
+        properties.load_checks_later()
+    warnings = [*(text or ()), jobs.prompt_warning(prompt) or "", *jobs.last_warnings()]
+    return list(dict.fromkeys(w for w in warnings if w))
 
 
 def _draw_warning(layout, text: str, width: int = 60) -> None:

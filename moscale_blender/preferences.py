@@ -6,7 +6,7 @@ from pathlib import Path
 import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 
-from . import jobs, torch_install
+from . import checks, jobs, torch_install
 
 QUALITY_ITEMS = [
     ("FAST", "Fast", "4 refinement passes (1, 1, 1, 1 per scale)"),
@@ -122,9 +122,11 @@ AUTO_THREADS = 1
 
 
 def resolved_threads(context: bpy.types.Context) -> int:
+    """The CPU Threads preference (0: ``AUTO_THREADS``) through the command line's ``--threads`` check; raises
+    checks.TakeError beyond it (more than 4 threads per core)."""
     prefs = get(context)
     chosen = int(prefs.cpu_threads) if prefs is not None else 0
-    return chosen if chosen > 0 else AUTO_THREADS
+    return checks.check_threads(chosen) if chosen != 0 else AUTO_THREADS
 
 
 def resolved_quality(context: bpy.types.Context, scene_quality: str) -> str:

@@ -25,21 +25,30 @@ def _on_take_renamed(self: "MOSCALE_PG_take", _context) -> None:
 
 def _on_prompt(self: "MOSCALE_PG_settings", context) -> None:
     """Check the new prompt against what the model knows, in the background; the panel shows the warning when the
-    check is done (a timer redraws it)."""
+    check is done (a timer redraws it). The command line's text checks (not English, ...) need no model."""
+    load_checks_later()
     try:
         folder, device = takes.model_of(context)
     except takes.TakeError:
         return  # no model: Generate says so
-    if jobs.check_prompt_later(folder, device, self.prompt) is not None:
-        bpy.app.timers.register(_redraw_when_checked(self.prompt.strip()), first_interval=0.5)
+    thread = jobs.check_prompt_later(folder, device, self.prompt)
+    if thread is not None:
+        bpy.app.timers.register(_redraw_when_done(thread), first_interval=0.5)
 
 
-def _redraw_when_checked(prompt: str, timeout_s: float = 60.0):
+def load_checks_later() -> None:
+    """Load the prompt's text checks (``jobs.text_warnings``) in the background; redraw the panel once they are in."""
+    thread = jobs.load_checks_later()
+    if thread is not None:
+        bpy.app.timers.register(_redraw_when_done(thread), first_interval=0.5)
+
+
+def _redraw_when_done(thread, timeout_s: float = 60.0):
     waited = [0.0]
 
     def poll() -> float | None:
         waited[0] += 0.5
-        if jobs.prompt_warning(prompt) is None and waited[0] < timeout_s:
+        if thread.is_alive() and waited[0] < timeout_s:
             return 0.5
         for window in getattr(bpy.context.window_manager, "windows", ()):
             for area in window.screen.areas:

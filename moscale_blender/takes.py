@@ -16,11 +16,8 @@ import numpy as np
 from moscale.motion.rigs import UnknownRigError
 from moscale.motion.skeleton import FPS
 
-from . import character, control_rig, controls, jobs, keyframes, preferences, rig
-
-
-class TakeError(ValueError):
-    """A problem the user can fix, worded for a report."""
+from . import character, checks, control_rig, controls, jobs, keyframes, preferences, rig
+from .checks import TakeError
 
 
 @dataclass(frozen=True)
@@ -73,6 +70,7 @@ def _smpl_character(settings) -> bpy.types.Object | None:
 
 
 def _check_rig(obj: bpy.types.Object, bone_map_path: str):
+    checks.check_armature(obj)  # not in Edit Mode, not linked from another file
     try:
         return rig.match_bones(obj, bone_map_path)
     except UnknownRigError as error:
@@ -134,7 +132,9 @@ def _plan_target(context: bpy.types.Context) -> tuple[str, str]:
                             "'SMPL Character'.")
         _check_rig(obj, settings.bone_map_path)
         return obj.name, settings.bone_map_path
-    if _smpl_character(settings) is None and preferences.smpl_model_folder(context):
+    if _smpl_character(settings) is not None:
+        checks.check_armature(_smpl_character(settings))
+    elif preferences.smpl_model_folder(context):
         _body_file(context)  # the character will be made from the user's model files: find them now
     return "", ""  # the SMPL character is always detected, never custom-mapped
 
@@ -143,6 +143,7 @@ def _body_file(context: bpy.types.Context):
     from moscale.motion import body_model
 
     settings = settings_of(context)
+    checks.check_betas(settings.smpl_betas)
     try:
         return body_model.find_model_file(preferences.smpl_model_folder(context), settings.smpl_model_type.lower(),
                                           settings.smpl_gender.lower())
@@ -173,10 +174,11 @@ def make_smpl_character(context: bpy.types.Context, joints: np.ndarray | None = 
 def plan_generate(context: bpy.types.Context, prompt: str | None = None) -> tuple[jobs.GenerateRequest, GeneratePlan]:
     """Validate the panel's settings (with `prompt` in place of the panel's, e.g. a timeline's segments); raises
     TakeError with what to fix."""
-    settings = settings_of(context)
+    settings, numbers = settings_of(context), checks.GENERATE_NUMBERS if prompt is None else checks.SAMPLING_NUMBERS
     prompt = (settings.prompt if prompt is None else prompt).strip()
     if not prompt:
         raise TakeError("Empty prompt: type what the person should do, e.g. 'a person jumps twice'.")
+    checks.check_settings(settings, prompt, "Prompt", numbers)  # a timeline's: no Length or Variations
     target, bone_map_path = _plan_target(context)
     folder, device = model_of(context)
     quality = preferences.resolved_quality(context, settings.quality)
@@ -205,6 +207,7 @@ def plan_edit(context: bpy.types.Context) -> tuple[jobs.EditRequest, EditPlan]:
     prompt = settings.edit_prompt.strip()
     if not prompt:
         raise TakeError("Empty edit prompt: type what should happen inside the range.")
+    checks.check_settings(settings, prompt, "Edit Prompt", checks.SAMPLING_NUMBERS)
     take = edit_source(context)
     if take.armature is None or take.action is None:
         raise TakeError(f"Take '{take.name}' lost its armature or action; pick another take.")
@@ -328,7 +331,8 @@ def _keyed_action(obj: bpy.types.Object, match, motion, fps: float, frame_start:
     try:
         if previous is not None:
             keyframes.assign(obj, None)  # the solve of a control rig must not see another action's keys
-        keys = rig.take_keys(obj, match, motion.joints, motion.fps, fps)
+        keys = rig.take_keys(obj, match, motion.joints, motion.fps, fps,
+                             pin_feet=motion.metadata.get("foot_lock") is not False)  # Foot Lock off: unpinned
         keyframes.write_keys(action, keys.channels, frame_start)
         keyframes.assign(obj, action)
         rig.check_followed(obj, match, keys, frame_start)
@@ -397,17 +401,10 @@ def restore_rig(obj: bpy.types.Object, state: dict) -> None:
             setattr(pose_bone, name, moved.get(name, rest))
 
 
-def _find_take_by_action(settings, action_name: str):
-    for take in settings.takes:
-        if take.action is not None and take.action.name == action_name:
-            return take
-    return None
-
-
 def apply_edit(context: bpy.types.Context, plan: EditPlan, motion):
     """A new take: a copy of the source take with keys replaced only at frames plan.first..plan.last."""
     settings = settings_of(context)
-    source = _find_take_by_action(settings, plan.source_action)
+    source = next((t for t in settings.takes if t.action is not None and t.action.name == plan.source_action), None)
     if source is None or source.armature is None:
         raise TakeError("The take being edited was deleted; nothing was changed.")
     stored = keyframes.stored_motion(source.action)
@@ -417,7 +414,8 @@ def apply_edit(context: bpy.types.Context, plan: EditPlan, motion):
     previous = data.action if data is not None else None
     try:
         keyframes.assign(obj, None)  # the solve of a control rig must not see another action's keys
-        keys = rig.take_keys(obj, match, motion.joints, motion.fps, source.fps)
+        keys = rig.take_keys(obj, match, motion.joints, motion.fps, source.fps,
+                             pin_feet=motion.metadata.get("foot_lock") is not False)  # Foot Lock off: unpinned
     finally:
         keyframes.assign(obj, previous)
     if source.frame_start + keys.num_frames - 1 < plan.last:
@@ -454,6 +452,8 @@ def activate(settings, index: int) -> None:
         return
     take = settings.takes[index]
     if take.armature is not None and take.action is not None:
+        keep_original(settings, take.armature)  # the user's own action it plays (assigned since) is kept
+        take = settings.takes[index]  # adding a take may move the collection's items
         keyframes.assign(take.armature, take.action)
         if take.rig_state:  # the user's own switch values (IK/FK) and unkeyed pose, which MoScale's takes key
             restore_rig(take.armature, json.loads(take.rig_state))
@@ -468,6 +468,8 @@ def duplicate(settings, index: int):
     copied = {key: getattr(source, key) for key in keys}
     action = source.action.copy()
     action.use_fake_user = True
+    if copied["armature"] is not None:  # before adding the copy (adding moves items): the user's action is kept
+        keep_original(settings, copied["armature"])
     source_name = copied.pop("name")
     take = _new_take(settings, f"{source_name} copy")
     action.name = f"MoScale {take.name}"

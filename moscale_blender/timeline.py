@@ -8,7 +8,7 @@ import dataclasses
 import bpy
 from bpy.props import CollectionProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
-from . import jobs, takes
+from . import checks, jobs, takes
 from .operators import _JobOperator
 
 MIN_SECONDS, MAX_SECONDS = 0.5, 60.0
@@ -46,6 +46,7 @@ def plan_sequence(context) -> tuple[jobs.GenerateRequest, takes.GeneratePlan]:
     for number, (prompt, seconds) in enumerate(segments, start=1):
         if not prompt:
             raise takes.TakeError(f"Segment {number} has no prompt: type what happens in it, e.g. 'walks forward'.")
+        checks.check_prompt(prompt, f"Segment {number}")
         if not MIN_SECONDS <= seconds <= MAX_SECONDS:
             raise takes.TakeError(f"Segment {number} is {seconds:g} s; use {MIN_SECONDS:g} to {MAX_SECONDS:g} s.")
     total = sum(seconds for _, seconds in segments)

@@ -44,15 +44,18 @@ class BoneMap:
                 + (f"missing {missing} " if missing else "")
                 + (f"not a bone name: {not_names}" if not_names else "")
             )
+        shared = {bone: [j for j in JOINT_NAMES if self.bones.get(j) == bone] for bone in self.bones.values()}
+        shared = {bone: joints for bone, joints in shared.items() if len(joints) > 1}
+        if shared:  # one bone keyed as two joints plays neither (a one-bone armature "fitting" a full map)
+            bone, joints = next(iter(shared.items()))
+            raise ValueError(f"bone map {self.name!r}: joints {', '.join(joints)} all name bone {bone!r}; each "
+                             "joint needs a bone of its own (leave out a hand, toe or head the rig has no bone for)")
 
     @classmethod
     def from_json(cls, path: str | Path) -> "BoneMap":
         """Load ``{"name": ..., "description": ..., "bones": {"pelvis": "Hips", ...}}``."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"cannot read bone map {path}: {error}") from error
+        data = _read_json(path, "bone map")
         if not isinstance(data, dict) or not isinstance(data.get("bones"), dict):
             raise ValueError(f"bone map {path} needs a \"bones\" object mapping SMPL joint names to bone names")
         controls = data.get("controls", {})
@@ -67,16 +70,29 @@ class BoneMap:
     def from_source_map(cls, path: str | Path) -> "BoneMap | None":
         """A source rig map (``assets/rigs/*.json``, ``moscale.motion.sources``) whose 22 rules are plain joint names, as a
         bone map (LAFAN1, Mixamo BVH imported into Blender); None when some joint is a computed point."""
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"cannot read rig map {path}: {error}") from error
+        data = _read_json(Path(path), "rig map")
         joints = data.get("joints") if isinstance(data, dict) else None
         if not isinstance(joints, dict) or not all(isinstance(joints.get(j), str) for j in JOINT_NAMES):
             return None
         return cls(str(data.get("name", Path(path).stem)), {j: joints[j] for j in JOINT_NAMES},
                    str(data.get("description", "")))
 
+
+def _read_json(path: Path, what: str):
+    """The JSON in ``path``; ValueError naming ``what`` when it cannot be read, is binary (an image renamed .json) or
+    is not JSON."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        text = None
+    except OSError as error:
+        raise ValueError(f"cannot read {what} {path}: {error}") from error
+    if text is None or "\0" in text:  # not UTF-8, or NUL bytes: an image or archive renamed .json
+        raise ValueError(f"cannot read {what} {path}: not a JSON text file")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"cannot read {what} {path}: {error}") from error
 
 
 @dataclass(frozen=True)
