@@ -1,7 +1,7 @@
 """Feet that stay planted on a rig of other proportions (moscale.motion.rig_feet through retarget.joint_frames), in
 numpy: where the motion holds a toe still the rig's toe stays within 1 cm, no sole point goes below the floor, the
 rotations written produce the pinned positions, frames with nothing to pin are unchanged bit for bit, and SMPL's own
-skeleton is left exactly as it was. The evaluated Blender rigs: tests/blender/test_rig_feet.py."""
+skeleton is left exactly as it was. The evaluated Blender rigs: tests/blender/test_feet_on_user_rigs.py."""
 from __future__ import annotations
 
 import numpy as np

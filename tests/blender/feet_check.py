@@ -1,6 +1,6 @@
 """How a rig's feet look after a take, judged on the depsgraph-evaluated pose (constraints, drivers and all): the toe
 bone's horizontal travel over each contact plant of the motion, and how low the heel goes. Shared by
-tests/blender/test_rig_feet.py and benchmarks/rig_feet.py (imported by name)."""
+tests/blender/test_feet_on_user_rigs.py and benchmarks/rig_feet.py (imported by name)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
