@@ -150,8 +150,10 @@ def get_pipeline(model_folder: str, device: str) -> Any:
 
 
 def clear_model_cache() -> None:
+    """Forget the loaded models, and the prompt checks made with them."""
     with _CACHE_LOCK:
         _PIPELINES.clear()
+        _PROMPT_CHECKS.clear()
 
 
 def detect_devices() -> str:
