@@ -42,6 +42,7 @@ class FeetReport:
     drift_cm: np.ndarray  # per contact plant of the motion's toe channels: the toe bone's horizontal travel
     heels_cm: np.ndarray  # per frame: the lowest heel point's height above the floor
     feet_cm: np.ndarray  # per frame: the lowest head or tail of the foot bones
+    soles_cm: np.ndarray  # per frame: the lowest of the heels, the foot bones' ends and the toe bones' tips
 
     @property
     def frames_heel_below_1cm(self) -> int:
@@ -82,7 +83,8 @@ def evaluate_feet(obj, match, frame_start: int, frame_count: int, joints: np.nda
     toe_bones = [(match.bone_of_joint[7 + i], "tail") if 10 + i in match.tips else (match.bone_of_joint[10 + i], "head")
                  for i in (0, 1)]
     foot_bones = [match.bone_of_joint[7], match.bone_of_joint[8]]
-    toes, heel_heights, foot_heights = [], [], []
+    toe_ends = [match.bone_of_joint[10 + i] for i in (0, 1) if 10 + i not in match.tips]  # the tips of the toes
+    toes, heel_heights, foot_heights, sole_heights = [], [], [], []
     for row in range(frame_count):
         scene.frame_set(frame_start + row)
         pose = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).pose.bones
@@ -91,10 +93,12 @@ def evaluate_feet(obj, match, frame_start: int, frame_count: int, joints: np.nda
             local = np.linalg.inv(np.array(obj.data.bones[name].matrix_local)) @ np.append(rest_point, 1.0)
             points.append((np.array(pose[name].matrix) @ local)[:3])
         points += [pose[name].head for name in foot_bones] + [pose[name].tail for name in foot_bones]
+        points += [pose[name].tail for name in toe_ends]
         points = (np.array([tuple(p) for p in points]) @ world[:3, :3].T + world[:3, 3]) * metres_per_unit
         toes.append(points[:2, :2])
         heel_heights.append(points[2:2 + len(heels), 2].min())
-        foot_heights.append(points[2 + len(heels):, 2].min())
+        foot_heights.append(points[2 + len(heels):2 + len(heels) + 4, 2].min())
+        sole_heights.append(points[2:, 2].min())
     toes = np.array(toes)  # (frames, 2, 2) world x, y
     drift = []
     for side in (0, 1):
@@ -102,4 +106,5 @@ def evaluate_feet(obj, match, frame_start: int, frame_count: int, joints: np.nda
             planted = (motion_frame >= start - 1e-6) & (motion_frame <= stop - 1 + 1e-6)
             if stop - start >= 2 and planted.sum() >= 2:
                 drift.append(np.linalg.norm(np.diff(toes[planted, side], axis=0), axis=-1).sum())
-    return FeetReport(100 * np.array(drift), 100 * np.array(heel_heights), 100 * np.array(foot_heights))
+    return FeetReport(100 * np.array(drift), 100 * np.array(heel_heights), 100 * np.array(foot_heights),
+                      100 * np.array(sole_heights))
