@@ -98,3 +98,12 @@ def test_sources_names_and_bone_maps(tmp_path):
     with pytest.raises(ValueError, match="expected"):
         extract.read_bone_map(flat)
 
+
+
+def test_a_bone_map_of_binary_junk_is_one_line(tmp_path):
+    from moscale.cli.extract import read_bone_map
+
+    junk = tmp_path / "map.json"
+    junk.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    with pytest.raises(ValueError, match=r"cannot read bone map .*map.json: not a JSON text file"):
+        read_bone_map(junk)

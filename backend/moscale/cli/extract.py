@@ -12,7 +12,6 @@ map. A file that cannot be read is reported in one line and skipped (exit status
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -55,12 +54,9 @@ def read_bone_map(path: Path | None):
     """A ``BoneMap`` from a bone map JSON (``BoneMap.from_json``) or a plain {SMPL joint: bone} object; None."""
     if path is None:
         return None
-    from moscale.motion.rigs import BoneMap
+    from moscale.motion.rigs import BoneMap, read_json
 
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"cannot read bone map {path}: {error}") from error
+    data = read_json(path, "bone map")  # a binary file or bad JSON: one line naming it
     if isinstance(data, dict) and "bones" in data:
         return BoneMap.from_json(path)
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):

@@ -55,7 +55,7 @@ class BoneMap:
     def from_json(cls, path: str | Path) -> "BoneMap":
         """Load ``{"name": ..., "description": ..., "bones": {"pelvis": "Hips", ...}}``."""
         path = Path(path)
-        data = _read_json(path, "bone map")
+        data = read_json(path, "bone map")
         if not isinstance(data, dict) or not isinstance(data.get("bones"), dict):
             raise ValueError(f"bone map {path} needs a \"bones\" object mapping SMPL joint names to bone names")
         controls = data.get("controls", {})
@@ -70,7 +70,7 @@ class BoneMap:
     def from_source_map(cls, path: str | Path) -> "BoneMap | None":
         """A source rig map (``assets/rigs/*.json``, ``moscale.motion.sources``) whose 22 rules are plain joint names, as a
         bone map (LAFAN1, Mixamo BVH imported into Blender); None when some joint is a computed point."""
-        data = _read_json(Path(path), "rig map")
+        data = read_json(Path(path), "rig map")
         joints = data.get("joints") if isinstance(data, dict) else None
         if not isinstance(joints, dict) or not all(isinstance(joints.get(j), str) for j in JOINT_NAMES):
             return None
@@ -78,7 +78,7 @@ class BoneMap:
                    str(data.get("description", "")))
 
 
-def _read_json(path: Path, what: str):
+def read_json(path: Path, what: str):
     """The JSON in ``path``; ValueError naming ``what`` when it cannot be read, is binary (an image renamed .json) or
     is not JSON."""
     try:
