@@ -42,6 +42,18 @@ def keep_thread_count():
 
 
 @pytest.fixture(scope="module")
+def one_thread():
+    """Module-wide one torch thread, given back after (tiny models and one generation at a time on a shared 2-core
+    machine: one thread is several times faster than two)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
 def tiny_pipes(tmp_path_factory):
     """Two tiny random-weight releases (1 and 2 blocks) for the benchmarks' tests: right shapes and costs."""
     import numpy as np

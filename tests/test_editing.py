@@ -41,13 +41,7 @@ def tiny_release(folder, encoder_dir, mode="next-scale"):
                                mean=np.load(FIXTURES / "Mean.npy"), std=np.load(FIXTURES / "Std.npy"))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: one thread is several times faster than two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

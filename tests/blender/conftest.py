@@ -103,3 +103,15 @@ def rigify_rig(rigify_file, scene):
     bpy.context.view_layer.objects.active = rig
     rig.select_set(True)
     return rig
+
+
+@pytest.fixture
+def no_job(monkeypatch):
+    """Fails the test when any Generate or Edit job is made: refused means nothing is computed."""
+    from moscale_blender import jobs  # not at import: the add-on is enabled by this conftest first
+
+    def started(request):
+        raise AssertionError(f"a job was made for {request}")
+
+    monkeypatch.setattr(jobs, "generate_work", started)
+    monkeypatch.setattr(jobs, "edit_work", started)

@@ -18,16 +18,6 @@ from blender_helpers import ADDON, apply_motion, build_armature, scene_state
 from moscale_blender import character, jobs, takes
 
 
-@pytest.fixture
-def no_job(monkeypatch):
-    """Fails the test when any Generate or Edit job is made: refused means nothing is computed."""
-    def started(request):
-        raise AssertionError(f"a job was made for {request}")
-
-    monkeypatch.setattr(jobs, "generate_work", started)
-    monkeypatch.setattr(jobs, "edit_work", started)
-
-
 def refused(operator, message: str) -> None:
     """The operator refuses with exactly one error line, ``message``."""
     with pytest.raises(RuntimeError) as error:

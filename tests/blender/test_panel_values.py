@@ -45,16 +45,6 @@ def words(check, *args, **kwargs) -> str:
     return str(error.value)
 
 
-@pytest.fixture
-def no_job(monkeypatch):
-    """Fails the test when any Generate or Edit job is made: refused means nothing is computed."""
-    def started(request):
-        raise AssertionError(f"a job was made for {request}")
-
-    monkeypatch.setattr(jobs, "generate_work", started)
-    monkeypatch.setattr(jobs, "edit_work", started)
-
-
 def refused(operator, message: str) -> None:
     driver = Driver(operator)
     assert driver.run() == {'CANCELLED'}

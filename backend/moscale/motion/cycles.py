@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from moscale.motion.measures import smooth
+from moscale.motion.measures import PELVIS, pelvis_track
 
-PELVIS = 0
 TRAVEL_SMOOTH_S = 0.5  # s, sigma of the travel line in-place removes: the sway of a gait (~1 Hz) stays in the take
 
 
@@ -62,9 +61,9 @@ def in_place(joints_TJ3: np.ndarray, fps: float, loop_offset: np.ndarray | None 
     n = len(joints)
     if loop_offset is not None:
         thrice = repeated(joints, loop_offset, 3)
-        line = smooth(thrice[:, PELVIS][:, [0, 2]], TRAVEL_SMOOTH_S * fps)[n: 2 * n]
+        line = pelvis_track(thrice, fps, TRAVEL_SMOOTH_S)[n: 2 * n]
     else:
-        line = smooth(joints[:, PELVIS][:, [0, 2]], TRAVEL_SMOOTH_S * fps)
+        line = pelvis_track(joints, fps, TRAVEL_SMOOTH_S)
     drift = line - line[:1]
     return joints - np.stack([drift[:, 0], np.zeros(n), drift[:, 1]], axis=-1)[:, None]
 

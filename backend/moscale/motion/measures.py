@@ -139,9 +139,9 @@ def smooth(values_T: np.ndarray, sigma_frames: float) -> np.ndarray:
     return gaussian_smooth(padded, sigma_frames)[pad:pad + len(values)]
 
 
-def pelvis_track(joints_TJ3: np.ndarray, fps: float) -> np.ndarray:
-    """(T, 2) smoothed horizontal pelvis position (x, z) in metres."""
-    return smooth(_joints(joints_TJ3)[:, PELVIS][:, [0, 2]], TRACK_SMOOTH_S * fps)
+def pelvis_track(joints_TJ3: np.ndarray, fps: float, sigma_s: float = TRACK_SMOOTH_S) -> np.ndarray:
+    """(T, 2) smoothed horizontal pelvis position (x, z) in metres (Gaussian sigma `sigma_s` seconds)."""
+    return smooth(_joints(joints_TJ3)[:, PELVIS][:, [0, 2]], sigma_s * fps)
 
 
 def heading_deg(joints_TJ3: np.ndarray, fps: float) -> np.ndarray:

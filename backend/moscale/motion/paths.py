@@ -23,10 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from moscale.motion.kinematics import facing_directions
-from moscale.motion.measures import smooth
+from moscale.motion.measures import PELVIS, pelvis_track, smooth
 from moscale.motion.splice import rotate_y, wrap
 
-PELVIS = 0
 MAX_POINTS = 100_000
 MIN_PATH_M = 0.1  # shorter paths are a click, not a path
 MAX_PATH_M = 1_000.0
@@ -127,7 +126,7 @@ class GroundPath:
 
 def travel_line(joints_TJ3: np.ndarray, fps: float) -> np.ndarray:
     """(T, 2) the pelvis's horizontal track (x, z) with the gait's sway smoothed out."""
-    return smooth(np.asarray(joints_TJ3, dtype=np.float64)[:, PELVIS][:, [0, 2]], TRAVEL_SMOOTH_S * fps)
+    return pelvis_track(joints_TJ3, fps, TRAVEL_SMOOTH_S)
 
 
 def travel_directions(line_T2: np.ndarray, fps: float, moving_mps: float = 0.2) -> np.ndarray:
