@@ -1,9 +1,12 @@
 """Control beyond words, measured: the same prompts with and without a path, keyed poses, a loop and in place.
 
-    python build.py bench control [--model assets/model] [--seeds 3] [--threads 1] [--json out.json]
+    python build.py bench control [--model assets/model] [--seeds 3] [--threads 1] [--parts path,keys,loop]
+                                  [--json out.json]
 
 - Path: an S-shaped 10 m path and a 90-degree corner (5 m + 5 m). Pelvis distance from the path (mean, max), the
-  facing's angle to the path (median), toe skating and jerk against the same prompt and length without a path.
+  facing's angle to the path (median), toe skating and jerk against the same prompt and length without a path, and
+  jerk against the same take without the path (the longer take the path version is cut from, cut at the same frame:
+  what the path itself adds, without the difference between two samples).
 - Keyed poses: three poses (frames 0, 40, 79 of a 4 s take) taken from another sample of the same prompt (for the walk,
   the middle one moved 0.5 m aside); joint error at the keys and the largest frame-to-frame move within 2 frames of a key against the
   take's median move and against the same frames of the take made without keys.
@@ -27,7 +30,7 @@ from moscale.motion import feet
 from moscale.motion.cycles import in_place_radius, loop_seam
 from moscale.motion.keyposes import key_errors, key_jumps
 from moscale.motion.paths import GroundPath, path_stats
-from moscale.pipeline import MoScalePipeline
+from moscale.pipeline import MoScalePipeline, control
 
 FPS = 20
 
@@ -63,11 +66,15 @@ def bench_paths(pipe, seeds, repeats) -> list[dict]:
             for seed in seeds:
                 with_path, t_path = timed(lambda: pipe.generate(prompt, path=path, seed=seed), repeats)
                 plain, t_plain = timed(lambda: pipe.generate(prompt, frames=with_path.num_frames, seed=seed), repeats)
+                long_frames = control.path_frames(pipe, path, prompt, control.PATH_SLACK)  # what the path take is cut from
+                long = pipe.generate(prompt, frames=long_frames, seed=seed)
                 stats = path_stats(with_path.joints, path, FPS, offset_deg=offset)
                 skate, jerk = feet_numbers(with_path.joints)
                 skate0, jerk0 = feet_numbers(plain.joints)
+                skate1, jerk1 = feet_numbers(long.joints[: with_path.num_frames])
                 rows.append(dict(path=name, prompt=prompt, seed=seed, seconds=with_path.seconds, **stats,
                                  skating=skate, skating_plain=skate0, jerk=jerk, jerk_plain=jerk0,
+                                 skating_same_take=skate1, jerk_same_take=jerk1,
                                  time_s=t_path, time_plain_s=t_plain))
     return rows
 
@@ -108,7 +115,8 @@ def bench_loops(pipe, seeds, repeats) -> list[dict]:
 
 def report(paths, keys, loops) -> str:
     lines = ["### Path", "", "| path | prompt | seeds | pelvis to path mean / max (cm) | heading error median (°) | "
-             "skating with / without (cm/s) | jerk with / without | time with / without (s) |", "|---|---|---|---|---|---|---|---|"]
+             "skating with / without (cm/s) | jerk with / without | jerk of the same take without the path | "
+             "time with / without (s) |", "|---|---|---|---|---|---|---|---|---|"]
     groups = {}
     for row in paths:
         groups.setdefault((row["path"], row["prompt"]), []).append(row)
@@ -116,7 +124,7 @@ def report(paths, keys, loops) -> str:
         f = lambda key: np.array([r[key] for r in rows])  # noqa: E731
         lines.append(f"| {name} | {prompt} | {len(rows)} | {100 * f('mean_m').mean():.1f} / {100 * f('max_m').max():.1f} | "
                      f"{np.median(f('heading_error_deg')):.1f} | {f('skating').mean():.1f} / {f('skating_plain').mean():.1f} | "
-                     f"{f('jerk').mean():.0f} / {f('jerk_plain').mean():.0f} | "
+                     f"{f('jerk').mean():.0f} / {f('jerk_plain').mean():.0f} | {f('jerk_same_take').mean():.0f} | "
                      f"{np.median(f('time_s')):.3f} / {np.median(f('time_plain_s')):.3f} |")
     lines += ["", "### Keyed poses", "", "| prompt | seed | joint error at keys (cm) | largest move near a key (cm) | "
               "take's median move (cm) | same frames without keys (cm) | skating with / without | jerk with / without |",
@@ -142,13 +150,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per clip (median)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--parts", default="path,keys,loop", help="which controls to measure (comma-separated)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    parts = set(args.parts.split(","))
+    if not parts <= {"path", "keys", "loop"}:
+        parser.error(f"--parts takes path, keys and loop, got {args.parts!r}")
     torch.set_num_threads(args.threads)
     pipe = MoScalePipeline.from_pretrained(args.model, device="cpu")
     pipe.generate("a person walks forward", seconds=2, seed=0)  # warm-up
     seeds = list(range(args.seeds))
-    paths, keys, loops = bench_paths(pipe, seeds, args.repeats), bench_keys(pipe, seeds), bench_loops(pipe, seeds, args.repeats)
+    paths = bench_paths(pipe, seeds, args.repeats) if "path" in parts else []
+    keys = bench_keys(pipe, seeds) if "keys" in parts else []
+    loops = bench_loops(pipe, seeds, args.repeats) if "loop" in parts else []
     print(report(paths, keys, loops))
     if args.json:
         args.json.write_text(json.dumps(dict(paths=paths, keys=keys, loops=loops), indent=1, default=float))

@@ -9,9 +9,10 @@ from moscale.cli import main
 from moscale.motion.clip import Motion
 from moscale.motion.cycles import cycle_offset, in_place, in_place_radius, loop_seam, repeated
 from moscale.motion.keyposes import key_errors, warp_to_poses
-from moscale.motion.paths import GroundPath, follow_path, path_stats
+from moscale.motion import feet
+from moscale.motion.paths import ROUND_MAX_M, TURN_ACCEL, GroundPath, carry, follow_path, path_stats
 from moscale.motion.splice import rotate_y
-from moscale.pipeline import MoScalePipeline
+from moscale.pipeline import MoScalePipeline, control
 from moscale.utils.paths import ASSETS
 
 FPS = 20
@@ -80,6 +81,36 @@ def test_follow_path_keeps_the_facing_relative_to_travel(facing_offset):
     assert np.allclose(carried[..., 1], walk[..., 1])  # heights untouched
 
 
+@pytest.mark.parametrize("points", [[[0, 0], [0, 5], [5, 5]], [[0, 0], [0, 1], [1, 1], [1, 2], [2, 2]],
+                                    [[0, 0], [0, 5], [0.3, 0]], [[0, 0], [0, 0.15]]])
+def test_rounded_path_stays_near_the_drawn_one_and_keeps_its_ends(points):
+    path = GroundPath.from_points(points)
+    rounded = path.rounded()
+    distance, _ = path.project(rounded.points)
+    assert distance.max() <= ROUND_MAX_M + 1e-3  # a 90-degree corner is cut by 10 cm, not more
+    assert np.allclose(rounded.points[[0, -1]], path.points[[0, -1]], atol=1e-9)
+    straight = GroundPath.from_points([[0, 0], [2, 3]])
+    assert np.allclose(straight.project(straight.rounded().points)[0], 0, atol=1e-9)
+
+
+@pytest.mark.parametrize("speed", [1.3, 3.8])
+def test_a_sharp_corner_is_rounded_and_a_run_slows_into_it(speed):
+    """Carried round a 90-degree corner, the pelvis turns on a curve (the release's warp turned it on the corner point:
+    19.7 m/s^2 for a walk, 107 for a run at 3.8 m/s); a run slows into it, a walk keeps its pace."""
+    walk = synthetic_walk(int(12 / speed * FPS), speed=speed)
+    corner = GroundPath.from_points([[0, 0], [0, 5], [5, 5]])
+    carried = carry(walk, corner, FPS, cut=True)
+    pelvis = carried.joints[:, 0, [0, 2]]
+    assert np.linalg.norm(np.diff(pelvis, n=2, axis=0), axis=1).max() * FPS**2 <= 1.5 * TURN_ACCEL
+    stats = path_stats(carried.joints, corner, FPS)
+    assert stats["mean_m"] <= 0.05 and stats["max_m"] <= 0.15 and stats["heading_error_deg"] <= 15, stats
+    own_frames = corner.rounded().length_m / speed * FPS  # at the take's own pace all the way
+    if speed < 1.4:
+        assert abs(len(carried.joints) - own_frames) <= 2 and carried.stretch == pytest.approx(1.0, abs=0.03)
+    else:
+        assert len(carried.joints) >= own_frames + 4 and carried.stretch < 0.95
+
+
 def test_follow_path_refuses_a_motion_that_stays_put():
     still = synthetic_walk(80, speed=0.0)
     with pytest.raises(ValueError, match="too little to follow a path"):
@@ -133,6 +164,20 @@ def test_generate_along_a_path_follows_it_and_takes_its_length_from_the_pace(pip
     assert 0.7 < path.length_m / (motion.num_frames / FPS) < 1.6  # a walking pace, m/s
     quick = pipe.generate("a person runs forward", path=path, seed=1)
     assert quick.num_frames < motion.num_frames * 0.6
+
+
+@pytest.mark.parametrize("prompt, seed", [("a person walks forward", 0), ("a person runs forward", 1)])
+def test_a_corner_adds_no_jerk_to_the_take(pipe, prompt, seed):
+    """Round a 90-degree corner, the take is as smooth as the same take without the path (the longer take it is cut
+    from, cut at the same frame). The release's warp, which turned the body on the corner point: +10 % on this walk,
+    +30 % on this run (docs/control.md)."""
+    corner = GroundPath.from_points([[0, 0], [0, 5], [5, 5]])
+    motion = pipe.generate(prompt, path=corner, seed=seed)
+    stats = path_stats(motion.joints, corner, FPS)
+    assert stats["mean_m"] <= 0.05 and stats["max_m"] <= 0.15 and stats["heading_error_deg"] <= 15, stats
+    same = pipe.generate(prompt, frames=control.path_frames(pipe, corner, prompt, control.PATH_SLACK), seed=seed)
+    jerk = lambda joints: feet.foot_stats(joints, feet.contacts_from_joints(joints)).jerk  # noqa: E731
+    assert jerk(motion.joints) <= 1.06 * jerk(same.joints[: motion.num_frames])
 
 
 def test_keyed_poses_are_hit_exactly_and_frames_between_are_generated(pipe):

@@ -2,16 +2,21 @@
 
     path = GroundPath.from_points([[0, 0], [0, 4], [3, 4]])     # metres, (x, z) on the floor, Y up
     followed = follow_path(joints_TJ3, path, fps=20)              # the same motion, travelling along the path
+    carried = carry(long_take_TJ3, path, fps=20, cut=True)        # ... cut where it reaches the path's end
 
 The method (docs/control.md has the measurements that chose it) is a warp of the generated root, not a steered sampler:
 the motion's own horizontal travel is smoothed into a travel line (the gait's side-to-side sway taken out); each
-frame's distance along that line, scaled so that the whole line is as long as the path, becomes its distance along
-the path. The body is carried there and turned by the angle between the path's direction at that point and the
-travel line's direction at that frame. So the prompt's pace profile (starts, stops, speed changes) is kept, the sway
-rides on the path, and the facing keeps its relation to the direction of travel: a forward walk faces along the
-path, a backwards walk faces against it, a side step faces across it. Heights and the pose are untouched; the feet
-are pinned again afterwards (`moscale.motion.feet.lock_feet`), since turning the body around the pelvis moves a
-planted foot.
+frame's distance along that line becomes its distance along the path (scaled so that the whole line is as long as
+the path, or the take cut where it reaches the path's end). The body is carried there and turned by the angle between
+the path's direction at that point and the travel line's direction at that frame. So the prompt's pace profile
+(starts, stops, speed changes) is kept, the sway rides on the path, and the facing keeps its relation to the direction
+of travel: a forward walk faces along the path, a backwards walk faces against it, a side step faces across it.
+
+A body cannot turn on a point, so the line the pelvis follows is the path with its corners rounded (`rounded`: at
+most 10 cm inside a corner), and a take too fast for a bend slows into it (`bend_speeds`: at most 10 m/s^2 sideways,
+1 g; a 90-degree corner is passed at 1.5 m/s, so walks keep their pace and runs slow down). Heights and the pose are
+untouched; the feet are pinned again afterwards (`moscale.motion.feet.lock_feet`), since turning the body around the
+pelvis moves a planted foot.
 """
 from __future__ import annotations
 
@@ -34,6 +39,15 @@ TURN_SMOOTH_M = 0.35  # m of path over which a corner's change of direction is s
 TURN_SMOOTH_S = 0.4  # ... and at least this long at the take's pace (a run turns a corner over more path than a walk)
 MIN_TRAVEL_M = 0.3  # a take whose travel line is shorter does not travel: it cannot be carried along a path
 SAMPLE_M = 0.01  # spacing of the resampled path
+# A body cannot turn on a point: the pelvis follows the drawn path with its corners rounded, and slows into a bend
+# where its pace would need more sideways pull than a person turns with (docs/control.md: a run carried round a sharp
+# 90-degree corner at 3.8 m/s changed direction within 3 frames, the take's largest jerk).
+ROUND_SIGMA_M = 0.25  # m, Gaussian sigma along the path that rounds its corners ...
+ROUND_MAX_M = 0.10  # ... less where the rounded line would leave the drawn one by more than this (target: 15 cm)
+TURN_ACCEL = 10.0  # m/s^2, the most sideways acceleration round a bend (v^2 * curvature): faster takes slow into it
+SLOW_ACCEL = 4.0  # m/s^2, the most deceleration into a bend and acceleration out of it
+BEND_MIN_SPEED = 0.5  # m/s, the slowest a bend asks for (a hairpin's rounded tip is a cusp: no radius to speak of)
+PROGRESS_SMOOTH_S = 0.1  # s, Gaussian sigma on each frame's distance along the path (slowing starts without a kink)
 
 
 @dataclass(frozen=True)
@@ -102,8 +116,26 @@ class GroundPath:
         points = self.at(samples)
         tangent = np.gradient(points, samples, axis=0)
         angle = np.unwrap(np.arctan2(tangent[:, 0], tangent[:, 1]))
-        angle = smooth(angle, spread_m / (samples[1] - samples[0]) / 2)
+        angle = _smooth_samples(angle, spread_m / (samples[1] - samples[0]) / 2)
         return np.interp(np.clip(distance_T, 0, self.length_m), samples, angle)
+
+    def rounded(self, sigma_m: float = ROUND_SIGMA_M, within_m: float = ROUND_MAX_M) -> "GroundPath":
+        """The path with its corners rounded: resampled every SAMPLE_M and Gaussian-smoothed along its length (sigma
+        `sigma_m`, less where the rounded line would leave the path by more than `within_m`). Its ends stay put."""
+        count = max(2, int(math.ceil(self.length_m / SAMPLE_M)) + 1)
+        spacing = self.length_m / (count - 1)
+        points = self.at(np.linspace(0.0, self.length_m, count))
+        sigma, rounded = min(sigma_m, self.length_m / 8), points  # the smoothing keeps the ends where 4 sigma fit
+        for _ in range(4):  # a corner's cut grows with sigma (0.4 sigma at 90 degrees): shrink it until it fits
+            rounded = _smooth_samples(points, sigma / spacing)
+            away = _distance_within(rounded, points, int(4 * sigma / spacing) + 1, within_m)
+            if away <= within_m:
+                break
+            sigma *= 0.95 * within_m / away
+        else:
+            rounded = points
+        keep = np.concatenate([[True], np.linalg.norm(np.diff(rounded, axis=0), axis=1) > 1e-9])
+        return GroundPath(rounded[keep])
 
     def project(self, points_T2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(distance to the polyline, distance along it of the nearest point), each (T,), for (x, z) points."""
@@ -122,6 +154,45 @@ class GroundPath:
         along = self.cumulative()
         inside = self.points[(along > begin_m) & (along < end_m)]
         return GroundPath.from_points(np.concatenate([self.at(np.array([begin_m])), inside, self.at(np.array([end_m]))]))
+
+
+def _smooth_samples(values_N: np.ndarray, sigma: float) -> np.ndarray:
+    """`measures.smooth` (Gaussian along axis 0, odd reflection at both ends) as a convolution, for the long, finely
+    sampled arrays of a path."""
+    values = np.asarray(values_N, dtype=np.float64)
+    pad = min(len(values) - 1, int(4 * sigma + 0.5))
+    if pad < 1 or sigma <= 0:
+        return values.copy()
+    taps = np.arange(-pad, pad + 1)
+    kernel = np.exp(-0.5 * (taps / sigma) ** 2)
+    kernel /= kernel.sum()
+    flat = values.reshape(len(values), -1)
+    padded = np.concatenate([2 * flat[:1] - flat[pad:0:-1], flat, 2 * flat[-1:] - flat[-2:-pad - 2:-1]])
+    smoothed = [np.convolve(padded[:, column], kernel, mode="valid") for column in range(flat.shape[1])]
+    return np.stack(smoothed, axis=-1).reshape(values.shape)
+
+
+def _distance_within(points_N2: np.ndarray, reference_N2: np.ndarray, band: int, tolerance: float) -> float:
+    """The largest distance from a point to the nearest of the reference points within `band` indices of it (both
+    sampled along the same path: an upper bound on the distance to the reference line, within half a sample); only
+    points further than `tolerance` from their own reference point are searched (the others are near enough)."""
+    candidates = np.flatnonzero(np.linalg.norm(points_N2 - reference_N2, axis=1) > tolerance)
+    index = np.clip(candidates[:, None] + np.arange(-band, band + 1), 0, len(reference_N2) - 1)  # (C, 2 band + 1)
+    distance = np.linalg.norm(points_N2[candidates, None] - reference_N2[index], axis=-1)
+    return float(distance.min(axis=1).max(initial=0.0))
+
+
+def bend_speeds(path: GroundPath) -> tuple[np.ndarray, np.ndarray]:
+    """(distances along `path`, the fastest the pelvis may pass there in m/s): sideways acceleration at most
+    TURN_ACCEL on its curvature, reached and left with at most SLOW_ACCEL. For a finely sampled (rounded) path."""
+    along = path.cumulative()
+    tangent = np.gradient(path.points, along, axis=0)
+    curvature = np.abs(np.gradient(np.unwrap(np.arctan2(tangent[:, 0], tangent[:, 1])), along))
+    squared = np.minimum(TURN_ACCEL / np.maximum(curvature, 1e-9), 1e4)  # (m/s)^2
+    ramp = 2 * SLOW_ACCEL * along
+    squared = np.minimum.accumulate((squared + ramp)[::-1])[::-1] - ramp  # slowing down before a bend
+    squared = np.minimum.accumulate(squared - ramp) + ramp  # speeding up after it
+    return along, np.maximum(np.sqrt(np.maximum(squared, 0.0)), BEND_MIN_SPEED)
 
 
 def travel_line(joints_TJ3: np.ndarray, fps: float) -> np.ndarray:
@@ -143,14 +214,39 @@ def travel_directions(line_T2: np.ndarray, fps: float, moving_mps: float = 0.2) 
     return np.zeros(len(angle))
 
 
-def travel_length(joints_TJ3: np.ndarray, fps: float) -> float:
-    line = travel_line(joints_TJ3, fps)
-    return float(np.linalg.norm(np.diff(line, axis=0), axis=1).sum())
+@dataclass(frozen=True)
+class Carried:
+    """A motion carried along a path (`carry`), with what the warp measured on the way."""
+
+    joints: np.ndarray  # (T, 22, 3) the carried motion (cut where it reaches the path's end, when asked)
+    stretch: float  # the pelvis's (rounded) line over the motion's own travel (1: walked at the motion's own pace)
+    along_T: np.ndarray  # (T,) each frame's distance along the pelvis's (rounded) line, metres
 
 
-def follow_path(joints_TJ3: np.ndarray, path: GroundPath, fps: float) -> np.ndarray:
+def path_progress(steps_T: np.ndarray, line: GroundPath, fps: float, cut: bool) -> np.ndarray:
+    """(n,) each frame's distance along `line`, from the motion's own steps along its travel line (m, T - 1 of them):
+    the motion's pace (with `cut`; else scaled to cover the line), slowed where a bend asks for it (`bend_speeds`).
+    With `cut`, the frames after the one that reaches the line's end are left out; whatever is left is scaled to end
+    exactly there."""
+    distances, speeds = bend_speeds(line)
+    end = float(distances[-1])
+    if not cut:  # the pace the take will have on the line, so that a bend slows what will pass it too fast
+        steps_T = steps_T * (end / max(float(steps_T.sum()), 1e-9))
+    along = np.zeros(len(steps_T) + 1)
+    for t, step in enumerate(steps_T):
+        along[t + 1] = along[t] + min(step, float(np.interp(along[t], distances, speeds)) / fps)
+        if cut and along[t + 1] >= end:
+            along = along[: t + 2]
+            break
+    along = smooth(along * (end / along[-1]), PROGRESS_SMOOTH_S * fps)  # the ends stay put
+    return np.clip(along, 0.0, end)
+
+
+def carry(joints_TJ3: np.ndarray, path: GroundPath, fps: float, *, cut: bool = False, min_frames: int = 2) -> Carried:
     """The motion carried along `path` (see the module doc): its pelvis starts over the path's first point and ends
-    over its last, facing along it as it faced along its own travel. Raises if the motion does not travel."""
+    over its last, facing along it as it faced along its own travel, round the path's corners rounded and slowing into
+    sharp ones. With `cut` the motion is cut (at no fewer than `min_frames`) where it reaches the path's end: it was
+    made longer than needed, so that the path is walked at its own pace. Raises if the motion does not travel."""
     joints = np.asarray(joints_TJ3, dtype=np.float64)
     line = travel_line(joints, fps)
     steps = np.linalg.norm(np.diff(line, axis=0), axis=1)
@@ -158,15 +254,25 @@ def follow_path(joints_TJ3: np.ndarray, path: GroundPath, fps: float) -> np.ndar
     if travelled < MIN_TRAVEL_M:
         raise ValueError(f"the motion travels {travelled:.2f} m, too little to follow a path: give the path a "
                          f"prompt that moves (walks, runs, crawls, ...)")
-    along = np.concatenate([[0.0], np.cumsum(steps)]) * (path.length_m / travelled)
-    pace = path.length_m / max((len(joints) - 1) / fps, 1e-6)
-    turn = path.direction(along, max(TURN_SMOOTH_M, TURN_SMOOTH_S * pace)) - travel_directions(line, fps)
-    placed = path.at(along)
+    follow = path.rounded()
+    along = path_progress(steps, follow, fps, cut)
+    n = max(len(along), min(min_frames, len(joints)))
+    if n > len(along):  # the end reached within fewer than min_frames: those frames, slower
+        along = path_progress(steps[: n - 1], follow, fps, cut=False)
+    joints, line = joints[:n], line[:n]
+    pace = follow.length_m / max((len(joints) - 1) / fps, 1e-6)
+    turn = follow.direction(along, max(TURN_SMOOTH_M, TURN_SMOOTH_S * pace)) - travel_directions(line, fps)
+    placed = follow.at(along)
     relative = joints - np.stack([line[:, 0], np.zeros(len(line)), line[:, 1]], axis=-1)[:, None]
     carried = rotate_y(relative, turn[:, None])
     carried[..., 0] += placed[:, None, 0]
     carried[..., 2] += placed[:, None, 1]
-    return carried
+    return Carried(carried, follow.length_m / max(float(steps[: n - 1].sum()), 1e-9), along)
+
+
+def follow_path(joints_TJ3: np.ndarray, path: GroundPath, fps: float) -> np.ndarray:
+    """The motion carried along `path` (`carry`'s joints)."""
+    return carry(joints_TJ3, path, fps).joints
 
 
 def path_stats(joints_TJ3: np.ndarray, path: GroundPath, fps: float, offset_deg: float = 0.0) -> dict[str, float]:

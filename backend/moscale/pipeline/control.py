@@ -10,7 +10,8 @@ The order of work on a take (docs/control.md has the measurements behind each ch
    keys as in-betweens around that placeholder (the zero-shot editing of `moscale.pipeline.editing`, the keys locked);
 3. loop: the take is cut at a calm frame past its first moments, and its end bent and blended into its own first
    frames, moved by the cycle's travel;
-4. path: the root is carried along the path (`moscale.motion.paths`);
+4. path: the root is carried along the path, round its corners rounded and slowing into sharp ones
+   (`moscale.motion.paths`); a take made long for a path is cut where it reaches the path's end;
 5. the feet are pinned where the take's contacts were before 3-4 moved the body (over the repeated cycle for a loop, so
    the pins cross the seam); keyed frames are never touched;
 6. in place: the travel is taken out (`moscale.motion.cycles`), last, so the feet stay planted relative to the body.
@@ -27,7 +28,7 @@ from moscale.motion import feet
 from moscale.motion.clip import Motion
 from moscale.motion.cycles import cycle_offset, in_place as remove_travel, repeated
 from moscale.motion.keyposes import warp_to_poses
-from moscale.motion.paths import GroundPath, follow_path, travel_length, travel_line
+from moscale.motion.paths import GroundPath, carry
 from moscale.motion.splice import BLEND_FRAMES, coast, smootherstep, splice
 from moscale.pipeline import editing
 
@@ -41,8 +42,8 @@ PATH_SLACK = 1.4  # a path without a length: the take is made this much longer t
 # its own travel covers the path (the model's paces vary by seed and prompt: walks 0.9-1.3 m/s)
 LOOP_SEAM_S = 1.2  # the end of a loop that is regenerated into its start
 LOOP_LEAD_FRAMES = 16  # generated before a loop's first frame and dropped (its start is the calmest frame there)
-LOOP_CONTEXT_FRAMES = 24
-LOOP_PIN_BLEND = 8  # frames over which a loop's pinned end is eased onto what leads into its start  # frames of the start shown after the end as the seam's target
+LOOP_CONTEXT_FRAMES = 24  # frames of the start shown after the end as the seam's target
+LOOP_PIN_BLEND = 8  # frames over which a loop's pinned end is eased onto what leads into its start
 
 
 def prompt_pace(prompt: str) -> float:
@@ -70,15 +71,6 @@ def path_frames(pipe, path: GroundPath, prompt: str, slack: float = 1.0) -> int:
                          f"the path or give a faster prompt")
     frames = int(round(seconds * slack * pipe.fps / unit)) * unit
     return min(max(pipe.min_frames, frames), pipe.max_frames // unit * unit)
-
-
-def cut_at_path_end(joints: np.ndarray, path: GroundPath, fps: float, shortest: int) -> np.ndarray:
-    """The take up to the frame where its own travel covers the path (a take made long on purpose, so that the path
-    is walked at the motion's own pace rather than stretched onto it); the whole take when it travels less."""
-    line = travel_line(joints, fps)
-    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(line, axis=0), axis=1))])
-    reached = np.flatnonzero(along >= path.length_m)
-    return joints if len(reached) == 0 else joints[: max(int(reached[0]) + 1, shortest)]
 
 
 def check_controls(path, poses, loop: bool, in_place: bool, frames: int) -> dict[int, np.ndarray]:
@@ -109,7 +101,7 @@ def _sampling(sampling: dict, seed: int, offset: int, foot_lock: bool = False) -
     """Options for an in-between pass: the take's sampling settings with a seed of its own."""
     allowed = ("guidance", "schedule", "temperature", "top_p", "top_k", "cancel")
     options = {key: value for key, value in sampling.items() if key in allowed}
-    return dict(editing._defaults(options), seed=seed + offset, foot_lock=foot_lock)
+    return dict(editing.sampling_defaults(options), seed=seed + offset, foot_lock=foot_lock)
 
 
 def _key_inbetweens(pipe, joints: np.ndarray, keys: dict[int, np.ndarray], prompt: str, seed: int,
@@ -123,8 +115,8 @@ def _key_inbetweens(pipe, joints: np.ndarray, keys: dict[int, np.ndarray], promp
         if end - start < shortest:
             continue  # too short for a token of the finest scale: the warp's frames stay
         # each in-between pins its feet where the model says they stand (the warp's placeholder has no contacts)
-        joints = editing._regenerate(pipe, joints, start, end, prompt, kind="keys",
-                                     **_sampling(sampling, seed, 1 + i, foot_lock)).joints.astype(np.float64)
+        joints = editing.regenerate_range(pipe, joints, start, end, prompt, kind="keys",
+                                          **_sampling(sampling, seed, 1 + i, foot_lock)).joints.astype(np.float64)
     return joints
 
 
@@ -200,9 +192,6 @@ def generate(pipe, prompt: str, *, seconds: float | None = None, frames: int | N
     start = calm_start(base.joints, lead) if loop else 0
     joints = np.asarray(base.joints, dtype=np.float64)[start:start + frames]
     contacts = feet.motion_contacts(base.joints, base.features, pipe.fps)[start:start + frames]
-    if cut:
-        joints = cut_at_path_end(joints, path, pipe.fps, pipe.min_frames)
-        contacts = contacts[: len(joints)]
     if keys:
         joints = warp_to_poses(joints, keys)
         joints = _key_inbetweens(pipe, joints, keys, prompt, seed, sampling, foot_lock)
@@ -213,8 +202,8 @@ def generate(pipe, prompt: str, *, seconds: float | None = None, frames: int | N
         contacts[-seam:] = feet.contacts_from_joints(joints, pipe.fps)[-seam:]
     stretch = None
     if path is not None:
-        stretch = path.length_m / max(travel_length(joints, pipe.fps), 1e-9)
-        joints = follow_path(joints, path, pipe.fps)
+        carried = carry(joints, path, pipe.fps, cut=cut, min_frames=pipe.min_frames)  # cut where it covers the path
+        joints, stretch, contacts = carried.joints, carried.stretch, contacts[: len(carried.joints)]
     if foot_lock:
         joints = _pin_feet(joints, contacts, keys, offset)
     if in_place:
@@ -224,7 +213,7 @@ def generate(pipe, prompt: str, *, seconds: float | None = None, frames: int | N
         joints[frame] = pose
     metadata = dict(base.metadata, foot_lock=bool(foot_lock), loop=bool(loop), in_place=bool(in_place),
                     frames=len(joints))
-    if path is not None:  # path_stretch: the path's length over the take's own travel (1: walked at its own pace)
+    if path is not None:  # path_stretch: the (rounded) line walked over the take's own travel (1: its own pace)
         metadata.update(path=path.points.round(4).tolist(), path_length_m=round(path.length_m, 4),
                         path_stretch=round(float(stretch), 3))
     if keys:
@@ -240,7 +229,7 @@ def carry_along(pipe, motion: Motion, path: GroundPath) -> Motion:
     if not isinstance(path, GroundPath):
         raise TypeError(f"path must be a moscale.motion.paths.GroundPath, got {type(path).__name__}")
     contacts = feet.contacts_from_joints(motion.joints, motion.fps)
-    joints = follow_path(motion.joints, path, motion.fps)
+    joints = carry(motion.joints, path, motion.fps).joints
     if motion.metadata.get("foot_lock", True):
         joints = _pin_feet(joints, contacts, {}, None)
     metadata = dict(motion.metadata, path=path.points.round(4).tolist(), path_length_m=round(path.length_m, 4))

@@ -196,10 +196,11 @@ def _check_source(pipe, motion: Motion, name: str = "source") -> np.ndarray:
 
 
 @torch.inference_mode()
-def _regenerate(pipe, joints_TJ3: np.ndarray, start: int, end: int, prompt: str, *, kind: str, seed, guidance,
-                schedule, temperature, top_p, top_k, blend_frames, progress, cancel, foot_lock: bool = True,
-                anchor_end: bool = True, **metadata: Any) -> Motion:
-    """The shared core: regenerate [start, end) of `joints_TJ3` (already checked) piece by piece; with `foot_lock`
+def regenerate_range(pipe, joints_TJ3: np.ndarray, start: int, end: int, prompt: str, *, kind: str, seed, guidance,
+                     schedule, temperature, top_p, top_k, blend_frames, progress, cancel, foot_lock: bool = True,
+                     anchor_end: bool = True, **metadata: Any) -> Motion:
+    """The shared core of every edit: regenerate [start, end) of `joints_TJ3` (a range already checked, every sampling
+    setting given: `sampling_defaults` fills them) piece by piece; frames outside keep their bits. With `foot_lock`
     the feet are pinned where the model predicts contact, inside [start, end) only."""
     options, seed = _sampling(pipe, seed, guidance, schedule, temperature, top_p, top_k)
     seams = int(start >= 1) + int(anchor_end and end < len(joints_TJ3))
@@ -251,10 +252,10 @@ def edit(pipe, source: Motion, start_frame: int, end_frame: int, prompt: str, *,
     joints = _check_source(pipe, source)
     start, end = check_range(len(joints), start_frame, end_frame, min_edit_frames(
         pipe.tokenizer.config.downsample, pipe.model.config.factors))
-    return _regenerate(pipe, joints, start, end, prompt, kind="edit", seed=seed, guidance=guidance,
-                       schedule=schedule, temperature=temperature, top_p=top_p, top_k=top_k,
-                       blend_frames=blend_frames, foot_lock=foot_lock, progress=progress, cancel=cancel,
-                       source_prompt=source.prompt, **_source_file(source))
+    return regenerate_range(pipe, joints, start, end, prompt, kind="edit", seed=seed, guidance=guidance,
+                            schedule=schedule, temperature=temperature, top_p=top_p, top_k=top_k,
+                            blend_frames=blend_frames, foot_lock=foot_lock, progress=progress, cancel=cancel,
+                            source_prompt=source.prompt, **_source_file(source))
 
 
 def _source_file(source: Motion) -> dict:
@@ -275,8 +276,8 @@ def extend(pipe, source: Motion, seconds: float | None, prompt: str, *, frames: 
     joints = _check_source(pipe, source)
     added = _added_frames(pipe, seconds, frames)
     working = np.concatenate([joints, coast(joints, added).astype(np.float32)])
-    return _regenerate(pipe, working, len(joints), len(working), prompt, kind="extend", **_defaults(sampling),
-                       source_prompt=source.prompt)
+    return regenerate_range(pipe, working, len(joints), len(working), prompt, kind="extend",
+                            **sampling_defaults(sampling), source_prompt=source.prompt)
 
 
 def prepend(pipe, source: Motion, seconds: float | None, prompt: str, *, frames: int | None = None,
@@ -286,8 +287,8 @@ def prepend(pipe, source: Motion, seconds: float | None, prompt: str, *, frames:
     joints = _check_source(pipe, source)
     added = _added_frames(pipe, seconds, frames)
     working = np.concatenate([coast(joints[::-1], added)[::-1].astype(np.float32), joints])
-    return _regenerate(pipe, working, 0, added, prompt, kind="prepend", **_defaults(sampling),
-                       source_prompt=source.prompt)
+    return regenerate_range(pipe, working, 0, added, prompt, kind="prepend", **sampling_defaults(sampling),
+                            source_prompt=source.prompt)
 
 
 def inbetween(pipe, first: Motion, second: Motion, seconds: float | None, prompt: str, *, frames: int | None = None,
@@ -304,11 +305,13 @@ def inbetween(pipe, first: Motion, second: Motion, seconds: float | None, prompt
     weight = smootherstep(np.arange(1, gap + 1) / (gap + 1))[:, None, None]
     filler = (1 - weight) * coast(joints_a, gap) + weight * coast(joints_b[::-1], gap)[::-1]
     working = np.concatenate([joints_a, filler.astype(np.float32), joints_b])
-    return _regenerate(pipe, working, len(joints_a), len(joints_a) + gap, prompt, kind="inbetween",
-                       **_defaults(sampling), align=align)
+    return regenerate_range(pipe, working, len(joints_a), len(joints_a) + gap, prompt, kind="inbetween",
+                            **sampling_defaults(sampling), align=align)
 
 
-def _defaults(sampling: dict) -> dict:
+def sampling_defaults(sampling: dict) -> dict:
+    """`sampling` (keyword arguments of an edit) with the defaults filled in for `regenerate_range`; raises TypeError
+    on a name it does not take."""
     known = dict(seed=None, guidance=DEFAULT_GUIDANCE, schedule="fast", temperature=1.0, top_p=0.9, top_k=None,
                  blend_frames=BLEND_FRAMES, foot_lock=True, progress=None, cancel=None)
     unknown = sorted(set(sampling) - set(known))
