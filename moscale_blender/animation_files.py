@@ -202,7 +202,7 @@ def _sample(scene, obj, action, match: rigs.RigMatch, step_frames: float) -> np.
         local = np.array([bones[name].tail if j in tips else bones[name].head
                           for j, name in enumerate(match.bone_of_joint)])
         joints[t] = local @ world[:3, :3].T + world[:3, 3]
-    return joints
+    return rigs.place_spanned(joints, match.spanned) if match.spanned else joints
 
 
 def _to_y_up(points: np.ndarray) -> np.ndarray:

@@ -51,10 +51,12 @@ def scene_fps(scene: bpy.types.Scene) -> float:
 
 
 def retarget_motion(obj: bpy.types.Object, match: rigs.RigMatch, joints: np.ndarray, fps: float,
-                    out_fps: float, pin_feet: bool = True) -> retarget.RetargetResult:
+                    out_fps: float, pin_feet: bool = True, edit: retarget.EditRange | None = None
+                    ) -> retarget.RetargetResult:
     """Pose channels for ``joints`` (T, 22, 3, Y up, at ``fps``) on ``obj`` at ``out_fps`` (``retarget.retarget_at``);
-    with ``pin_feet`` the rig's feet stay put over the motion's contacts (``retarget.joint_frames``)."""
-    return retarget.retarget_at(joints, read_rest(obj), match, fps, out_fps, pin_feet=pin_feet)
+    with ``pin_feet`` the rig's feet stay put over the motion's contacts, with ``edit`` the keys of an edited range
+    meet the kept ones (``retarget.joint_frames``)."""
+    return retarget.retarget_at(joints, read_rest(obj), match, fps, out_fps, pin_feet=pin_feet, edit=edit)
 
 
 class RigRefused(ValueError):
@@ -72,40 +74,64 @@ class TakeKeys:
     controls: bool  # keyed on a control rig's controls (Rigify), not on the mapped bones
 
 
+def _edit_range(edit, joints: np.ndarray, fps: float) -> retarget.EditRange | None:
+    """``take_keys``' ``edit`` as a ``retarget.EditRange`` (the source resampled to ``fps``), or None when there is
+    no stored source motion of the joints' length."""
+    if edit is None or edit[0] is None:
+        return None
+    from moscale.motion import Motion
+
+    (source, source_fps), first, last = edit
+    if source_fps != fps:
+        source = Motion(np.asarray(source, dtype=np.float64), source_fps).resample(fps).joints
+    if len(source) != len(joints):
+        return None
+    return retarget.EditRange(np.asarray(source, dtype=np.float64), int(first), int(last) + 1)
+
+
 def take_keys(obj: bpy.types.Object, match: rigs.RigMatch, joints: np.ndarray, fps: float,
-              out_fps: float, pin_feet: bool = True) -> TakeKeys:
+              out_fps: float, pin_feet: bool = True, edit=None) -> TakeKeys:
     """Key channels putting ``obj`` into ``joints`` (T, 22, 3, Y up, at ``fps``), at ``out_fps``; ``pin_feet`` as
-    for ``retarget_motion``."""
+    for ``retarget_motion``. ``edit`` is (the take's stored motion (joints, fps) or None, first row, last row) for
+    Edit Range: the keys of the take's rows first..last (at ``out_fps``) are replaced, and must meet the others
+    (``retarget.joint_frames``)."""
     rest = read_rest(obj)
+    edit = _edit_range(edit, joints, fps)
     if control_rig.controls_of(obj, match):
         from moscale.motion import Motion
 
         if out_fps != fps:
             joints = Motion(np.asarray(joints, dtype=np.float64), fps).resample(out_fps).joints
-        frames = retarget.joint_frames(joints, rest, match, fps=out_fps, pin_feet=pin_feet)
+            if edit is not None:
+                source = Motion(edit.source_TJ3, fps).resample(out_fps).joints
+                edit = retarget.EditRange(source, edit.start, edit.stop) if len(source) == len(joints) else None
+        frames = retarget.joint_frames(joints, rest, match, fps=out_fps, pin_feet=pin_feet, edit=edit)
         control_rig.set_switches(obj, match.bone_map.switches)
         channels = control_rig.solve(obj, match, frames)
         return TakeKeys(channels, len(frames.heads), frames.heads, True)
-    result = retarget_motion(obj, match, joints, fps, out_fps, pin_feet)
+    result = retarget_motion(obj, match, joints, fps, out_fps, pin_feet, edit)
     heads = retarget.posed_heads(rest, result)  # the keyed pose as Blender plays it when nothing overrides it
     index = [rest.index(name) for name in match.bone_of_joint]
     expected = heads[:, index]
     for joint in match.tips:  # a tip is its parent bone's tail
         expected[:, joint] = np.nan
+    if match.spanned:  # along the bone spanning them, as ``evaluated_joints`` finds them
+        expected = rigs.place_spanned(expected, match.spanned)
     return TakeKeys(keyframes.result_channels(obj, result), result.num_frames, expected, False)
 
 
 def evaluated_joints(obj: bpy.types.Object, match: rigs.RigMatch, scene: bpy.types.Scene,
                      frame: int) -> np.ndarray:
-    """(22, 3) armature-space heads of the mapped bones (tips: their parent bone's tail) as the depsgraph evaluates
-    them at ``frame``: with constraints, drivers and everything else that moves them."""
+    """(22, 3) armature-space heads of the mapped bones (tips: their parent bone's tail; spanned joints: along the
+    bone spanning them, ``rigs.place_spanned``) as the depsgraph evaluates them at ``frame``: with constraints,
+    drivers and everything else that moves them."""
     scene.frame_set(frame)
     evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
     points = np.empty((len(match.bone_of_joint), 3))
     for joint, name in enumerate(match.bone_of_joint):
         pose_bone = evaluated.pose.bones[name]
         points[joint] = pose_bone.tail if joint in match.tips else pose_bone.head
-    return points
+    return rigs.place_spanned(points, match.spanned) if match.spanned else points
 
 
 def check_followed(obj: bpy.types.Object, match: rigs.RigMatch, keys: TakeKeys, frame_start: int,

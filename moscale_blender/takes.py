@@ -414,8 +414,9 @@ def apply_edit(context: bpy.types.Context, plan: EditPlan, motion):
     previous = data.action if data is not None else None
     try:
         keyframes.assign(obj, None)  # the solve of a control rig must not see another action's keys
-        keys = rig.take_keys(obj, match, motion.joints, motion.fps, source.fps,
-                             pin_feet=motion.metadata.get("foot_lock") is not False)  # Foot Lock off: unpinned
+        keys = rig.take_keys(obj, match, motion.joints, motion.fps, source.fps,  # Foot Lock off: unpinned
+                             motion.metadata.get("foot_lock") is not False,
+                             (stored, plan.first - source.frame_start, plan.last - source.frame_start))
     finally:
         keyframes.assign(obj, previous)
     if source.frame_start + keys.num_frames - 1 < plan.last:

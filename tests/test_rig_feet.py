@@ -147,3 +147,28 @@ def test_smpl_character_keeps_its_slerped_rotations(locked):
     slerped = rt.resample(rt.retarget(locked, rest, match), 24.0)
     assert np.array_equal(at_24.rotations, slerped.rotations)
     assert np.array_equal(at_24.root_location, slerped.root_location)
+
+
+def test_an_edited_range_meets_the_kept_frames(locked, mixamo):
+    """Edit Range: the new frames are made with the source take's root scale, floor and (at the range's ends) foot
+    pins, so they meet the frames kept outside; an edit that changes nothing changes no frame."""
+    rest, match = mixamo
+    kept = rt.joint_frames(locked, rest, match)
+    same = rt.joint_frames(locked, rest, match, edit=rt.EditRange(locked, 60, 100))
+    assert np.array_equal(same.deltas, kept.deltas) and np.array_equal(same.heads, kept.heads)
+    start, stop = 60, 100  # the body crouches 20% toward its pelvis inside, smoothly, as an edit's seams are
+    squeeze = np.ones(len(locked))
+    squeeze[start:stop] -= 0.2 * np.sin(np.pi * (np.arange(start, stop) - start + 1) / (stop - start + 1))
+    edited = locked.copy()
+    edited[:, 1:] = locked[:, :1] + squeeze[:, None, None] * (locked[:, 1:] - locked[:, :1])
+
+    def jumps(frames) -> np.ndarray:  # cm: each foot joint's step into and out of the range, less the source's
+        steps = [np.linalg.norm(frames.heads[b, [7, 8, 10, 11]] - kept.heads[a, [7, 8, 10, 11]], axis=-1)
+                 - np.linalg.norm(kept.heads[b, [7, 8, 10, 11]] - kept.heads[a, [7, 8, 10, 11]], axis=-1)
+                 for a, b in ((start - 1, start), (stop, stop - 1))]
+        return np.abs(np.array(steps))
+
+    alone = jumps(rt.joint_frames(edited, rest, match))  # as if the edit were a take of its own
+    met = jumps(rt.joint_frames(edited, rest, match, edit=rt.EditRange(locked, start, stop)))
+    print(f"feet at the range's ends, beyond the source's own step: alone {alone.max():.2f} cm, met {met.max():.2f} cm")
+    assert alone.max() > 2.0 and met.max() < 0.5

@@ -40,8 +40,9 @@ def test_a_rig_that_cannot_be_mapped_fails_with_the_shared_message(joints):
     with pytest.raises(sources.RigError) as error:
         sources.rig_for_skeleton(names)
     message = str(error.value)
-    assert message.startswith("Unknown rig: no bone map (mesh2motion, mixamo, rigify, smpl, unreal_mannequin, lafan) "
-                              "matches this skeleton (18 bones: DEF-spine, DEF-thigh.L, DEF-thigh.R, DEF-spine.001, ")
+    assert message.startswith("Unknown rig: no bone map (mesh2motion, mixamo, rigify, rigify_metarig, "
+                              "rigify_metarig_bvh, smpl, unreal_mannequin, lafan) matches this skeleton (18 bones: "
+                              "DEF-spine, DEF-thigh.L, DEF-thigh.R, DEF-spine.001, ")
     assert ("Closest is 'rigify', missing 4 bones: DEF-forearm.L, DEF-forearm.R, DEF-hand.L, DEF-hand.R (hand, "
             "toe and head bones may be absent: they are then taken at the end of their parent bone; also absent, "
             "which is fine: DEF-toe.L, DEF-toe.R).") in message

@@ -133,8 +133,9 @@ def test_unknown_rig_names_the_joint_map_and_the_bone_map(scene, tmp_path, clip_
     with pytest.raises(takes.TakeError) as error:
         takes.plan_import(bpy.context, "x")
     message = str(error.value)
-    assert message.startswith(f"Armature '{obj.name}': Unknown rig: no bone map (mesh2motion, mixamo, rigify, smpl, "
-                              "unreal_mannequin, lafan) matches this skeleton (18 bones:")
+    assert message.startswith(f"Armature '{obj.name}': Unknown rig: no bone map (mesh2motion, mixamo, rigify, "
+                              "rigify_metarig, rigify_metarig_bvh, smpl, unreal_mannequin, lafan) matches this "
+                              "skeleton (18 bones:")
     assert "--joint-map" in message and "'Bone Map' in the MoScale panel" in message
 
 

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from moscale.motion import feet, kinematics, rig_feet
+from moscale.motion import feet, kinematics, rig_feet, rigs
 from moscale.motion import rotations as rot
 from moscale.motion.rigs import RigMatch
 from moscale.motion.skeleton import BONE_LENGTHS_M, FPS, JOINT_NAMES, NUM_JOINTS, PARENTS
@@ -216,33 +216,48 @@ def leg_length(points_J3: np.ndarray) -> np.ndarray:
     return total / len(_LEGS)
 
 
-def joint_deltas(motion_TJ3: np.ndarray, rest_joints_J3: np.ndarray) -> np.ndarray:
+def _reaching(start: int, against: int, rest_joints_J3: np.ndarray, spanned: Sequence[int]) -> int:
+    """The joint at or below ``start`` (down its single-child chain) whose direction says how a bone turns: past
+    spanned joints (the bone spans on), and past joints sitting on ``against`` (a BVH's zero-length bone: a metarig
+    export's spine starting on the pelvis, its two shoulders starting on one point)."""
+    tolerance = 1e-6 * max(float(np.ptp(rest_joints_J3, axis=0).max()), 1e-9)
+    while start in _AIM_CHILD and (start in spanned or
+                                   np.linalg.norm(rest_joints_J3[start] - rest_joints_J3[against]) < tolerance):
+        start = _AIM_CHILD[start]
+    return start
+
+
+def joint_deltas(motion_TJ3: np.ndarray, rest_joints_J3: np.ndarray, spanned: Sequence[int] = ()) -> np.ndarray:
     """(T, 22, 4) world rotations moving each SMPL joint's rest bone onto the motion (both in one space, Z up).
 
     Single-child joints: the swing (no twist relative to the parent's delta) pointing the rest direction at the
     child. Pelvis and spine3: the best-fit rotation of their child directions plus the left-right axis. Leaves
-    inherit their parent's delta.
+    inherit their parent's delta, and so do ``spanned`` joints (``rigs.SPANNED_JOINTS`` the rig has no bone for):
+    the bone above them aims past them, at the next joint down (``_reaching``).
     """
     num_frames = len(motion_TJ3)
     deltas = rot.identity((num_frames, NUM_JOINTS))
     for level in _LEVELS:  # joints of one depth at a time: their parents are done
         for joint in (j for j in level if j in _BRANCHES):
             kids, (left, right) = _BRANCHES[joint]
-            rest = np.concatenate([rest_joints_J3[list(kids)] - rest_joints_J3[joint],
+            kids = [_reaching(kid, joint, rest_joints_J3, spanned) for kid in kids]
+            left, right = (_reaching(left, right, rest_joints_J3, spanned),
+                           _reaching(right, left, rest_joints_J3, spanned))
+            rest = np.concatenate([rest_joints_J3[kids] - rest_joints_J3[joint],
                                    (rest_joints_J3[left] - rest_joints_J3[right])[None]])
-            now = np.concatenate([motion_TJ3[:, list(kids)] - motion_TJ3[:, [joint]],
+            now = np.concatenate([motion_TJ3[:, kids] - motion_TJ3[:, [joint]],
                                   (motion_TJ3[:, left] - motion_TJ3[:, right])[:, None]], axis=1)
             deltas[:, joint] = rot.best_fit_rotation(_unit(rest), _unit(now))
-        aimed = [j for j in level if j in _AIM_CHILD]
+        aimed = [j for j in level if j in _AIM_CHILD and j not in spanned]
         if aimed:
-            children = [_AIM_CHILD[j] for j in aimed]
+            children = [_reaching(_AIM_CHILD[j], j, rest_joints_J3, spanned) for j in aimed]
             parent_delta = deltas[:, [PARENTS[j] for j in aimed]]  # (T, n, 4)
             rest_dir = rot.rotate(parent_delta, _unit(rest_joints_J3[children] - rest_joints_J3[aimed]))
             swing = rot.between(rest_dir, _unit(motion_TJ3[:, children] - motion_TJ3[:, aimed]))
             deltas[:, aimed] = rot.multiply(swing, parent_delta)
-        leaves = [j for j in level if j not in _AIM_CHILD and j not in _BRANCHES]
-        if leaves:
-            deltas[:, leaves] = deltas[:, [PARENTS[j] for j in leaves]]
+        carried = [j for j in level if (j not in _AIM_CHILD and j not in _BRANCHES) or j in spanned]
+        if carried:
+            deltas[:, carried] = deltas[:, [PARENTS[j] for j in carried]]
     return deltas
 
 
@@ -278,12 +293,13 @@ class JointFrames:
 
 
 def rest_joints_of(rest: ArmatureRest, match: RigMatch) -> np.ndarray:
-    """(22, 3) armature-space rest position of each SMPL joint: its bone's head, or for a tip its parent's tail."""
+    """(22, 3) armature-space rest position of each SMPL joint: its bone's head, for a tip its parent's tail, for a
+    spanned joint a point along the bone spanning it (``rigs.place_spanned``)."""
     index = np.array([rest.index(name) for name in match.bone_of_joint])
     joints = rest.heads[index].copy()
     for joint in match.tips:
         joints[joint] = rest.tails[index[joint]]
-    return joints
+    return rigs.place_spanned(joints, match.spanned) if match.spanned else joints
 
 
 def _fk_heads(deltas_TJ4: np.ndarray, rest_joints_J3: np.ndarray, root_T3: np.ndarray) -> np.ndarray:
@@ -298,8 +314,28 @@ def _fk_heads(deltas_TJ4: np.ndarray, rest_joints_J3: np.ndarray, root_T3: np.nd
     return heads
 
 
+@dataclass(frozen=True)
+class EditRange:
+    """Joints that replace frames ``start``..``stop``-1 of a take keyed from ``source`` (T, 22, 3, metres, Y up; the
+    joints' length and rate): the take's other frames keep their keys."""
+
+    source_TJ3: np.ndarray
+    start: int
+    stop: int
+
+
+def _checked(joints_TJ3: np.ndarray) -> np.ndarray:
+    joints = np.asarray(joints_TJ3, dtype=np.float64)
+    if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3) or len(joints) == 0:
+        raise ValueError(f"expected joints of shape (T, {NUM_JOINTS}, 3), got {joints.shape}")
+    if not np.all(np.isfinite(joints)):
+        raise ValueError("joints contain non-finite values")
+    return joints
+
+
 def joint_frames(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, *, fps: float = FPS,
-                 contacts_T4: np.ndarray | None = None, pin_feet: bool = True) -> JointFrames:
+                 contacts_T4: np.ndarray | None = None, pin_feet: bool = True,
+                 edit: EditRange | None = None) -> JointFrames:
     """The per-joint rigid motion that puts ``rest``'s armature into ``joints`` (T, 22, 3, metres, Y up, at ``fps``).
 
     Root motion is scaled by the ratio of the rig's leg length (hip -> knee -> ankle) to the motion's; the floor
@@ -309,17 +345,18 @@ def joint_frames(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, *,
     or down so the lowest point of the rig's soles (from its rest pose) touches the floor, and with ``pin_feet`` each
     foot is held still over the motion's contact plants (``contacts`` (T, 4), by default found on the joints,
     ``feet.contacts_from_joints``) and lifted wherever it would go below the floor, its leg re-solved to reach it.
+
+    With ``edit`` (Edit Range: ``joints`` replace some frames of a take), what holds for the whole take is the
+    source's, so the new keys meet the kept ones: the root scale and the floor height, and, at the range's ends, the
+    foot pins (``rig_feet.meet_kept_pins``).
     """
-    joints = np.asarray(joints_TJ3, dtype=np.float64)
-    if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3) or len(joints) == 0:
-        raise ValueError(f"expected joints of shape (T, {NUM_JOINTS}, 3), got {joints.shape}")
-    if not np.all(np.isfinite(joints)):
-        raise ValueError("joints contain non-finite values")
+    joints = _checked(joints_TJ3)
     to_armature = rot.conjugate(rot.normalize(rest.object_rotation))
     motion = rot.rotate(to_armature, to_z_up(joints))  # (T, 22, 3) armature space, metres
+    source = motion if edit is None else rot.rotate(to_armature, to_z_up(_checked(edit.source_TJ3)))
     rest_joints = rest_joints_of(rest, match)
-    deltas = joint_deltas(motion, rest_joints)  # (T, 22, 4)
-    scale = float(leg_length(rest_joints)) / max(float(np.mean(leg_length(motion))), 1e-9)
+    deltas = joint_deltas(motion, rest_joints, match.spanned)  # (T, 22, 4)
+    scale = float(leg_length(rest_joints)) / max(float(np.mean(leg_length(source))), 1e-9)
     up = rot.rotate(to_armature, np.array([0.0, 0.0, 1.0]))
     ground_offset = rest_joints[0] - np.dot(rest_joints[0], up) * up
     root_head = scale * motion[:, 0] + ground_offset  # (T, 3) armature space
@@ -327,26 +364,38 @@ def joint_frames(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, *,
     if match.map_name == "smpl":
         return JointFrames(deltas, heads, rest_joints)
     shape = rig_feet.foot_shape(rest_joints, np.concatenate([rest.heads, rest.tails]), up)
-    heads = rig_feet.stand_on_floor(shape, deltas, heads, rest_joints)
+    rotation, pins = rot.normalize(rest.object_rotation), None
+    if edit is None:
+        heads = rig_feet.stand_on_floor(shape, deltas, heads, rest_joints)
+    else:  # the source as its keys were made: on its floor, with its pins
+        kept_deltas = joint_deltas(source, rest_joints, match.spanned)
+        kept_heads = _fk_heads(kept_deltas, rest_joints, scale * source[:, 0] + ground_offset)
+        floor = rig_feet.lowest_sole(shape, kept_deltas, kept_heads, rest_joints)
+        heads, kept_heads = heads - floor * shape.up, kept_heads - floor * shape.up
     if pin_feet:
         contacts = feet.contacts_from_joints(joints, fps) if contacts_T4 is None else np.asarray(contacts_T4, bool)
-        deltas, heads = rig_feet.pin_feet(deltas, heads, rest_joints, shape, contacts,
-                                          rot.normalize(rest.object_rotation), scale, fps)
+        if edit is not None:
+            kept = rig_feet.foot_pins(kept_heads, feet.contacts_from_joints(edit.source_TJ3, fps), rotation, scale, fps)
+            pins = rig_feet.meet_kept_pins(kept, rig_feet.foot_pins(heads, contacts, rotation, scale, fps), contacts,
+                                           edit.start, edit.stop, fps)
+        deltas, heads = rig_feet.pin_feet(deltas, heads, rest_joints, shape, contacts, rotation, scale, fps, pins)
     return JointFrames(deltas, heads, rest_joints)
 
 
 def retarget(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps: float = FPS, *,
-             pin_feet: bool = True) -> RetargetResult:
+             pin_feet: bool = True, edit: EditRange | None = None) -> RetargetResult:
     """Pose-bone rotations and root location that put ``rest``'s armature into the motion ``joints`` (T, 22, 3).
 
-    ``joints`` are metres, Y up (HumanML3D); where the root goes is ``joint_frames``'.
+    ``joints`` are metres, Y up (HumanML3D); where the root goes is ``joint_frames``' (``edit`` too).
     """
-    frames = joint_frames(joints_TJ3, rest, match, fps=fps, pin_feet=pin_feet)
+    frames = joint_frames(joints_TJ3, rest, match, fps=fps, pin_feet=pin_feet, edit=edit)
     deltas = frames.deltas
     num_frames = len(deltas)
     bone_index = np.array([rest.index(name) for name in match.bone_of_joint])
-    # effective delta of every rig bone: its own if mapped, else its nearest mapped ancestor's (tips own no bone)
-    joint_of_bone = {int(bone): joint for joint, bone in enumerate(bone_index) if joint not in match.tips}
+    # effective delta of every rig bone: its own if mapped, else its nearest mapped ancestor's (tips and spanned
+    # joints own no bone)
+    owners = set(match.tips) | set(match.spanned)
+    joint_of_bone = {int(bone): joint for joint, bone in enumerate(bone_index) if joint not in owners}
     bone_delta: dict[int, np.ndarray] = {}
     identity = rot.identity((num_frames,))
     for bone in rest.order():
@@ -392,17 +441,23 @@ def resample(result: RetargetResult, fps: float, num_frames: int | None = None) 
 
 
 def retarget_at(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps: float, out_fps: float, *,
-                pin_feet: bool = True) -> RetargetResult:
+                pin_feet: bool = True, edit: EditRange | None = None) -> RetargetResult:
     """``retarget`` for a scene at ``out_fps``, with ``resample``'s frame count. SMPL's own skeleton is retargeted at
     ``fps`` and its rotations slerped (exact at the motion's frames); any other rig is retargeted from the joints
     interpolated to ``out_fps``, so its feet are pinned on every frame it plays (slerped rotations between two
-    pinned frames would let the foot dip and slide)."""
+    pinned frames would let the foot dip and slide). ``edit``'s source is at ``fps``, its range in output frames."""
     joints = np.asarray(joints_TJ3, dtype=np.float64)
     if match.map_name == "smpl" or fps == out_fps or len(joints) < 2:
-        return resample(retarget(joints, rest, match, fps, pin_feet=pin_feet), out_fps)
+        if edit is not None and fps != out_fps:  # the range in the motion's frames
+            edit = EditRange(edit.source_TJ3, int(edit.start * fps / out_fps), -int(-edit.stop * fps // out_fps))
+        return resample(retarget(joints, rest, match, fps, pin_feet=pin_feet, edit=edit), out_fps)
     lower, upper, weight = _sample_at(len(joints), fps, out_fps, max(1, int(round(len(joints) * out_fps / fps))))
     weight = weight[:, None, None]
-    return retarget(joints[lower] * (1.0 - weight) + joints[upper] * weight, rest, match, out_fps, pin_feet=pin_feet)
+    if edit is not None:
+        source = np.asarray(edit.source_TJ3, dtype=np.float64)
+        edit = EditRange(source[lower] * (1.0 - weight) + source[upper] * weight, edit.start, edit.stop)
+    return retarget(joints[lower] * (1.0 - weight) + joints[upper] * weight, rest, match, out_fps, pin_feet=pin_feet,
+                    edit=edit)
 
 
 def posed_heads(rest: ArmatureRest, result: RetargetResult) -> np.ndarray:

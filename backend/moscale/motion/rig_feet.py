@@ -111,11 +111,17 @@ def sole_heights(shape: FootShape, deltas_TJ4: np.ndarray, heads_TJ3: np.ndarray
     return out[0], out[1]
 
 
+def lowest_sole(shape: FootShape, deltas_TJ4: np.ndarray, heads_TJ3: np.ndarray, rest_joints_J3: np.ndarray
+                ) -> float:
+    """The height of the lowest sole point over the take (armature units, along ``up``)."""
+    left, right = sole_heights(shape, deltas_TJ4, heads_TJ3, rest_joints_J3)
+    return min(float(left.min()), float(right.min()))
+
+
 def stand_on_floor(shape: FootShape, deltas_TJ4: np.ndarray, heads_TJ3: np.ndarray, rest_joints_J3: np.ndarray
                    ) -> np.ndarray:
     """``heads`` (T, 22, 3) moved along ``up`` so the lowest sole point over the take is on the floor (height 0)."""
-    left, right = sole_heights(shape, deltas_TJ4, heads_TJ3, rest_joints_J3)
-    return heads_TJ3 - min(float(left.min()), float(right.min())) * shape.up
+    return heads_TJ3 - lowest_sole(shape, deltas_TJ4, heads_TJ3, rest_joints_J3) * shape.up
 
 
 def _to_motion_frame(points: np.ndarray, object_rotation: np.ndarray, scale: float) -> np.ndarray:
@@ -171,11 +177,50 @@ def _heel_rise(hip_N3: np.ndarray, ankle_N3: np.ndarray, toe_N3: np.ndarray, rea
     return np.where((radius2 > 0) & (distance < reach + foot), circle, ankle_N3)
 
 
+def _blend_frames(fps: float) -> int:
+    return max(1, int(round(4 * fps / FPS)))  # lock_feet's 4 frames at 20 fps
+
+
+def foot_pins(heads_TJ3: np.ndarray, contacts_T4: np.ndarray, object_rotation: np.ndarray, scale: float,
+              fps: float = FPS) -> np.ndarray:
+    """(T, 2, 3) the horizontal pins and re-planting arcs of each foot (left, right) over the plants of ``contacts``
+    (``feet.foot_corrections`` on the rig's joints, the toe down longer): translations in the motion's frame (Y up,
+    motion metres) that ``pin_feet`` applies; the floor is the soles', there."""
+    return feet.foot_corrections(_to_motion_frame(heads_TJ3, object_rotation, scale), toe_down_longer(contacts_T4),
+                                 _blend_frames(fps), floor=-np.inf)
+
+
+def meet_kept_pins(kept_T23: np.ndarray, edited_T23: np.ndarray, contacts_T4: np.ndarray, start: int, stop: int,
+                   fps: float = FPS) -> np.ndarray:
+    """(T, 2, 3) ``foot_pins`` for a take whose frames start..stop-1 are edited and whose other frames keep their keys:
+    ``kept`` (the pins the kept keys were made with) outside the range, ``edited`` (the edited motion's, over the
+    edited ``contacts``) inside, plus, at each end of the range, the difference of the two there: held while the foot
+    stays down on a plant crossing that end (it does not slide), then eased out over the blend frames (at once for a
+    foot in the air). So the edited frames meet the kept ones without a jump."""
+    pins = np.array(kept_T23, dtype=np.float64)
+    pins[start:stop] = edited_T23[start:stop]
+    down = toe_down_longer(contacts_T4)
+    x = (np.arange(_blend_frames(fps)) + 1) / (_blend_frames(fps) + 1)
+    ease = 1.0 - x * x * (3 - 2 * x)  # smoothly from just below 1 to just above 0
+    for side in (0, 1):
+        foot_down = down[:, 2 * side] | down[:, 2 * side + 1]
+        for border, frames in ((start - 1, np.arange(start, stop)), (stop, np.arange(stop - 1, start - 1, -1))):
+            if not 0 <= border < len(pins) or len(frames) == 0:
+                continue
+            held = int(np.argmin(foot_down[frames])) if not foot_down[frames].all() else len(frames)
+            weight = np.zeros(len(frames))
+            weight[:held] = 1.0
+            weight[held:held + len(ease)] = ease[:len(frames) - held]
+            pins[frames, side] += weight[:, None] * (kept_T23[border, side] - edited_T23[border, side])
+    return pins
+
+
 def pin_feet(deltas_TJ4: np.ndarray, heads_TJ3: np.ndarray, rest_joints_J3: np.ndarray, shape: FootShape,
-             contacts_T4: np.ndarray, object_rotation: np.ndarray, scale: float, fps: float = FPS
-             ) -> tuple[np.ndarray, np.ndarray]:
+             contacts_T4: np.ndarray, object_rotation: np.ndarray, scale: float, fps: float = FPS,
+             pins_T23: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(deltas, heads) with the rig's feet held still over each plant of ``contacts`` (T, 4; ``feet.CONTACT_JOINTS``
     order) and no sole point below the floor; armature space throughout, ``scale`` armature units per motion metre.
+    ``pins`` replaces the pins found on the plants (``foot_pins``; an edit's, ``meet_kept_pins``).
 
     The foot moves rigidly (the ankle and toe keep their world orientation) and the knee follows by two-bone IK,
     except where the straight leg cannot reach a foot whose toe is down: there the heel lifts about the pinned toe.
@@ -183,11 +228,9 @@ def pin_feet(deltas_TJ4: np.ndarray, heads_TJ3: np.ndarray, rest_joints_J3: np.n
     """
     deltas, heads = deltas_TJ4.copy(), heads_TJ3.copy()
     rest = rest_joints_J3
-    blend = max(1, int(round(4 * fps / FPS)))  # lock_feet's 4 frames at 20 fps
     contacts = toe_down_longer(contacts_T4)
-    # the horizontal pins and re-planting arcs; the floor is the soles', below
-    delta_m = feet.foot_corrections(_to_motion_frame(heads_TJ3, object_rotation, scale), contacts, blend,
-                                    floor=-np.inf)  # (T, 2, 3)
+    delta_m = (foot_pins(heads_TJ3, contacts_T4, object_rotation, scale, fps) if pins_T23 is None
+               else np.array(pins_T23, dtype=np.float64))  # (T, 2, 3)
     soles = sole_heights(shape, deltas_TJ4, heads_TJ3, rest)
     for side, (hip, knee, ankle, toe) in enumerate(feet.LEGS):
         lowest_m = soles[side].min(axis=1) / scale + delta_m[:, side, 1]

@@ -1,5 +1,6 @@
-"""Bone maps: which bone of an armature carries each SMPL-22 joint (Mixamo, Rigify, Unreal, SMPL, LAFAN, custom
-JSON maps), and matching them against a rig's bone names. What retargeting (moscale.motion.retarget) runs on."""
+"""Bone maps: which bone of an armature carries each SMPL-22 joint (Mixamo, Rigify and its metarigs, Unreal, SMPL,
+LAFAN, custom JSON maps), and matching them against a rig's bone names. What retargeting (moscale.motion.retarget)
+runs on."""
 from __future__ import annotations
 
 import json
@@ -7,7 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from moscale.motion.skeleton import JOINT_NAMES, PARENTS
+import numpy as np
+
+from moscale.motion.skeleton import BONE_LENGTHS_M, JOINT_NAMES, PARENTS
 from moscale.utils.paths import ASSETS
 
 
@@ -19,7 +22,9 @@ class UnknownRigError(ValueError):
 @dataclass(frozen=True)
 class BoneMap:
     """SMPL joint name -> target bone name, for every one of the 22 joints except leaves the rig has no bone for (a
-    hand, toe or the head: ``TIP_JOINTS``, then placed at their parent bone's tail). Stored as JSON (``from_json``)."""
+    hand, toe or the head: ``TIP_JOINTS``, then placed at their parent bone's tail) and in-between joints a rig with
+    a short spine has no bone for (``SPANNED_JOINTS``: the bone of the joint above spans both segments). Stored as
+    JSON (``from_json``)."""
 
     name: str
     bones: dict[str, str]
@@ -33,13 +38,15 @@ class BoneMap:
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.bones) - set(JOINT_NAMES))
-        leaves = {JOINT_NAMES[j] for j in TIP_JOINTS}
-        missing = [joint for joint in JOINT_NAMES if joint not in self.bones and joint not in leaves]
+        optional = {JOINT_NAMES[j] for j in TIP_JOINTS + SPANNED_JOINTS}
+        missing = [joint for joint in JOINT_NAMES if joint not in self.bones and joint not in optional]
+        if "neck" not in self.bones and "head" not in self.bones:  # the neck's bone would end nowhere
+            missing.append("neck or head")
         not_names = sorted(joint for joint, bone in self.bones.items() if not isinstance(bone, str) or not bone)
         if unknown or missing or not_names:
             raise ValueError(
                 f"bone map {self.name!r}: keys must be SMPL joint names, each naming a bone; every joint but the "
-                f"leaves ({', '.join(sorted(leaves))}) is needed; "
+                f"leaves and in-between joints ({', '.join(sorted(optional))}) is needed; "
                 + (f"unknown {unknown} " if unknown else "")
                 + (f"missing {missing} " if missing else "")
                 + (f"not a bone name: {not_names}" if not_names else "")
@@ -100,11 +107,14 @@ class RigMatch:
     """A bone map resolved against one armature: the target bone name of each SMPL joint."""
 
     map_name: str
-    bone_of_joint: tuple[str, ...]  # (22,); for a tip joint, its parent joint's bone
+    bone_of_joint: tuple[str, ...]  # (22,); for a tip or spanned joint, its parent joint's bone
     # Leaf joints the rig has no bone for (a hand, toe or head missing, e.g. a Rigify-named BVH without hands and
     # toes): they sit at the tail of their parent joint's bone.
     tips: tuple[int, ...] = ()
     bone_map: "BoneMap | None" = None
+    # In-between joints the rig has no bone for (``SPANNED_JOINTS``; e.g. spine2 on a metarig BVH's short spine):
+    # they sit on the bone of the joint above, which spans down to the next joint that has a bone (``spans``).
+    spanned: tuple[int, ...] = ()
 
     @property
     def tip_names(self) -> list[str]:
@@ -143,6 +153,37 @@ def _namespace_prefixes(bone_names: Iterable[str]) -> list[str]:
 
 # Leaf joints a rig may lack (a BVH without hand or toe joints): placed at their parent bone's tail.
 TIP_JOINTS = (10, 11, 15, 20, 21)
+# In-between joints a rig may lack (a short spine, no neck or collar bones): spine1, spine2, neck, the collars. Each
+# has one child; the bone of the joint above spans both segments and aims at the next joint down that has a bone.
+SPANNED_JOINTS = (3, 6, 12, 13, 14)
+
+
+def spans(spanned: Sequence[int]) -> dict[int, tuple[int, int, float]]:
+    """spanned joint -> (the joint above it that has a bone, the joint below it that has one, t): the spanned joint
+    sits at ``above + t (below - above)``, t from SMPL's bone lengths along the chain."""
+    out = {}
+    for joint in spanned:
+        above, below = PARENTS[joint], joint
+        while above in spanned:
+            above = PARENTS[above]
+        while below in spanned:
+            below = PARENTS.index(below)  # the one child (every spanned joint has one)
+        chain = [below]
+        while chain[-1] != above:
+            chain.append(PARENTS[chain[-1]])
+        lengths = {j: BONE_LENGTHS_M[j] for j in chain[:-1]}  # the segment ending at each joint
+        done = sum(length for j, length in lengths.items() if j in chain[chain.index(joint):])
+        out[joint] = (above, below, float(done / sum(lengths.values())))
+    return out
+
+
+def place_spanned(points_NJ3: np.ndarray, spanned: Sequence[int]) -> np.ndarray:
+    """``points`` (..., 22, 3) with each spanned joint moved onto the straight line between the joints above and
+    below it that have bones (``spans``), where a rig bone spanning them carries it."""
+    points = np.array(points_NJ3, dtype=np.float64)
+    for joint, (above, below, t) in spans(spanned).items():
+        points[..., joint, :] = points[..., above, :] + t * (points[..., below, :] - points[..., above, :])
+    return points
 
 
 
@@ -151,17 +192,18 @@ def match_rig(bone_names: Sequence[str], bone_map: BoneMap, allow_tips: bool = F
     """Resolve ``bone_map`` against an armature: (match, []) or (None, missing target bone names).
 
     Bone names may carry a namespace prefix (``mixamorig:Hips``); matching ignores case when exact names fail.
-    With ``allow_tips``, missing leaf bones (hands, toes, head: ``TIP_JOINTS``) are accepted and become tips.
+    With ``allow_tips``, missing leaf bones (hands, toes, head: ``TIP_JOINTS``) are accepted and become tips. Joints
+    the map leaves out are tips (leaves) or spanned (in-between joints, ``SPANNED_JOINTS``).
     """
     present = set(bone_names)
     by_lower = {name.lower(): name for name in bone_names}
     best: tuple[RigMatch | None, list[str]] = (None, list(bone_map.bones.values()))
     for prefix in _namespace_prefixes(bone_names):
-        resolved, missing, tips = [], [], []
+        resolved, missing, tips, spanned = [], [], [], []
         for joint, joint_name in enumerate(JOINT_NAMES):
-            if joint_name not in bone_map.bones:  # a leaf the map leaves out: at its parent bone's tail
+            if joint_name not in bone_map.bones:  # left out: at its parent bone's tail, or along that bone
                 if resolved[PARENTS[joint]]:
-                    tips.append(joint)
+                    (tips if joint in TIP_JOINTS else spanned).append(joint)
                     resolved.append(resolved[PARENTS[joint]])
                 else:
                     resolved.append("")
@@ -177,7 +219,7 @@ def match_rig(bone_names: Sequence[str], bone_map: BoneMap, allow_tips: bool = F
             else:
                 resolved.append(found)
         if not missing:
-            return RigMatch(bone_map.name, tuple(resolved), tuple(tips), bone_map), []
+            return RigMatch(bone_map.name, tuple(resolved), tuple(tips), bone_map, tuple(spanned)), []
         if len(missing) < len(best[1]):
             best = (None, missing)
     return best
@@ -217,7 +259,8 @@ def unknown_rig_message(bone_names: Sequence[str], maps: Sequence[BoneMap],
     return (
         f"Unknown rig: no bone map ({known}) matches this skeleton ({len(names)} bones: {shown}).{detail} "
         "Supply a custom bone map: a JSON file {\"name\": \"my_rig\", \"bones\": {\"pelvis\": \"<bone>\", ...}} "
-        f"naming your bone for each of the 22 SMPL joints ({', '.join(JOINT_NAMES)}); "
+        f"naming your bone for each of the 22 SMPL joints ({', '.join(JOINT_NAMES)}; leave out those your rig has "
+        "no bone for: hands, toes, the head, and on a short spine spine1, spine2, the neck or the collars); "
         "choose it as 'Bone Map' in the MoScale panel, or pass it with --joint-map my_map.json on the command line "
         "(Python: BoneMap.from_json(path))."
     )

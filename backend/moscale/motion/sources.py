@@ -424,19 +424,26 @@ def joint_map_rig(mapping: dict[str, str], name: str = "joint_map") -> RigMap:
     return RigMap(name, {joint: str(mapping.get(joint, joint)) for joint in JOINT_NAMES}, metres_per_unit=None)
 
 
-def _leaves_at_end_sites(rig: RigMap, joint_map: dict, names: list[str]) -> RigMap:
-    """A --joint-map that leaves out a hand, toe or head the skeleton has no joint for: that leaf is taken at its
-    parent joint's End Site (as the automatic detection does), so a correct map of a rig without hands or toes fits."""
-    from moscale.motion.rigs import TIP_JOINTS
+def _absent_joints(rig: RigMap, joint_map: dict, names: list[str]) -> RigMap:
+    """A --joint-map that leaves out a joint the skeleton has none for, as the automatic detection takes it: a hand,
+    toe or head at its parent joint's End Site; an in-between joint (spine1, spine2, neck, a collar: a short spine)
+    along the line from the joint above to the joint below (``rigs.spans``). So a correct map of a rig without hands,
+    toes or a full spine fits."""
+    from moscale.motion.rigs import SPANNED_JOINTS, TIP_JOINTS, spans
 
     if "joints" in joint_map:
         return rig
     lookup = _Names(names)
     rules = dict(rig.joints)
-    for joint in TIP_JOINTS:
+    absent = [j for j in TIP_JOINTS + SPANNED_JOINTS
+              if JOINT_NAMES[j] not in joint_map and lookup.find(str(rules[JOINT_NAMES[j]])) is None]
+    for joint in (j for j in absent if j in TIP_JOINTS):
         name, parent = JOINT_NAMES[joint], rules[JOINT_NAMES[PARENTS[joint]]]
-        if name not in joint_map and lookup.find(str(rules[name])) is None and isinstance(parent, str):
+        if isinstance(parent, str) and PARENTS[joint] not in absent:
             rules[name] = {"end_site": parent}
+    spanned = [j for j in absent if j in SPANNED_JOINTS]
+    for joint, (above, below, t) in spans(spanned).items():
+        rules[JOINT_NAMES[joint]] = {"lerp": [rules[JOINT_NAMES[above]], rules[JOINT_NAMES[below]]], "t": t}
     return dataclasses.replace(rig, joints=rules)
 
 
@@ -449,7 +456,7 @@ def rig_for_skeleton(names: list[str], joint_map: dict | None = None) -> RigMap:
 
     if joint_map is not None:
         rig = joint_map_rig(joint_map)
-        rig = _leaves_at_end_sites(rig, joint_map, names)
+        rig = _absent_joints(rig, joint_map, names)
         missing = unmapped_joints(rig, names)
         if missing:
             listing = "; ".join(f"{joint} (needs {', '.join(map(repr, absent))})" for joint, absent in missing.items())
@@ -468,6 +475,8 @@ def rig_for_skeleton(names: list[str], joint_map: dict | None = None) -> RigMap:
     rules: dict[str, Rule] = {}
     for joint, (joint_name, bone) in enumerate(zip(JOINT_NAMES, match.bone_of_joint)):
         rules[joint_name] = {"end_site": bone} if joint in match.tips else bone
+    for joint, (above, below, t) in rigs.spans(match.spanned).items():  # along the bone spanning them
+        rules[JOINT_NAMES[joint]] = {"lerp": [rules[JOINT_NAMES[above]], rules[JOINT_NAMES[below]]], "t": t}
     return RigMap(match.map_name, rules, metres_per_unit=None, up_axis="auto")
 
 
