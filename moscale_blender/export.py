@@ -12,6 +12,8 @@ the operators add the file browser, and refuse to overwrite an existing file the
 from __future__ import annotations
 
 import contextlib
+import io
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,10 +152,34 @@ def export_fbx(context: bpy.types.Context, target: ExportTarget, filepath: str |
     rename = UNREAL_ARMATURE_NAME if preset == "UNREAL" else None
     # Written beside the file and renamed over it: an export that fails half way keeps the previous file.
     with atomic.replacing(path) as temporary, _posed_for_export(context, target, rename):
-        result = bpy.ops.export_scene.fbx(filepath=str(temporary), check_existing=False, **options)
+        with _traceback_kept_unless_disk_full(path.parent):
+            result = bpy.ops.export_scene.fbx(filepath=str(temporary), check_existing=False, **options)
         if result != {'FINISHED'}:
             raise ExportError(f"Blender's FBX exporter did not finish ({', '.join(result)}).")
     return path
+
+
+@contextlib.contextmanager
+def _traceback_kept_unless_disk_full(folder: Path):
+    """Hold back what Blender prints to stderr while the block runs (a Python exporter's traceback, which it prints
+    before bpy.ops raises the same text), and print it after unless the block failed on a full disk: then the error
+    is the one line of ``atomic.DiskFull`` (the panel's report, `moscale export`'s stderr) and the traceback noise."""
+    from moscale.utils import atomic
+
+    held, stderr = io.StringIO(), sys.stderr
+    sys.stderr = held
+    try:
+        yield
+    except Exception as error:
+        sys.stderr = stderr
+        if stderr is not None and not atomic.is_disk_full(error, folder):
+            stderr.write(held.getvalue())
+        raise
+    finally:
+        if sys.stderr is held:
+            sys.stderr = stderr
+            if stderr is not None:
+                stderr.write(held.getvalue())
 
 
 def export_bvh(context: bpy.types.Context, target: ExportTarget, filepath: str | Path) -> Path:

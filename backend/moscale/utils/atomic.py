@@ -15,7 +15,8 @@ within one file system, which is why the temporary file lives in the same folder
 
 ``check_writable(path)`` says before any work whether a save there can succeed (it tries: root passes the permission
 bits, and /proc or /sys take no files whatever they say). A save that runs out of space raises ``DiskFull``, whose
-message is the one line to show: "disk full: writing PATH failed: ... (the previous file is kept)".
+message is the one line to show: "disk full: writing PATH failed: No space left on device (the previous file is kept)"
+("Disk quota exceeded" for a quota, "nothing was written" for a new file), whatever the writer said or did not say.
 """
 from __future__ import annotations
 
@@ -116,29 +117,59 @@ class DiskFull(OSError):
 
 
 FULL = (errno.ENOSPC, errno.EDQUOT)
+FULL_WORDS = tuple(os.strerror(code) for code in FULL)  # "No space left on device", "Disk quota exceeded"
+ROOM = 64 << 10  # less free space than this in the folder after a failed save: the disk is full
+
+
+def is_disk_full(error: BaseException, folder: str | Path) -> bool:
+    """Whether a writer's ``error`` (any type) came from a full disk or quota in ``folder`` (see ``_disk_full``)."""
+    return _disk_full(error, Path(folder)) is not None
 
 
 def _disk_full(error: BaseException, folder: Path) -> BaseException | None:
     """The error that says the disk is full, when a writer's error (of any type: numpy's short write, zipfile's
-    "seek of closed file" after it, a bpy exporter's RuntimeError) came from one: ENOSPC/EDQUOT anywhere in its
-    chain, or no space left in ``folder``; else None."""
+    "seek of closed file" after it, a bpy operator's RuntimeError carrying an exporter's traceback or Blender's
+    "Error: No space left on device") came from one: ENOSPC/EDQUOT anywhere in its chain, or their words in its
+    text; else, when the writer said nothing of it (numpy's "N requested and M written", Blender's .blend writer
+    reporting success for a file the disk cut short), the folder's own answer (``_no_room``); else None."""
     seen, first = set(), error
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if isinstance(error, OSError) and error.errno in FULL or "No space left on device" in str(error):
+        text = str(error).lower()
+        if isinstance(error, OSError) and error.errno in FULL or any(w.lower() in text for w in FULL_WORDS):
             return error
         error = error.__cause__ or error.__context__
+    full = _no_room(folder)
+    return None if full is None else full if full.errno == errno.EDQUOT else first
+
+
+def _no_room(folder: Path) -> OSError | None:
+    """ENOSPC when ``folder`` has less than ROOM free (a writer cut short leaves its partial file in the scratch
+    folder: the disk stays full), or the ENOSPC / EDQUOT of writing ROOM bytes there (a quota: the disk has space,
+    the user none; a writer that removed its partial file); None when there is room, or the folder cannot say."""
     try:
-        return first if shutil.disk_usage(folder).free < (64 << 10) else None
-    except OSError:
-        return None
+        if shutil.disk_usage(folder).free < ROOM:
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        with tempfile.TemporaryFile(dir=folder, prefix=".moscale-room-") as probe:
+            probe.write(bytes(ROOM))
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as error:
+        return error if error.errno in FULL else None
+    return None
 
 
 def _full_disk_error(error: BaseException, path: Path, existed: bool) -> DiskFull:
+    """The one line for ``error`` (from ``_disk_full``). Its detail is the system's own words, never the writer's:
+    those are a traceback (a bpy exporter's), byte counts (numpy's short write) or Blender's "unreadable file"."""
     kept = "the previous file is kept" if existed else "nothing was written"
-    detail = error.strerror if isinstance(error, OSError) and error.strerror else (str(error) or repr(error))
-    full = DiskFull(f"disk full: writing {shown(path)} failed: {detail.splitlines()[0][:120]} ({kept})")
-    full.errno = errno.ENOSPC
+    text = str(error).lower()
+    if isinstance(error, OSError) and error.errno in FULL:
+        detail = os.strerror(error.errno)
+    else:
+        detail = next((words for words in FULL_WORDS if words.lower() in text), FULL_WORDS[0])
+    full = DiskFull(f"disk full: writing {shown(path)} failed: {detail} ({kept})")
+    full.errno = FULL[FULL_WORDS.index(detail)]
     return full
 
 
@@ -153,11 +184,16 @@ def replacing(path: str | Path, *, allow_empty: bool = False) -> Iterator[Path]:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; give a file name")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = _mode_for(path)
     existed = path.exists()
-    # the scratch folder's name is cut short: with ".NAME.XXXXXXXX.tmp" a 250-byte NAME would pass NAME_MAX
-    scratch = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name[:100]}.", suffix=".tmp"))
+    try:  # on a disk full to the last block even the folders fail (ext4; a tmpfs takes folders without space)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # the scratch folder's name is cut short: with ".NAME.XXXXXXXX.tmp" a 250-byte NAME would pass NAME_MAX
+        scratch = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name[:100]}.", suffix=".tmp"))
+    except OSError as error:
+        if error.errno not in FULL:
+            raise
+        raise _full_disk_error(error, path, existed) from None
+    mode = _mode_for(path)
     temporary = scratch / path.name
     try:
         yield temporary
