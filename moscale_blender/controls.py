@@ -27,6 +27,7 @@ from moscale.motion.skeleton import FPS
 from moscale.motion.splice import smootherstep
 
 from . import control_rig, keyframes, rig
+from .path_objects import path_points
 
 PATH_TYPES = ('CURVE', 'GREASEPENCIL')
 BLEND_SECONDS = 0.5  # around a keyed frame the take eases into the user's values over this long: no pop at the key
@@ -81,65 +82,6 @@ def _placement(obj: bpy.types.Object | None, match) -> _Placement:
 # ----------------------------------------------------------------------------------------------- reading the scene
 
 
-def path_points(obj: bpy.types.Object, depsgraph) -> np.ndarray:
-    """(N, 3) world-space points of a path object, first to last: a curve's first spline (Bezier: sampled at its
-    resolution; poly: its points; NURBS: the evaluated curve), a Grease Pencil object's first stroke on its active
-    layer at the current frame. Raises ValueError when there is nothing to follow."""
-    evaluated = obj.evaluated_get(depsgraph)
-    if obj.type == 'GREASEPENCIL':
-        local, matrix = _stroke_points(evaluated)
-    elif obj.type == 'CURVE' and len(obj.data.splines):
-        local, matrix = _spline_points(evaluated), np.array(evaluated.matrix_world)
-    else:
-        raise ValueError(f"Path '{obj.name}' is not a curve or Grease Pencil object with a stroke: draw one first.")
-    return local @ matrix[:3, :3].T + matrix[:3, 3]
-
-
-def _spline_points(evaluated: bpy.types.Object) -> np.ndarray:
-    from mathutils.geometry import interpolate_bezier
-
-    spline = evaluated.data.splines[0]
-    if spline.type == 'BEZIER':
-        knots = list(spline.bezier_points) + ([spline.bezier_points[0]] if spline.use_cyclic_u else [])
-        points = [tuple(knots[0].co)]
-        for a, b in zip(knots[:-1], knots[1:]):
-            samples = interpolate_bezier(a.co, a.handle_right, b.handle_left, b.co, max(2, spline.resolution_u) + 1)
-            points += [tuple(point) for point in samples[1:]]
-        return np.array(points, dtype=np.float64)
-    if spline.type == 'POLY':
-        points = [tuple(point.co)[:3] for point in spline.points]
-        return np.array(points + (points[:1] if spline.use_cyclic_u else []), dtype=np.float64)
-    mesh = evaluated.to_mesh()  # NURBS: the evaluated curve as Blender draws it (the first spline comes first)
-    try:
-        if len(mesh.polygons):
-            raise ValueError(f"Path '{evaluated.name}': a NURBS curve with a bevel or extrusion cannot be followed; "
-                             "use a Bezier or poly curve, or remove the bevel.")
-        co = np.empty(3 * len(mesh.vertices))
-        mesh.vertices.foreach_get("co", co)
-        edges = np.empty(2 * len(mesh.edges), dtype=np.int64)
-        mesh.edges.foreach_get("vertices", edges)
-    finally:
-        evaluated.to_mesh_clear()
-    pairs = {tuple(sorted(pair)) for pair in edges.reshape(-1, 2).tolist()}
-    count = 1
-    while (count - 1, count) in pairs:
-        count += 1
-    points = co.reshape(-1, 3)[:count]
-    return np.concatenate([points, points[:1]]) if count > 2 and (0, count - 1) in pairs else points
-
-
-def _stroke_points(evaluated: bpy.types.Object) -> tuple[np.ndarray, np.ndarray]:
-    layers = evaluated.data.layers
-    layer = layers.active or (layers[0] if len(layers) else None)
-    frame = layer.current_frame() if layer is not None else None
-    strokes = frame.drawing.strokes if frame is not None and frame.drawing is not None else ()
-    if not len(strokes):
-        raise ValueError(f"Path '{evaluated.name}' has no Grease Pencil stroke on its active layer at this frame: "
-                         "draw the path first.")
-    points = np.array([tuple(point.position) for point in strokes[0].points], dtype=np.float64)
-    return points, np.array(evaluated.matrix_world) @ np.array(layer.matrix_local)
-
-
 def _slot_fcurves(action: bpy.types.Action, identifier: str) -> list:
     """The F-curves of one slot of `action` (the whole action before 5.0, or for a legacy action)."""
     slots = getattr(action, "slots", None)
@@ -170,21 +112,24 @@ def _pose_source(settings, obj: bpy.types.Object) -> tuple[bpy.types.Action, str
 
 
 def _keyed_poses(context, obj: bpy.types.Object, match, placement: _Placement, scale: float,
-                 seconds: float) -> tuple[dict[int, np.ndarray], TakeControls]:
-    """{motion frame: (22, 3) joints in metres} of the armature's keyed frames inside the take, evaluated through the
+                 seconds: float | None) -> tuple[dict[int, np.ndarray], TakeControls]:
+    """{motion frame: (22, 3) joints in metres} of the armature's keyed frames inside the take (`seconds` None: a
+    path sets its length, which passes the last key: the keys in the scene's frame range), evaluated through the
     depsgraph with the keys' own action playing, and where they came from."""
     scene = context.scene
     action, slot, switches = _pose_source(context.scene.moscale, obj)
     fps = rig.scene_fps(scene)
-    take_frames = round(round(seconds * FPS) * fps / FPS)
-    first, last = scene.frame_start, scene.frame_start + take_frames - 1
+    first, last = scene.frame_start, scene.frame_end
+    if seconds is not None:
+        last = scene.frame_start + round(round(seconds * FPS) * fps / FPS) - 1
     keyed = set()
     for fcurve in _slot_fcurves(action, slot):
         co = np.empty(2 * len(fcurve.keyframe_points))
         fcurve.keyframe_points.foreach_get("co", co)
         keyed |= {int(round(frame)) for frame in co[0::2] if first <= round(frame) <= last}
     if not keyed:
-        raise ValueError(f"Keyed Poses: action '{action.name}' of armature '{obj.name}' has no keys inside the take's "
+        inside = "the take's" if seconds is not None else "the scene's"
+        raise ValueError(f"Keyed Poses: action '{action.name}' of armature '{obj.name}' has no keys inside {inside} "
                          f"frames {first}-{last}: key poses there, or switch Keyed Poses off.")
     data = obj.animation_data
     playing = (data.action, getattr(data, "action_slot", None)) if data is not None else (None, None)
@@ -233,18 +178,22 @@ def plan_controls(context: bpy.types.Context, request, plan):
     if path_object is not None:
         if path_object.type not in PATH_TYPES:
             raise ValueError(f"Path '{path_object.name}' is not a curve or Grease Pencil object.")
-        points = placement.motion_axes(path_points(path_object, context.evaluated_depsgraph_get()))[:, [0, 2]]
+        world, note = path_points(path_object, context.evaluated_depsgraph_get())
+        points = placement.motion_axes(world)[:, [0, 2]]
         try:
             path = GroundPath.from_points(points / scale)
         except ValueError as error:
             raise ValueError(f"Path '{path_object.name}': {error}") from error
-        changes.update(path=tuple(map(tuple, path.points.tolist())), path_sets_length=bool(settings.length_from_path))
+        changes.update(path=tuple(map(tuple, path.points.tolist())), path_sets_length=bool(settings.length_from_path),
+                       notes=(note,) if note else ())
         controls = replace(controls, path_rig=tuple(map(tuple, points.tolist())))
     if settings.keyed_poses:
         if obj is None:
             raise ValueError("Keyed Poses reads the poses keyed on the target armature, and there is none yet: create "
                              "the SMPL character (or select your armature), key poses on it, then Generate.")
-        poses, source = _keyed_poses(context, obj, match, placement, scale, float(settings.seconds))
+        length_from_path = path_object is not None and settings.length_from_path
+        poses, source = _keyed_poses(context, obj, match, placement, scale,
+                                     None if length_from_path else float(settings.seconds))
         changes["poses"] = tuple(sorted(poses.items()))
         controls = replace(source, path_rig=controls.path_rig, loop=controls.loop)
     return replace(request, **changes), replace(plan, controls=controls)
@@ -313,14 +262,28 @@ def finish_take(action: bpy.types.Action, motion, controls: TakeControls | None,
     take's length in scene frames (a loop: one cycle, for Export and Edit Range)."""
     if controls is None:
         return frames
+    offset = motion.metadata.get("cycle_offset", (0.0, 0.0))
+    cycle = _cycle_frames(len(motion.joints), motion.fps, fps) if controls.loop else 0
     if controls.pose_frames:
-        _restore_user_keys(action, controls, fps)
+        # a loop's keyed first frame is also the pose its cycle returns to: the repetition's first frame (the take's
+        # last key, `cycle` frames on) gets the user's values too, the cycle's end easing into them
+        returns = controls.loop and frame_start in controls.pose_frames
+        _restore_user_keys(action, controls, fps, (frame_start + cycle, _travels(offset)) if returns else None)
     if controls.loop:
         keyframes.store_motion(action, motion.joints, motion.fps)  # one cycle, not the repetition's first frame
         period = len(motion.joints) * fps / motion.fps  # scene frames
-        frames = _cycle_frames(len(motion.joints), motion.fps, fps)
-        _make_cycle(action, motion.metadata.get("cycle_offset", (0.0, 0.0)), frame_start, frames, period)
+        _make_cycle(action, offset, frame_start, cycle, period)
+        frames = cycle
     return frames
+
+
+def _travels(offset) -> bool:
+    return bool(np.any(np.abs(np.asarray(offset, dtype=np.float64)) > 1e-9))
+
+
+def _repeats_with_offset(data_path: str, travels: bool) -> bool:
+    """A cycled F-curve repeats with the cycle's offset (REPEAT_OFFSET): the locations of a loop that travels."""
+    return travels and data_path.endswith("location")
 
 
 def _make_cycle(action: bpy.types.Action, offset, first: int, frames: int, period: float) -> None:
@@ -328,7 +291,7 @@ def _make_cycle(action: bpy.types.Action, offset, first: int, frames: int, perio
     written `frames` after the first) moved onto the cycle's end: locations (the root's travel) repeat with their
     offset when the loop travels, the rest repeat as they are. The action's manual range is the cycle, flagged
     cyclic (for the NLA and exporters). A channel only the user's keyed poses key is left to hold between them."""
-    travels = bool(np.any(np.abs(np.asarray(offset, dtype=np.float64)) > 1e-9))
+    travels = _travels(offset)
     for fcurve in keyframes.action_fcurves(action):
         points = fcurve.keyframe_points
         if not len(points) or points[0].co[0] != first or points[-1].co[0] != first + frames:
@@ -339,16 +302,18 @@ def _make_cycle(action: bpy.types.Action, offset, first: int, frames: int, perio
         for modifier in [m for m in fcurve.modifiers if m.type == 'CYCLES']:
             fcurve.modifiers.remove(modifier)
         cycles = fcurve.modifiers.new('CYCLES')
-        mode = 'REPEAT_OFFSET' if travels and fcurve.data_path.endswith("location") else 'REPEAT'
+        mode = 'REPEAT_OFFSET' if _repeats_with_offset(fcurve.data_path, travels) else 'REPEAT'
         cycles.mode_before = cycles.mode_after = mode
     action.use_frame_range = True
     action.frame_start, action.frame_end = first, first + period
     action.use_cyclic = True
 
 
-def _restore_user_keys(action: bpy.types.Action, controls: TakeControls, fps: float) -> None:
+def _restore_user_keys(action: bpy.types.Action, controls: TakeControls, fps: float, cycle=None) -> None:
     """The user's values at the keyed frames, bit for bit, on the take's F-curves (a channel the take does not key gets
-    the user's keys at those frames); the take eases into them over BLEND_SECONDS on each side."""
+    the user's keys at those frames); the take eases into them over BLEND_SECONDS on each side. With `cycle` (the
+    loop's repetition frame, whether it travels) the first keyed frame's values are also keyed there: as they are,
+    or moved by the take's own travel over the cycle on the locations that repeat with an offset."""
     source = bpy.data.actions.get(controls.pose_action)
     if source is None:
         return  # deleted while the job ran: nothing to copy from
@@ -356,6 +321,7 @@ def _restore_user_keys(action: bpy.types.Action, controls: TakeControls, fps: fl
     take = {(fc.data_path, fc.array_index): fc for fc in keyframes.action_fcurves(action)}
     user = {(fc.data_path, fc.array_index): (fc, _user_values(fc, frames)) for fc in _slot_fcurves(source, controls.pose_slot)}
     signs = _quaternion_signs(take, user, frames)
+    first = int(np.argmin(frames))
     for (path, index), (fcurve, values) in user.items():
         target = take.get((path, index))
         if target is None:
@@ -364,7 +330,15 @@ def _restore_user_keys(action: bpy.types.Action, controls: TakeControls, fps: fl
                                   np.full(len(frames), keyframes._LINEAR, dtype=np.int32))
             continue
         radius = 0.0 if '["' in path.rpartition(".")[2] else BLEND_SECONDS * fps  # switches flip, they do not ease
-        _ease_into(target, frames, values, signs.get(path, np.ones(len(frames))), radius)
+        sign = signs.get(path, np.ones(len(frames)))
+        keyed, wanted = frames, values
+        if cycle is not None:
+            end, travels = cycle
+            again = values[first]
+            if _repeats_with_offset(path, travels):  # the key moved by this channel's travel over one cycle
+                again = np.float32(values[first] + target.evaluate(end) - target.evaluate(frames[first]))
+            keyed, wanted, sign = np.append(frames, end), np.append(values, again), np.append(sign, sign[first])
+        _ease_into(target, keyed, wanted, sign, radius)
 
 
 def _user_values(fcurve: bpy.types.FCurve, frames: np.ndarray) -> np.ndarray:

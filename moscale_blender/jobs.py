@@ -51,6 +51,8 @@ class GenerateRequest:
     poses: tuple[tuple[int, np.ndarray], ...] = ()  # (motion frame at 20 fps, (22, 3) joints) the take passes through
     loop: bool = False
     in_place: bool = False
+    notes: tuple[str, ...] = ()  # what the controls did that the user should know (a path's splines joined), shown
+    # with the job's warnings
 
 
 @dataclass(frozen=True)
@@ -285,6 +287,8 @@ def generate_work(request: GenerateRequest) -> Work:
         if request.segments and set(controls) - {"path"}:
             raise BackendError("A timeline takes a path, but not keyed poses, Loop or In Place: switch those off "
                                "for Generate Timeline.")
+        for note in request.notes:
+            progress(0.0, WARNING + note)
         progress(0.0, "loading model")
         pipeline = get_pipeline(request.model_folder, request.device)
         _use_threads(pipeline, request.threads)

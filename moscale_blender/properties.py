@@ -112,7 +112,8 @@ class MOSCALE_PG_settings(bpy.types.PropertyGroup):
     path_object: PointerProperty(
         name="Path", type=bpy.types.Object, poll=_is_path,
         description="A curve (Bezier or poly) or Grease Pencil stroke on the floor: the pelvis travels along it from "
-                    "its first point to its last, facing along it")
+                    "its first point to its last, facing along it (several splines or strokes: one after the other, "
+                    "joined by straight lines)")
     length_from_path: BoolProperty(
         name="Length From Path", default=True,
         description="With a path: the take lasts as long as the prompt's pace ('walks', 'runs') takes to cover it "

@@ -8,7 +8,7 @@ import pytest
 from moscale.cli import main
 from moscale.motion.clip import Motion
 from moscale.motion.cycles import cycle_offset, in_place, in_place_radius, loop_seam, repeated
-from moscale.motion.keyposes import key_errors, warp_to_poses
+from moscale.motion.keyposes import key_errors, key_jumps, warp_to_poses
 from moscale.motion import feet
 from moscale.motion.paths import ROUND_MAX_M, TURN_ACCEL, GroundPath, carry, follow_path, path_stats
 from moscale.motion.splice import rotate_y
@@ -143,11 +143,43 @@ def test_a_periodic_clip_loops_without_a_seam_and_in_place_keeps_it():
 
 def test_warp_to_poses_hits_every_key_and_bends_smoothly():
     walk = synthetic_walk(100)
-    keys = {10: synthetic_walk(1, facing=1.0)[0] + [2, 0, 1], 70: walk[30] + [0.3, 0.1, 0]}
+    keys = {10: synthetic_walk(1, facing=1.0)[0] + [2, 0, 1], 40: walk[45] + [0.5, 0, 0], 70: walk[30] + [0.3, 0.1, 0]}
     bent = warp_to_poses(walk, keys)
-    assert max(key_errors(bent, keys)) < 1e-9
+    assert max(key_errors(bent, keys)) < 1e-9  # the middle key's own frame too (it once kept the take's pose)
     moves = np.linalg.norm(np.diff(bent, axis=0), axis=-1).max(axis=-1)
     assert moves.max() < 0.5  # spread out, no frame-to-frame snap onto a key 2.2 m away
+    # with root_reach each key moves the body only near it: the rest of the take stays where it was
+    local = warp_to_poses(walk, {40: walk[40] + [0.3, 0, 0]}, root_reach=20)
+    assert max(key_errors(local, {40: walk[40] + [0.3, 0, 0]})) < 1e-9
+    assert np.array_equal(local[:20], walk[:20]) and np.allclose(local[61:], walk[61:])
+
+
+def test_carry_through_anchors_and_back():
+    """Anchors put frames at distances along the path (the keys' places); `unbend` takes a pose placed on the path
+    back into the motion's own frame, the carry's inverse at that frame."""
+    walk = synthetic_walk(200, speed=1.3)
+    corner = GroundPath.from_points([[0, 0], [0, 5], [5, 5]])
+    carried = carry(walk, corner, FPS, anchors={60: 2.0, 120: 6.5})
+    assert carried.along_T[60] == pytest.approx(2.0, abs=0.02) and carried.along_T[120] == pytest.approx(6.5, abs=0.02)
+    assert np.all(np.diff(carried.along_T) >= -1e-9) and carried.along_T[-1] == pytest.approx(corner.rounded().length_m)
+    assert np.allclose(carried.unbend(carried.joints[90], 90), walk[90], atol=1e-9)
+    cut = carry(walk, corner, FPS, cut=True, anchors={50: 3.0})  # cut where it reaches the end, after the key
+    assert 50 < len(cut.joints) < 200 and cut.along_T[50] == pytest.approx(3.0, abs=0.02)
+
+
+def test_a_plant_through_a_held_frame_is_pinned_where_the_frame_has_the_foot():
+    """Keyed frames are kept bit for bit by the foot lock, and a plant holding one is pinned where the key puts the
+    foot (pinning it at the plant's average left the foot sliding into the key)."""
+    walk = synthetic_walk(40, speed=0.0)
+    walk[:, 10, 1] = walk[:, 11, 1] = 0.02  # toes on the floor
+    walk[:, [7, 10], 2] += np.linspace(0, 0.2, 40)[:, None]  # the left foot slides 20 cm through one long contact
+    contacts = np.ones((40, 4), dtype=bool)
+    held = np.zeros(40, dtype=bool)
+    held[20] = True
+    pinned = feet.lock_feet(walk, contacts, held_T=held)
+    assert np.array_equal(pinned[20], walk[20].astype(np.float32))
+    toe = pinned[:, 10, [0, 2]]
+    assert np.abs(toe - walk[20, 10, [0, 2]]).max() < 1e-3  # held where frame 20 has it, all through the plant
 
 
 # --- the bundled model
@@ -195,6 +227,44 @@ def test_keyed_poses_are_hit_exactly_and_frames_between_are_generated(pipe):
         pipe.generate("a person walks forward", seconds=4, poses={3: np.zeros((21, 3))})
 
 
+def test_a_path_with_keyed_poses_passes_through_them_on_the_path(pipe):
+    """Keys taken from another walk along the same S path (world space, on the path): the take hits them bit for bit
+    at their frames and follows the path in between, with no pop at a key."""
+    path = s_path()
+    other = pipe.generate("a person walks forward", path=path, seed=100)
+    n = other.num_frames
+    keys = {n // 3: other.joints[n // 3], 2 * n // 3: other.joints[2 * n // 3]}
+    motion = pipe.generate("a person walks forward", path=path, poses=keys, seed=0)
+    for frame, pose in keys.items():
+        assert np.array_equal(motion.joints[frame], pose)
+    assert motion.metadata["keyed_frames"] == sorted(keys) and motion.metadata["path_length_m"] > 10
+    stats = path_stats(motion.joints, path, FPS)
+    assert stats["mean_m"] <= 0.05 and stats["max_m"] <= 0.15 and stats["end_m"] <= 0.1, stats
+    near, median = key_jumps(motion.joints, keys)
+    plain_near, _ = key_jumps(pipe.generate("a person walks forward", path=path, seed=0).joints, keys)
+    assert near <= max(plain_near, 2 * median), (near, plain_near, median)
+
+
+def test_keyed_poses_that_disagree_with_the_path_are_refused(pipe):
+    path = s_path()
+    walk = pipe.generate("a person walks forward", path=path, seed=100).joints
+    far = r"keyed pose at frame 30: its pelvis is 0\.[89]\d m from the path \(at most 0\.5 m\)"
+    with pytest.raises(ValueError, match=far):
+        pipe.generate("a person walks forward", path=path, poses={30: walk[30] + np.float32([1.0, 0, 0])})
+    with pytest.raises(ValueError, match="keyed poses at frames 30 and 90 go back along the path"):
+        pipe.generate("a person walks forward", path=path, poses={30: walk[120], 90: walk[40]})
+
+
+def test_a_loop_returns_to_the_pose_keyed_on_its_first_frame(pipe):
+    other = pipe.generate("a person walks forward", seconds=3, seed=7)
+    keys = {0: (rotate_y(other.joints[30], 1.2) + [1.0, 0.0, 0.5]).astype(np.float32)}  # turned, moved aside
+    for seed in (0, 1):
+        cycle = pipe.generate("a person walks forward", seconds=3, loop=True, poses=keys, seed=seed)
+        assert np.array_equal(cycle.joints[0], keys[0])
+        seam = loop_seam(cycle.joints, np.array(cycle.metadata["cycle_offset"]))  # the last frame into the key again
+        assert seam["seam_jump_m"] <= seam["median_step_m"], seam
+
+
 def test_loop_flows_from_the_last_frame_into_the_first(pipe):
     for in_place_too in (False, True):
         cycle = pipe.generate("a person walks forward", seconds=4, loop=True, in_place=in_place_too, seed=0)
@@ -208,6 +278,8 @@ def test_loop_flows_from_the_last_frame_into_the_first(pipe):
 def test_controls_that_contradict_each_other_are_refused(pipe):
     with pytest.raises(ValueError, match="a path cannot be combined with loop"):
         pipe.generate("a person walks", path=s_path(), loop=True)
+    with pytest.raises(ValueError, match="a path cannot be combined with in place"):
+        pipe.generate("a person walks", path=s_path(), poses={0: np.zeros((22, 3))}, in_place=True)
     with pytest.raises(ValueError, match="in place"):
         pipe.generate("a person walks", seconds=2, poses={0: np.zeros((22, 3))}, in_place=True)
 
@@ -228,6 +300,13 @@ def test_cli_path_pose_and_loop(tmp_path, capsys):
     assert "cannot be combined with loop" in capsys.readouterr().err
     assert main(["generate", "a person walks", "--pose-at", "3", f"{out}@9999", "-o", str(keyed)]) == 2
     assert f"walk.npz has {walk.num_frames} frames (0 to {walk.num_frames - 1})" in capsys.readouterr().err
+    # a path and keyed poses together: the key (a frame of the walk along the same path) is passed on the path
+    both = tmp_path / "both.npz"
+    assert main(["generate", "a person walks forward", "--path", str(path_file), "--pose-at", "40", f"{out}@40",
+                 "-o", str(both), "--seed", "2"]) == 0
+    along = Motion.load(both)
+    assert np.array_equal(along.joints[40], walk.joints[40])
+    assert path_stats(along.joints, GroundPath.load(path_file), FPS)["mean_m"] <= 0.05
 
 
 def test_a_timeline_travels_along_a_path_each_segment_its_part(pipe):

@@ -1,6 +1,8 @@
 """The panel's Path: a Bezier curve picked in the panel, Generate on the built-in SMPL character with the bundled model,
 and the evaluated pelvis travels over the curve in the viewport (world space, the depsgraph's pose), on a new
-character and on one the user moved and turned; a path too short or combined with Loop is refused in words."""
+character and on one the user moved and turned; with the armature's keyed poses too; a curve of two splines and a
+drawing of two strokes are followed piece after piece (the panel says so); a path too short or combined with Loop is
+refused in words."""
 from __future__ import annotations
 
 import math
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 from blender_helpers import ADDON, REPO, draw, scene_state, world_heads
-from moscale_blender import panels
+from moscale_blender import jobs, keyframes, panels, rig
 
 PROMPT = "a person walks forward"
 
@@ -121,6 +123,92 @@ def test_a_grease_pencil_stroke_is_a_path(bundled):
     assert bpy.ops.moscale.generate() == {'FINISHED'}
     world = (points + (0.0, 0.5, 0.0)) @ np.array(obj.matrix_world)[:3, :3].T + np.array(obj.matrix_world)[:3, 3]
     check_follows(settings.takes[-1], world[:, :2])
+
+
+def channel_values(action) -> dict:
+    """(data path, index) -> {frame: value} of every key."""
+    values = {}
+    for fcurve in keyframes.action_fcurves(action):
+        co = np.empty(2 * len(fcurve.keyframe_points), dtype=np.float32)
+        fcurve.keyframe_points.foreach_get("co", co)
+        values[(fcurve.data_path, fcurve.array_index)] = dict(zip(co[0::2].tolist(), co[1::2].tolist()))
+    return values
+
+
+def test_a_path_with_keyed_poses(bundled):
+    """Path and Keyed Poses together: the animator keyed two poses of a walk along the curve (world space, on the
+    curve) on the character; the new take passes through them at their frames, keeps their values bit for bit, and
+    travels over the curve in between."""
+    scene = bundled
+    settings = scene.moscale
+    path = bezier_path([(0.0, 0.0, 0.0), (1.2, 1.0, 0.0), (2.4, 0.0, 0.0), (3.6, 1.0, 0.0)],
+                       location=(0.5, -0.3, 0.0), angle=math.radians(25))
+    settings.target, settings.prompt, settings.seed, settings.path_object = 'SMPL', PROMPT, 3, path
+    assert bpy.ops.moscale.generate() == {'FINISHED'}
+    (walk,) = settings.takes
+    character, keyed = walk.armature, (walk.frame_count // 3, 2 * walk.frame_count // 3)
+    user = walk.action.copy()  # the animator's own action: two of that walk's poses, keyed
+    user.name = "Animator's keys"
+    for fcurve in keyframes.action_fcurves(user):
+        points = fcurve.keyframe_points
+        for index in reversed(range(len(points))):
+            if points[index].co[0] not in keyed:
+                points.remove(points[index])
+    keyframes.assign(character, user)
+    user_keys = channel_values(user)
+    match = rig.match_bones(character)
+    posed = {frame: rig.evaluated_joints(character, match, scene, frame) for frame in keyed}
+
+    settings.keyed_poses, settings.seed = True, 4
+    assert bpy.ops.moscale.generate() == {'FINISHED'}
+    take = settings.takes[settings.active_take_index]
+    assert take.kind == 'GENERATE' and take.frame_count > keyed[1]
+    made = channel_values(take.action)
+    assert all(made[channel][float(f)] == keys[float(f)] for channel, keys in user_keys.items() for f in keyed)
+    check_follows(take, curve_polyline(path))
+    frames = [rig.evaluated_joints(character, match, scene, f)
+              for f in range(take.frame_start, take.frame_start + take.frame_count)]
+    steps = np.linalg.norm(np.diff(frames, axis=0), axis=-1).max(axis=-1)
+    for frame in keyed:
+        error = np.linalg.norm(frames[frame - take.frame_start] - posed[frame], axis=-1).max()
+        around = steps[frame - take.frame_start - 2: frame - take.frame_start + 2]
+        print(f"key {frame}: {error:.4f} m from the keyed pose; steps around {np.round(around, 3)}, median "
+              f"{np.median(steps):.3f}")
+        assert error <= 1e-3 and around.max() <= 3 * np.median(steps) + 0.01
+
+
+def test_a_curve_of_two_splines_is_followed_spline_after_spline(bundled):
+    settings = bundled.moscale
+    path = bezier_path([(0.0, 0.0, 0.0), (1.2, 0.8, 0.0), (2.4, 0.0, 0.0)], name="Two", location=(0.3, 0.2, 0.0))
+    second = path.data.splines.new('BEZIER')
+    second.bezier_points.add(2)
+    for knot, point in zip(second.bezier_points, [(3.0, 0.4, 0.0), (4.2, 1.2, 0.0), (5.4, 0.6, 0.0)]):
+        knot.co = point
+        knot.handle_left_type = knot.handle_right_type = 'AUTO'
+    settings.target, settings.prompt, settings.seed, settings.path_object = 'SMPL', PROMPT, 6, path
+    assert bpy.ops.moscale.generate() == {'FINISHED'}
+    check_follows(settings.takes[-1], curve_polyline(path))  # both splines, the gap between them walked straight
+    (note,) = [w for w in jobs.last_warnings() if w.startswith("Path 'Two'")]
+    assert "has 2 splines: followed one after the other" in note and "(0.72 m)" in note
+
+
+def test_a_drawing_of_two_strokes_is_followed_stroke_after_stroke(bundled):
+    settings = bundled.moscale
+    pencil = bpy.data.grease_pencils.new("Strokes")
+    drawing = pencil.layers.new("Lines").frames.new(bundled.frame_current).drawing
+    drawing.add_strokes([20, 20])
+    first = np.stack([np.linspace(0.0, 2.0, 20), 0.3 * np.sin(np.linspace(0.0, np.pi, 20)), np.zeros(20)], axis=-1)
+    second = first + (2.5, 0.5, 0.0)
+    for stroke, points in zip(drawing.strokes, (first, second)):
+        for point, position in zip(stroke.points, points):
+            point.position = position
+    obj = bpy.data.objects.new("Strokes", pencil)
+    bundled.collection.objects.link(obj)
+    settings.target, settings.prompt, settings.seed, settings.path_object = 'SMPL', PROMPT, 7, obj
+    assert bpy.ops.moscale.generate() == {'FINISHED'}
+    check_follows(settings.takes[-1], np.concatenate([first, second])[:, :2])
+    (note,) = [w for w in jobs.last_warnings() if w.startswith("Path 'Strokes'")]
+    assert "has 2 strokes" in note and "(0.71 m)" in note
 
 
 def test_a_bad_path_is_refused_in_words_and_changes_nothing(bundled):

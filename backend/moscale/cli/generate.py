@@ -5,6 +5,7 @@
     moscale generate "a person walks" --path path.json -o walk.npz                    # along a drawn path
     moscale generate "a person jogs" --seconds 2 --loop --in-place -o cycle.fbx      # a game cycle
     moscale generate "a person waves" --seconds 4 --pose-at 0 a.bvh --pose-at 60 b.npz@12 -o keyed.npz
+    moscale generate "a person walks" --path path.json --pose-at 70 a.npz@70 -o along.npz  # both: poses on the path
 """
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                               "the prompt's pace")
     control.add_argument("--pose-at", nargs=2, action="append", default=[], metavar=("FRAME", "FILE[@N]"),
                          help="pass through a pose at FRAME (20 fps): the first frame of an .npz/.bvh/.npy, or its "
-                              "frame N with FILE@N; repeatable")
+                              "frame N with FILE@N; repeatable; with --path, each pose's pelvis within 0.5 m of the "
+                              "path (where along it the take is at that frame)")
     control.add_argument("--loop", action="store_true", help="the last frame flows into the first (a cycle)")
     control.add_argument("--in-place", action="store_true", help="no travel: the pelvis stays over its start")
     parser.add_argument("--model", type=Path, help="release folder (default: $MOSCALE_MODEL or the bundled model)")

@@ -217,12 +217,30 @@ def plants(joints: np.ndarray, c_ankle: np.ndarray, c_toe: np.ndarray, ankle: in
     return out
 
 
-def foot_corrections(joints_TJ3: np.ndarray, contacts_T4: np.ndarray, blend: int = 4, floor: float = 0.0
-                     ) -> np.ndarray:
+def _held_plant(plant: Plant, held_T: np.ndarray) -> Plant:
+    """The plant pinned where the foot stands at its held frames: at the one it holds, or passing smoothly from one
+    held frame's place to the next's (keys that disagree on where the foot stands)."""
+    kept = np.flatnonzero(held_T[plant.start:plant.stop])
+    if not len(kept):
+        return plant
+    t = np.arange(plant.stop - plant.start)
+    offset = np.empty_like(plant.pull)
+    for axis in range(2):
+        offset[:, axis] = np.interp(t, kept, plant.pull[kept, axis])
+    for a, b in zip(kept[:-1], kept[1:]):  # eased, not linear, between two held frames
+        x = (t[a:b + 1] - a) / (b - a)
+        w = x * x * x * (x * (6 * x - 15) + 10)
+        offset[a:b + 1] = (1 - w)[:, None] * plant.pull[a] + w[:, None] * plant.pull[b]
+    return plant._replace(pull=plant.pull - offset)
+
+
+def foot_corrections(joints_TJ3: np.ndarray, contacts_T4: np.ndarray, blend: int = 4, floor: float = 0.0,
+                     held_T: np.ndarray | None = None) -> np.ndarray:
     """(T, 2, 3) translation of each foot (left, right) that holds it still on each plant (see `plants`). Between
     two plants at most 2 * `blend` frames apart the pull passes smoothly from one to the next (a re-planting step
     also lifts the foot in an arc); elsewhere it eases to zero over `blend` frames after and before each plant (in
-    the air, so every contact frame keeps the full pin). No foot joint ends below the floor."""
+    the air, so every contact frame keeps the full pin). No foot joint ends below the floor. A plant holding a frame
+    of `held_T` (bool, T: keyed poses) is pinned where the foot stands at that frame, not where it stands on average."""
     joints = np.asarray(joints_TJ3, dtype=np.float64)
     contacts = np.asarray(contacts_T4, dtype=bool)
     T = len(joints)
@@ -232,6 +250,8 @@ def foot_corrections(joints_TJ3: np.ndarray, contacts_T4: np.ndarray, blend: int
         weight_T = np.zeros(T)
         lift_T = np.zeros(T)
         held = plants(joints, contacts[:, 2 * side], contacts[:, 2 * side + 1], ankle, toe)
+        if held_T is not None:  # a keyed frame's foot stays where the key puts it: its plant is pinned there
+            held = [_held_plant(plant, np.asarray(held_T, dtype=bool)) for plant in held]
         for plant, after in zip(held, [*held[1:], None]):
             start, stop, shift = plant.start, plant.stop, plant.pull
             shift_T2[start:stop] = shift
@@ -291,14 +311,24 @@ def two_bone_knee(hip_N3, knee_N3, ankle_N3, new_ankle_N3) -> tuple[np.ndarray, 
 
 
 def lock_feet(joints_TJ3: np.ndarray, contacts_T4: np.ndarray, *, blend: int = 4, floor: float = 0.0,
-              editable_T: np.ndarray | None = None, border: int = 8) -> np.ndarray:
+              editable_T: np.ndarray | None = None, border: int = 8, held_T: np.ndarray | None = None) -> np.ndarray:
     """Joints (T, 22, 3) float32 with the feet pinned during contact (see the module docstring). Frames with nothing
     to correct, and every frame outside `editable_T` (bool, T), are returned unchanged bit for bit; inside, the
     cleanup rises from zero over `border` frames from each border of the range (where an edit blends into its
-    source)."""
+    source). Frames of `held_T` (bool, T: keyed poses) are also returned unchanged, but the feet stay pinned through
+    them: a plant holding one is pinned where the foot stands there, and a correction a held frame would get (in the
+    air between two plants) is taken out around it over `border` frames."""
     original = np.asarray(joints_TJ3)
     joints = original.astype(np.float64)
-    delta = foot_corrections(joints, contacts_T4, blend, floor)
+    delta = foot_corrections(joints, contacts_T4, blend, floor, held_T)
+    if held_T is not None:
+        held = np.asarray(held_T, dtype=bool)
+        frames = np.arange(len(joints))
+        for _ in range(2):  # twice: keys closer than `border` frames undo a little of each other's removal
+            for k in np.flatnonzero(held):
+                x = np.clip(np.abs(frames - k) / max(border, 1), 0.0, 1.0)
+                delta -= delta[k] * (1.0 - x * x * (3 - 2 * x))[:, None, None]
+        delta[held] = 0.0
     if editable_T is not None:
         editable = np.asarray(editable_T, dtype=bool)
         if editable.shape != (len(joints),):

@@ -7,7 +7,8 @@ spread over the neighbouring frames with a smooth step, so the key frame is the 
 around it leans into it: between two keys the difference moves from one key's to the next's; before the first key
 and after the last the root keeps the nearest key's difference (the whole take moves with it) while the pose's fades
 out within `reach` frames. The model then regenerates the frames between keys as in-betweens around this placeholder
-(`moscale.pipeline.control`).
+(`moscale.pipeline.control`). A take already carried along a path is bent onto its keys with `root_reach`: each key
+moves the root only near it, so the rest of the take stays on the path.
 """
 from __future__ import annotations
 
@@ -23,9 +24,12 @@ def _difference(take_head, take_root, take_pose, key_TJ3: np.ndarray, frame: int
     return wrap(head[0] - take_head[frame]), root[0] - take_root[frame], pose[0] - take_pose[frame]
 
 
-def warp_to_poses(joints_TJ3: np.ndarray, keys: dict[int, np.ndarray], reach: int = REACH_FRAMES) -> np.ndarray:
+def warp_to_poses(joints_TJ3: np.ndarray, keys: dict[int, np.ndarray], reach: int = REACH_FRAMES,
+                  root_reach: int | None = None) -> np.ndarray:
     """The take bent through `keys` ({frame: (22, 3) joints}); frames at keys equal the key poses (to float rounding
-    of the heading decomposition, ~1e-12 m; callers copy the keys in afterwards for exact bits)."""
+    of the heading decomposition, ~1e-12 m; callers copy the keys in afterwards for exact bits). With `root_reach`
+    (frames) each key's root heading and position difference reaches only that far on either side, fading out, the
+    rest of the take staying where it is (a take already on a path, bent onto keys beside it)."""
     joints = np.asarray(joints_TJ3, dtype=np.float64)
     n = len(joints)
     frames = sorted(int(f) for f in keys)
@@ -38,21 +42,33 @@ def warp_to_poses(joints_TJ3: np.ndarray, keys: dict[int, np.ndarray], reach: in
     t = np.arange(n)
     first, last = frames[0], frames[-1]
     # before the first key: the root keeps its difference, the pose's fades out going back in time
-    before = t <= first
-    d_head[before], d_root[before] = diffs[0][0], diffs[0][1]
-    fade = 1 - smootherstep((first - t[before]) / max(reach, 1))
-    d_pose[before] = fade[:, None, None] * diffs[0][2]
-    after = t >= last
-    d_head[after], d_root[after] = diffs[-1][0], diffs[-1][1]
-    fade = 1 - smootherstep((t[after] - last) / max(reach, 1))
-    d_pose[after] = fade[:, None, None] * diffs[-1][2]
+    for side, key, diff in ((t <= first, first, diffs[0]), (t >= last, last, diffs[-1])):
+        fade = 1 - smootherstep(np.abs(t[side] - key) / max(reach, 1))
+        d_head[side], d_root[side] = diff[0], diff[1]
+        d_pose[side] = fade[:, None, None] * diff[2]
     for (a, da), (b, db) in zip(zip(frames[:-1], diffs[:-1]), zip(frames[1:], diffs[1:])):
-        inside = (t > a) & (t < b)
+        inside = (t > a) & (t <= b)  # a middle key's own frame too (w = 1 there: its difference exactly)
         w = smootherstep((t[inside] - a) / (b - a))
         d_head[inside] = (1 - w) * da[0] + w * db[0]
         d_root[inside] = (1 - w)[:, None] * da[1] + w[:, None] * db[1]
         d_pose[inside] = (1 - w)[:, None, None] * da[2] + w[:, None, None] * db[2]
+    if root_reach is not None:
+        d_head, d_root = _local(t, frames, [d[0] for d in diffs], root_reach), _local(t, frames, [d[1] for d in diffs],
+                                                                                     root_reach)
     return compose(head + d_head, root + d_root, pose + d_pose)
+
+
+def _local(t: np.ndarray, frames: list[int], values: list, reach: int) -> np.ndarray:
+    """Each key's value at its frame, fading out over `reach` frames to either side (over the gap to the next key
+    where that is shorter: between close keys it passes from one value to the next)."""
+    out = np.zeros((len(t),) + np.shape(values[0]))
+    for i, (key, value) in enumerate(zip(frames, values)):
+        left = min(reach, key - frames[i - 1]) if i > 0 else reach
+        right = min(reach, frames[i + 1] - key) if i + 1 < len(frames) else reach
+        span = np.where(t <= key, max(left, 1), max(right, 1))
+        weight = 1 - smootherstep(np.abs(t - key) / span)
+        out += weight.reshape((-1,) + (1,) * np.ndim(value)) * np.asarray(value)
+    return out
 
 
 def key_errors(joints_TJ3: np.ndarray, keys: dict[int, np.ndarray]) -> list[float]:

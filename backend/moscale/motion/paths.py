@@ -17,6 +17,10 @@ most 10 cm inside a corner), and a take too fast for a bend slows into it (`bend
 1 g; a 90-degree corner is passed at 1.5 m/s, so walks keep their pace and runs slow down). Heights and the pose are
 untouched; the feet are pinned again afterwards (`moscale.motion.feet.lock_feet`), since turning the body around the
 pelvis moves a planted foot.
+
+Keyed poses on a path (`moscale.pipeline.control`) anchor frames to distances along the line (`carry(...,
+anchors=)`: between two anchors the motion's own pace is scaled to meet the next), and `Carried.unbend` takes a pose
+placed on the path back into the motion's own frame at a frame: the carry's inverse there.
 """
 from __future__ import annotations
 
@@ -216,18 +220,33 @@ def travel_directions(line_T2: np.ndarray, fps: float, moving_mps: float = 0.2) 
 
 @dataclass(frozen=True)
 class Carried:
-    """A motion carried along a path (`carry`), with what the warp measured on the way."""
+    """A motion carried along a path (`carry`), with what the warp measured on the way: each frame was moved from its
+    own travel line's point `line_T2` to `placed_T2` on the pelvis's line and turned by `turn_T` about +Y."""
 
     joints: np.ndarray  # (T, 22, 3) the carried motion (cut where it reaches the path's end, when asked)
     stretch: float  # the pelvis's (rounded) line over the motion's own travel (1: walked at the motion's own pace)
     along_T: np.ndarray  # (T,) each frame's distance along the pelvis's (rounded) line, metres
+    line_T2: np.ndarray  # (T, 2) the motion's own travel line (x, z) before the carry
+    placed_T2: np.ndarray  # (T, 2) where each frame's travel line point went, on the pelvis's line
+    turn_T: np.ndarray  # (T,) radians each frame was turned by
+
+    def unbend(self, pose_J3: np.ndarray, frame: int) -> np.ndarray:
+        """A pose where it stands on the path at `frame`, taken back to the motion's own frame (before the carry):
+        what the motion would have to hold at that frame for the carry to put it there."""
+        placed, line = self.placed_T2[frame], self.line_T2[frame]
+        moved = np.asarray(pose_J3, dtype=np.float64) - np.array([placed[0], 0.0, placed[1]])
+        return rotate_y(moved, -self.turn_T[frame]) + np.array([line[0], 0.0, line[1]])
 
 
-def path_progress(steps_T: np.ndarray, line: GroundPath, fps: float, cut: bool) -> np.ndarray:
+def path_progress(steps_T: np.ndarray, line: GroundPath, fps: float, cut: bool,
+                  anchors: dict[int, float] | None = None) -> np.ndarray:
     """(n,) each frame's distance along `line`, from the motion's own steps along its travel line (m, T - 1 of them):
     the motion's pace (with `cut`; else scaled to cover the line), slowed where a bend asks for it (`bend_speeds`).
     With `cut`, the frames after the one that reaches the line's end are left out; whatever is left is scaled to end
-    exactly there."""
+    exactly there. `anchors` ({frame: distance}, keyed poses) pin frames to distances: between two, the motion's own
+    pace is scaled to go from one to the next (slowing into bends); after the last, on to the line's end as above."""
+    if anchors:
+        return _anchored_progress(steps_T, line, fps, cut, anchors)
     distances, speeds = bend_speeds(line)
     end = float(distances[-1])
     if not cut:  # the pace the take will have on the line, so that a bend slows what will pass it too fast
@@ -242,11 +261,43 @@ def path_progress(steps_T: np.ndarray, line: GroundPath, fps: float, cut: bool) 
     return np.clip(along, 0.0, end)
 
 
-def carry(joints_TJ3: np.ndarray, path: GroundPath, fps: float, *, cut: bool = False, min_frames: int = 2) -> Carried:
+def _anchored_progress(steps_T: np.ndarray, line: GroundPath, fps: float, cut: bool,
+                       anchors: dict[int, float]) -> np.ndarray:
+    """`path_progress` through anchors ({frame: distance along `line`}, frames in order, distances not decreasing)."""
+    points = {0: 0.0, **{int(f): float(d) for f, d in anchors.items()}}  # a key on frame 0 moves the start
+    frames = sorted(points)
+    parts = [np.array([points[frames[0]]])]
+    for a, b in zip(frames[:-1], frames[1:]):
+        parts.append(_progress_between(steps_T[a:b], line, points[a], points[b], fps, False)[1:])
+    if frames[-1] < len(steps_T):  # on from the last anchor to the line's end (cut where it gets there, with `cut`)
+        parts.append(_progress_between(steps_T[frames[-1]:], line, points[frames[-1]], line.length_m, fps, cut)[1:])
+    along = np.concatenate(parts)
+    smoothed = smooth(along, PROGRESS_SMOOTH_S * fps)  # no kink in the pace at an anchor ...
+    fixed = [f for f in frames if f < len(along)] + [len(along) - 1]
+    smoothed += np.interp(np.arange(len(along)), fixed, along[fixed] - smoothed[fixed])  # ... and each exactly there
+    return np.clip(smoothed, 0.0, line.length_m)
+
+
+def _progress_between(steps_T: np.ndarray, line: GroundPath, begin: float, end: float, fps: float,
+                      cut: bool) -> np.ndarray:
+    """(n,) distances from `begin` to `end` along `line` over these steps (`path_progress` on that part of it)."""
+    if end - begin < MIN_PATH_M:  # (nearly) standing between two anchors: the motion's own pace, scaled
+        travelled = np.concatenate([[0.0], np.cumsum(steps_T)])
+        share = travelled / travelled[-1] if travelled[-1] > 1e-9 else np.linspace(0.0, 1.0, len(travelled))
+        return begin + (end - begin) * (share[:2] if cut else share)  # cut: the end is reached at once
+    count = max(2, int(math.ceil((end - begin) / SAMPLE_M)) + 1)
+    part = GroundPath(line.at(np.linspace(begin, end, count)))
+    return begin + path_progress(steps_T, part, fps, cut)
+
+
+def carry(joints_TJ3: np.ndarray, path: GroundPath, fps: float, *, cut: bool = False, min_frames: int = 2,
+          anchors: dict[int, float] | None = None) -> Carried:
     """The motion carried along `path` (see the module doc): its pelvis starts over the path's first point and ends
     over its last, facing along it as it faced along its own travel, round the path's corners rounded and slowing into
     sharp ones. With `cut` the motion is cut (at no fewer than `min_frames`) where it reaches the path's end: it was
-    made longer than needed, so that the path is walked at its own pace. Raises if the motion does not travel."""
+    made longer than needed, so that the path is walked at its own pace. `anchors` ({frame: metres along the path's
+    rounded line, `GroundPath.rounded`}) put those frames' travel line there (keyed poses; `path_progress`). Raises if
+    the motion does not travel."""
     joints = np.asarray(joints_TJ3, dtype=np.float64)
     line = travel_line(joints, fps)
     steps = np.linalg.norm(np.diff(line, axis=0), axis=1)
@@ -255,10 +306,10 @@ def carry(joints_TJ3: np.ndarray, path: GroundPath, fps: float, *, cut: bool = F
         raise ValueError(f"the motion travels {travelled:.2f} m, too little to follow a path: give the path a "
                          f"prompt that moves (walks, runs, crawls, ...)")
     follow = path.rounded()
-    along = path_progress(steps, follow, fps, cut)
+    along = path_progress(steps, follow, fps, cut, anchors)
     n = max(len(along), min(min_frames, len(joints)))
     if n > len(along):  # the end reached within fewer than min_frames: those frames, slower
-        along = path_progress(steps[: n - 1], follow, fps, cut=False)
+        along = path_progress(steps[: n - 1], follow, fps, False, anchors)
     joints, line = joints[:n], line[:n]
     pace = follow.length_m / max((len(joints) - 1) / fps, 1e-6)
     turn = follow.direction(along, max(TURN_SMOOTH_M, TURN_SMOOTH_S * pace)) - travel_directions(line, fps)
@@ -267,7 +318,7 @@ def carry(joints_TJ3: np.ndarray, path: GroundPath, fps: float, *, cut: bool = F
     carried = rotate_y(relative, turn[:, None])
     carried[..., 0] += placed[:, None, 0]
     carried[..., 2] += placed[:, None, 1]
-    return Carried(carried, follow.length_m / max(float(steps[: n - 1].sum()), 1e-9), along)
+    return Carried(carried, follow.length_m / max(float(steps[: n - 1].sum()), 1e-9), along, line, placed, turn)
 
 
 def follow_path(joints_TJ3: np.ndarray, path: GroundPath, fps: float) -> np.ndarray:

@@ -3,17 +3,21 @@
     walk = pipe.generate("a person walks", path=GroundPath.load("path.json"))        # along the path
     keyed = pipe.generate("a person waves", seconds=4, poses={0: pose_a, 60: pose_b})  # through the poses
     cycle = pipe.generate("a person jogs", seconds=2, loop=True, in_place=True)        # a game cycle
+    both = pipe.generate("a person walks", path=path, poses={70: pose_a})             # along the path, through a pose
 
 The order of work on a take (docs/control.md has the measurements behind each choice):
 1. the model generates the prompt (its feet not pinned yet);
 2. keyed poses: the take is bent through them (`moscale.motion.keyposes`), then the model regenerates the frames between
    keys as in-betweens around that placeholder (the zero-shot editing of `moscale.pipeline.editing`, the keys locked);
+   with a path, this happens in the take's own frame (the keys taken back through its carry along the path), and the
+   result is carried along the path with each key's frame where its pelvis stands on the path (`_keys_on_path`);
 3. loop: the take is cut at a calm frame past its first moments, and its end bent and blended into its own first
-   frames, moved by the cycle's travel;
+   frames, moved by the cycle's travel (a key on the first frame is the pose the cycle returns to);
 4. path: the root is carried along the path, round its corners rounded and slowing into sharp ones
    (`moscale.motion.paths`); a take made long for a path is cut where it reaches the path's end;
 5. the feet are pinned where the take's contacts were before 3-4 moved the body (over the repeated cycle for a loop, so
-   the pins cross the seam); keyed frames are never touched;
+   the pins cross the seam); keyed frames are never touched, and a plant through one is pinned where the key has
+   the foot;
 6. in place: the travel is taken out (`moscale.motion.cycles`), last, so the feet stay planted relative to the body.
 """
 from __future__ import annotations
@@ -27,7 +31,8 @@ import numpy as np
 from moscale.motion import feet
 from moscale.motion.clip import Motion
 from moscale.motion.cycles import cycle_offset, in_place as remove_travel, repeated
-from moscale.motion.keyposes import warp_to_poses
+from moscale.motion.keyposes import REACH_FRAMES, warp_to_poses
+from moscale.motion.measures import PELVIS
 from moscale.motion.paths import GroundPath, carry
 from moscale.motion.splice import BLEND_FRAMES, coast, smootherstep, splice
 from moscale.pipeline import editing
@@ -44,6 +49,8 @@ LOOP_SEAM_S = 1.2  # the end of a loop that is regenerated into its start
 LOOP_LEAD_FRAMES = 16  # generated before a loop's first frame and dropped (its start is the calmest frame there)
 LOOP_CONTEXT_FRAMES = 24  # frames of the start shown after the end as the seam's target
 LOOP_PIN_BLEND = 8  # frames over which a loop's pinned end is eased onto what leads into its start
+KEY_PATH_M = 0.5  # m: a keyed pose's pelvis farther from the path is refused (the key and the path disagree)
+KEY_BACK_M = 0.25  # m: a key may stand this much further back along the path than the key before it, no more
 
 
 def prompt_pace(prompt: str) -> float:
@@ -77,8 +84,8 @@ def check_controls(path, poses, loop: bool, in_place: bool, frames: int) -> dict
     """Validate the combination and the keyed poses ({frame: (22, 3) joints}, frames inside the take)."""
     if path is not None and not isinstance(path, GroundPath):
         raise TypeError(f"path must be a moscale.motion.paths.GroundPath, got {type(path).__name__}")
-    if path is not None and (loop or in_place or poses):
-        asked = [name for name, on in (("loop", loop), ("in place", in_place), ("keyed poses", poses)) if on]
+    if path is not None and (loop or in_place):
+        asked = [name for name, on in (("loop", loop), ("in place", in_place)) if on]
         raise ValueError(f"a path cannot be combined with {' or '.join(asked)}: the path decides where the body "
                          f"goes and where it ends (use one or the other)")
     if poses and in_place:
@@ -95,6 +102,39 @@ def check_controls(path, poses, loop: bool, in_place: bool, frames: int) -> dict
                              f"{array.shape}")
         keys[int(frame)] = array
     return keys
+
+
+def key_anchors(path: GroundPath, keys: dict[int, np.ndarray]) -> dict[int, float]:
+    """{frame: metres along the path's rounded line} where each keyed pose's pelvis stands, for `paths.carry`. Keyed
+    poses are in the same space as the path: a key whose pelvis is more than KEY_PATH_M from it, or that stands
+    further back along it than the key before, is refused (the keys and the path would disagree)."""
+    if not keys:
+        return {}
+    frames = sorted(keys)
+    pelvis = np.array([keys[frame][PELVIS, [0, 2]] for frame in frames])
+    away, _ = path.project(pelvis)
+    for frame, distance in zip(frames, away):
+        if distance > KEY_PATH_M:
+            raise ValueError(f"keyed pose at frame {frame}: its pelvis is {distance:.2f} m from the path (at most "
+                             f"{KEY_PATH_M} m): key the pose on the path, or draw the path through it")
+    _, along = path.rounded().project(pelvis)
+    anchors, reached, before = {}, 0.0, None
+    for frame, distance in zip(frames, along):
+        if before is not None and distance < reached - KEY_BACK_M:
+            raise ValueError(f"keyed poses at frames {before} and {frame} go back along the path ({reached:.2f} m, "
+                             f"then {distance:.2f} m from its start): key the poses in the order the path is walked")
+        reached, before = max(reached, float(distance)), frame
+        anchors[frame] = reached
+    return anchors
+
+
+def _frames_past_keys(pipe, path: GroundPath, prompt: str, anchors: dict[int, float]) -> int:
+    """A path's take without a length, made long enough to pass its last key and walk on to the path's end (at the
+    prompt's pace, PATH_SLACK longer: it is cut there)."""
+    last = max(anchors)
+    rest = (path.rounded().length_m - anchors[last]) / prompt_pace(prompt) * pipe.fps * PATH_SLACK
+    unit = pipe.tokenizer.config.downsample
+    return min(int(np.ceil((last + 1 + rest) / unit)) * unit, pipe.max_frames // unit * unit)
 
 
 def _sampling(sampling: dict, seed: int, offset: int, foot_lock: bool = False) -> dict:
@@ -118,6 +158,23 @@ def _key_inbetweens(pipe, joints: np.ndarray, keys: dict[int, np.ndarray], promp
         joints = editing.regenerate_range(pipe, joints, start, end, prompt, kind="keys",
                                           **_sampling(sampling, seed, 1 + i, foot_lock)).joints.astype(np.float64)
     return joints
+
+
+def _keys_on_path(pipe, joints: np.ndarray, keys: dict, path: GroundPath, anchors: dict, cut: bool, prompt: str,
+                  seed: int, sampling: dict, foot_lock: bool):
+    """Keyed poses on a path: the keys taken back into the take's own frame (`Carried.unbend`, through the take's
+    carry along the path with each key's frame at its place), the take bent through them and in-betweened there as
+    without a path (the model's gait is straight there), then carried along the path (each key's frame at its place)
+    and bent onto the keys once more for what that carry left (a key's pelvis beside the path, its turn), each key's
+    share reaching 1 s to either side, so the take swerves to a key beside the path and back onto it. Returns
+    (joints, contacts from before the carry, the carry)."""
+    bent = carry(joints, path, pipe.fps, cut=cut, min_frames=pipe.min_frames, anchors=anchors)
+    own = {frame: bent.unbend(pose, frame) for frame, pose in keys.items()}
+    joints = warp_to_poses(joints, own)
+    joints = _key_inbetweens(pipe, joints, own, prompt, seed, sampling, foot_lock)
+    contacts = feet.contacts_from_joints(joints, pipe.fps)
+    carried = carry(joints, path, pipe.fps, cut=cut, min_frames=pipe.min_frames, anchors=anchors)
+    return warp_to_poses(carried.joints, keys, root_reach=REACH_FRAMES), contacts[: len(carried.joints)], carried
 
 
 def calm_start(joints: np.ndarray, lead: int) -> int:
@@ -156,15 +213,15 @@ def _loop_seam(pipe, joints: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
 
 
 def _pin_feet(joints: np.ndarray, contacts: np.ndarray, keys: dict, offset: np.ndarray | None) -> np.ndarray:
-    """Feet pinned where `contacts` says; a loop (its cycle `offset` given) is pinned as the repeating cycle it is."""
-    editable = np.ones(len(joints), dtype=bool)
-    editable[list(keys)] = False
+    """Feet pinned where `contacts` says, the keyed frames kept (a plant through a key is pinned where the key puts
+    the foot); a loop (its cycle `offset` given) is pinned as the repeating cycle it is."""
+    held = np.zeros(len(joints), dtype=bool)
+    held[list(keys)] = True
     if offset is None:
-        return feet.lock_feet(joints, contacts & feet.near_floor(joints), editable_T=editable).astype(np.float64)
+        return feet.lock_feet(joints, contacts & feet.near_floor(joints), held_T=held).astype(np.float64)
     n = len(joints)
     thrice = repeated(joints, offset, 3)
-    pinned = feet.lock_feet(thrice, np.tile(contacts, (3, 1)) & feet.near_floor(thrice),
-                            editable_T=np.tile(editable, 3))
+    pinned = feet.lock_feet(thrice, np.tile(contacts, (3, 1)) & feet.near_floor(thrice), held_T=np.tile(held, 3))
     shift = np.array([offset[0], 0.0, offset[1]])
     middle = pinned[n: 2 * n].astype(np.float64) - shift
     # a plant cut differently in two repetitions (a long stand is cut into steps) leaves the middle cycle's end not
@@ -184,15 +241,23 @@ def generate(pipe, prompt: str, *, seconds: float | None = None, frames: int | N
     cut = path is not None and seconds is None and frames is None
     if cut:
         frames = path_frames(pipe, path, prompt, PATH_SLACK)
+        if poses:  # long enough to pass the last key too
+            keys = check_controls(path, poses, loop, in_place, pipe.max_frames)
+            frames = max(frames, _frames_past_keys(pipe, path, prompt, key_anchors(path, keys)))
     frames = pipe.resolve_frames(seconds, frames)
     keys = check_controls(path, poses, loop, in_place, frames)
+    anchors = key_anchors(path, keys) if path is not None else {}  # refused before the model runs
     seed = random.randrange(2**31) if seed is None else int(seed)
     lead = min(LOOP_LEAD_FRAMES, pipe.max_frames - frames) if loop else 0
     base = pipe.generate(prompt, frames=frames + lead, seed=seed, foot_lock=False, progress=progress, **sampling)
     start = calm_start(base.joints, lead) if loop else 0
     joints = np.asarray(base.joints, dtype=np.float64)[start:start + frames]
     contacts = feet.motion_contacts(base.joints, base.features, pipe.fps)[start:start + frames]
-    if keys:
+    carried = None
+    if keys and path is not None:
+        joints, contacts, carried = _keys_on_path(pipe, joints, keys, path, anchors, cut, prompt, seed, sampling,
+                                                  foot_lock)
+    elif keys:
         joints = warp_to_poses(joints, keys)
         joints = _key_inbetweens(pipe, joints, keys, prompt, seed, sampling, foot_lock)
         contacts = feet.contacts_from_joints(joints, pipe.fps)
@@ -200,10 +265,9 @@ def generate(pipe, prompt: str, *, seconds: float | None = None, frames: int | N
     if loop:
         joints, seam, offset = _loop_seam(pipe, joints)
         contacts[-seam:] = feet.contacts_from_joints(joints, pipe.fps)[-seam:]
-    stretch = None
-    if path is not None:
+    if path is not None and carried is None:
         carried = carry(joints, path, pipe.fps, cut=cut, min_frames=pipe.min_frames)  # cut where it covers the path
-        joints, stretch, contacts = carried.joints, carried.stretch, contacts[: len(carried.joints)]
+        joints, contacts = carried.joints, contacts[: len(carried.joints)]
     if foot_lock:
         joints = _pin_feet(joints, contacts, keys, offset)
     if in_place:
@@ -215,7 +279,7 @@ def generate(pipe, prompt: str, *, seconds: float | None = None, frames: int | N
                     frames=len(joints))
     if path is not None:  # path_stretch: the (rounded) line walked over the take's own travel (1: its own pace)
         metadata.update(path=path.points.round(4).tolist(), path_length_m=round(path.length_m, 4),
-                        path_stretch=round(float(stretch), 3))
+                        path_stretch=round(float(carried.stretch), 3))
     if keys:
         metadata["keyed_frames"] = sorted(keys)
     if offset is not None:

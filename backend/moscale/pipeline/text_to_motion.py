@@ -231,8 +231,8 @@ class MoScalePipeline:
         True) is checked before every pass and raises moscale.model.sampling.Cancelled.
 
         Controls (moscale.pipeline.control): `path` (a moscale.motion.paths.GroundPath the pelvis travels along; without
-        a length, the length follows from it), `poses` ({frame: (22, 3) joints} the take passes through), `loop` (the
-        last frame flows into the first) and `in_place` (no travel)."""
+        a length, the length follows from it), `poses` ({frame: (22, 3) joints} the take passes through; with a path,
+        poses on it, in its space), `loop` (the last frame flows into the first) and `in_place` (no travel)."""
         guidance, temperature, top_p, top_k, seed = checks.check_sampling(
             guidance=guidance, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
         num_samples = checks.check_num_samples(num_samples)
