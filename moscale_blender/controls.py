@@ -212,6 +212,20 @@ def take_motion(obj: bpy.types.Object, match, motion, controls: TakeControls | N
     return motion, _cycle_motion(motion, fps) if controls.loop else motion
 
 
+def key_options(motion, controls: TakeControls | None, frame_start: int, fps: float) -> dict:
+    """What the rig's pinned feet must keep of the controls (``rig.take_keys``' options): ``held_frames``, the rows
+    of the keys (scene frames from `frame_start`) holding the user's keyed poses (``finish_take`` keys them; a loop's
+    keyed first frame also one cycle on), where the take's pose stays as it is, feet too (a plant through one pinned
+    where the key has the foot), as the backend keeps it; ``cycle`` for a loop (keyed through the repetition's first
+    frame, ``_cycle_motion``): the feet pinned as the cycle repeats, so the cycle's end meets its start."""
+    if controls is None:
+        return {}
+    rows = {int(frame) - frame_start for frame in controls.pose_frames}
+    if controls.loop and frame_start in controls.pose_frames:
+        rows.add(_cycle_frames(len(motion.joints), motion.fps, fps))
+    return {"held_frames": tuple(sorted(rows)), "cycle": bool(controls.loop)}
+
+
 def _cycle_motion(motion, fps: float):
     """A loop at the scene's rate: every scene frame before the cycle's end, then its next repetition's first frame
     (the first moved by the cycle's travel), so the F-curves end where the cycle starts again. A cycle that is not a

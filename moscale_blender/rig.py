@@ -51,12 +51,15 @@ def scene_fps(scene: bpy.types.Scene) -> float:
 
 
 def retarget_motion(obj: bpy.types.Object, match: rigs.RigMatch, joints: np.ndarray, fps: float,
-                    out_fps: float, pin_feet: bool = True, edit: retarget.EditRange | None = None
-                    ) -> retarget.RetargetResult:
+                    out_fps: float, pin_feet: bool = True, edit: retarget.EditRange | None = None,
+                    held_frames=(), cycle: bool = False) -> retarget.RetargetResult:
     """Pose channels for ``joints`` (T, 22, 3, Y up, at ``fps``) on ``obj`` at ``out_fps`` (``retarget.retarget_at``);
     with ``pin_feet`` the rig's feet stay put over the motion's contacts, with ``edit`` the keys of an edited range
-    meet the kept ones (``retarget.joint_frames``)."""
-    return retarget.retarget_at(joints, read_rest(obj), match, fps, out_fps, pin_feet=pin_feet, edit=edit)
+    meet the kept ones, ``held_frames`` (frames at ``out_fps``: keyed poses) keep the pose the joints give them,
+    feet too, and with ``cycle`` (a loop keyed at ``fps == out_fps``, its last frame the first one cycle on) the feet
+    are pinned across the cycle's seam (``retarget.joint_frames``)."""
+    return retarget.retarget_at(joints, read_rest(obj), match, fps, out_fps, pin_feet=pin_feet, edit=edit,
+                                held_frames=held_frames, cycle=cycle)
 
 
 class RigRefused(ValueError):
@@ -90,11 +93,11 @@ def _edit_range(edit, joints: np.ndarray, fps: float) -> retarget.EditRange | No
 
 
 def take_keys(obj: bpy.types.Object, match: rigs.RigMatch, joints: np.ndarray, fps: float,
-              out_fps: float, pin_feet: bool = True, edit=None) -> TakeKeys:
-    """Key channels putting ``obj`` into ``joints`` (T, 22, 3, Y up, at ``fps``), at ``out_fps``; ``pin_feet`` as
-    for ``retarget_motion``. ``edit`` is (the take's stored motion (joints, fps) or None, first row, last row) for
-    Edit Range: the keys of the take's rows first..last (at ``out_fps``) are replaced, and must meet the others
-    (``retarget.joint_frames``)."""
+              out_fps: float, pin_feet: bool = True, edit=None, held_frames=(), cycle: bool = False) -> TakeKeys:
+    """Key channels putting ``obj`` into ``joints`` (T, 22, 3, Y up, at ``fps``), at ``out_fps``; ``pin_feet``,
+    ``held_frames`` and ``cycle`` as for ``retarget_motion``. ``edit`` is (the take's stored motion (joints, fps) or
+    None, first row, last row) for Edit Range: the keys of the take's rows first..last (at ``out_fps``) are replaced,
+    and must meet the others (``retarget.joint_frames``)."""
     rest = read_rest(obj)
     edit = _edit_range(edit, joints, fps)
     if control_rig.controls_of(obj, match):
@@ -105,11 +108,12 @@ def take_keys(obj: bpy.types.Object, match: rigs.RigMatch, joints: np.ndarray, f
             if edit is not None:
                 source = Motion(edit.source_TJ3, fps).resample(out_fps).joints
                 edit = retarget.EditRange(source, edit.start, edit.stop) if len(source) == len(joints) else None
-        frames = retarget.joint_frames(joints, rest, match, fps=out_fps, pin_feet=pin_feet, edit=edit)
+        frames = retarget.joint_frames(joints, rest, match, fps=out_fps, pin_feet=pin_feet, edit=edit,
+                                       held_frames=held_frames, cycle=cycle)
         control_rig.set_switches(obj, match.bone_map.switches)
         channels = control_rig.solve(obj, match, frames)
         return TakeKeys(channels, len(frames.heads), frames.heads, True)
-    result = retarget_motion(obj, match, joints, fps, out_fps, pin_feet, edit)
+    result = retarget_motion(obj, match, joints, fps, out_fps, pin_feet, edit, held_frames, cycle)
     heads = retarget.posed_heads(rest, result)  # the keyed pose as Blender plays it when nothing overrides it
     index = [rest.index(name) for name in match.bone_of_joint]
     expected = heads[:, index]

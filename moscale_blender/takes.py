@@ -297,7 +297,8 @@ def apply_generate(context: bpy.types.Context, plan: GeneratePlan, motions: list
     frame_count = 0
     for motion in motions:
         motion, keyed = controls.take_motion(obj, match, motion, plan.controls, fps)
-        action = _keyed_action(obj, match, keyed, fps, scene.frame_start)
+        action = _keyed_action(obj, match, keyed, fps, scene.frame_start,
+                               controls.key_options(motion, plan.controls, scene.frame_start, fps))
         action[_FRAMES_KEY] = controls.finish_take(action, motion, plan.controls, scene.frame_start, fps,
                                                    action[_FRAMES_KEY])
         metadata = getattr(motion, "metadata", {}) or {}
@@ -319,9 +320,10 @@ def apply_generate(context: bpy.types.Context, plan: GeneratePlan, motions: list
 _FRAMES_KEY = "moscale_frames"
 
 
-def _keyed_action(obj: bpy.types.Object, match, motion, fps: float, frame_start: int) -> bpy.types.Action:
-    """A new action keyed from ``motion``, checked by evaluating the rig; raises TakeError (removing the action and
-    restoring the armature's action and switches) when the rig's constraints would override the keys."""
+def _keyed_action(obj: bpy.types.Object, match, motion, fps: float, frame_start: int, options=None):
+    """A new action keyed from ``motion`` (``options``: ``rig.take_keys``'), checked by evaluating the rig; raises
+    TakeError (removing the action and restoring the armature's action and switches) when the rig's constraints would
+    override the keys."""
     data = obj.animation_data
     previous = data.action if data is not None else None
     switches = dict(match.bone_map.switches) if match.bone_map is not None else {}
@@ -331,8 +333,8 @@ def _keyed_action(obj: bpy.types.Object, match, motion, fps: float, frame_start:
     try:
         if previous is not None:
             keyframes.assign(obj, None)  # the solve of a control rig must not see another action's keys
-        keys = rig.take_keys(obj, match, motion.joints, motion.fps, fps,
-                             pin_feet=motion.metadata.get("foot_lock") is not False)  # Foot Lock off: unpinned
+        keys = rig.take_keys(obj, match, motion.joints, motion.fps, fps,  # Foot Lock off: unpinned
+                             pin_feet=motion.metadata.get("foot_lock") is not False, **(options or {}))
         keyframes.write_keys(action, keys.channels, frame_start)
         keyframes.assign(obj, action)
         rig.check_followed(obj, match, keys, frame_start)

@@ -172,3 +172,50 @@ def test_an_edited_range_meets_the_kept_frames(locked, mixamo):
     met = jumps(rt.joint_frames(edited, rest, match, edit=rt.EditRange(locked, start, stop)))
     print(f"feet at the range's ends, beyond the source's own step: alone {alone.max():.2f} cm, met {met.max():.2f} cm")
     assert alone.max() > 2.0 and met.max() < 0.5
+
+
+def test_a_keyed_frame_keeps_its_pose_and_its_plant_is_pinned_there(fixtures_dir, mixamo):
+    """Keyed poses (``held_frames``): the keyed frame is the unpinned pose bit for bit, and the plant through it is
+    pinned where the rig's foot stands at that frame, not where it stands on average (the raw clip: its left foot
+    slides over its last plant, frames 106-169)."""
+    rest, match = mixamo
+    raw = np.load(fixtures_dir / "humanml3d" / "new_joints" / "012314.npy").astype(np.float64)
+    free = rt.joint_frames(raw, rest, match, pin_feet=False)
+    pinned = rt.joint_frames(raw, rest, match)
+    held = rt.joint_frames(raw, rest, match, held_frames=[140])
+    assert np.array_equal(held.heads[140], free.heads[140]) and np.array_equal(held.deltas[140], free.deltas[140])
+    toe = feet.contacts_from_joints(raw)[106:170, 1]  # the frames its toe touches
+    off = np.linalg.norm(held.heads[106:170, 10, :2][toe] - free.heads[140, 10, :2], axis=-1)  # cm
+    moved = np.linalg.norm(pinned.heads[140, 10] - free.heads[140, 10])
+    print(f"the keyed frame's toe: pinned at the plant's average {moved:.2f} cm off; held, the plant's toe "
+          f"{off.max():.3f} cm from it")
+    assert moved > 3.0 and off.max() <= 0.1
+    for side, leg in enumerate(([1, 4, 7, 10], [2, 5, 8, 11])):  # a foot in the air at the key: held too
+        assert np.array_equal(held.heads[140, leg], free.heads[140, leg]), side
+
+
+def test_a_cycle_is_pinned_across_its_seam(locked, mixamo):
+    """A loop keyed through its repetition's first frame (``cycle``): the feet are pinned as the cycle repeats, so
+    the last frame is the first moved by the cycle's travel (the Cycles modifiers then repeat it seamlessly); pinned
+    as a take of its own, the seam's feet are 1-2 cm apart. Between, the cycle is pinned as before."""
+    rest, match = mixamo
+    start, period, blend = 20, 80, 10
+    travel = np.array([1.0, 0.0, 1.0]) * (locked[start + period, 0] - locked[start, 0])
+    cycle = np.concatenate([locked[start:start + period], locked[start:start + 1] + travel])
+    weight = ((np.arange(blend) + 1) / (blend + 1))[:, None, None]  # the end eased into what leads into the start
+    cycle[period - blend:period] = ((1 - weight) * cycle[period - blend:period]
+                                    + weight * (locked[start - blend:start] + travel))
+    free = rt.joint_frames(cycle, rest, match, pin_feet=False)
+    shift = free.heads[period, 0] - free.heads[0, 0]
+    seam_step = np.linalg.norm(free.heads[period, [7, 8, 10, 11]] - free.heads[period - 1, [7, 8, 10, 11]], axis=-1)
+    seams = {}
+    for wraps in (False, True):
+        frames = rt.joint_frames(cycle, rest, match, cycle=wraps)
+        seams[wraps] = np.linalg.norm(frames.heads[period] - frames.heads[0] - shift, axis=-1).max()  # cm
+        steps = np.linalg.norm(np.diff(frames.heads[:, [7, 8, 10, 11]], axis=0), axis=-1).max(axis=-1)
+        print(f"cycle={wraps}: the seam's joints {seams[wraps]:.4f} cm apart; step into the repetition "
+              f"{steps[-1]:.2f} cm (unpinned {seam_step.max():.2f}), median step {np.median(steps):.2f} cm")
+        assert steps[-1] <= seam_step.max() + 1.0  # the pins add no jump there
+    assert seams[False] > 1.0 and seams[True] <= 1e-6
+    pinned = rt.joint_frames(cycle, rest, match, cycle=True)
+    assert np.abs(np.abs((pinned.deltas[period] * pinned.deltas[0]).sum(axis=-1)) - 1).max() <= 1e-9

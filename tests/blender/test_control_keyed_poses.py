@@ -81,9 +81,11 @@ def test_keyed_poses_on_a_rigify_rig(bundled, rigify_rig):
               f"{error[UPPER].max():.4f}), mean {error.mean():.3f}; steps around {np.round(around, 3)}, median step "
               f"{np.median(steps):.3f}")
         # the keyed bones: the keyed pose; the legs (the rig's IK feet, not keyed) are where the rig's own foot pins
-        # hold them: the whole wave is one plant, pinned at the rig's average foot (retarget.joint_frames), which the
-        # crouch keyed at frame 30 moves 4-6 cm from the feet of the keyed pose
-        assert error[UPPER].max() <= 1e-3 and error.max() <= 0.07
+        # hold them: the wave's plant through a keyed frame is pinned where that frame has the foot, and the keyed
+        # frames are not moved (retarget.joint_frames' held_frames), so they stand as keyed but for the root scale
+        # (the keys are read at the standard skeleton's leg length, the take is retargeted at its own mean: the
+        # crouch at frame 30 lands 1.5-1.9 cm off; the rig's pins at the plant's average foot left 4.9-6.4 cm)
+        assert error[UPPER].max() <= 1e-3 and error.max() <= 0.03
         assert around.max() <= 3 * np.median(steps) + 0.01
 
     # again, with the armature now playing the take: the poses come from its original action, with its switches
@@ -145,6 +147,8 @@ def test_a_loop_returns_to_the_pose_keyed_on_its_first_frame(bundled, rigify_rig
           f"{error[UPPER].max():.2e}); one cycle on, off the keyed pose moved by the travel: {back.max():.4f} m; "
           f"step into the repetition {steps[period - 1]:.3f} m, median step {np.median(steps):.3f} m")
     assert error[UPPER].max() <= 1e-4  # the keyed bones: the keyed pose (the legs follow the take's pinned feet)
-    assert error.max() <= 0.03 and back.max() <= 0.03
+    # the rig keeps the keyed frame, feet too, and pins the cycle across its seam (retarget.joint_frames' held_frames
+    # and cycle): the legs within 0.1 mm, one cycle on 0.0 mm (pinned as a take of its own: 1.7 cm and 2.0 cm)
+    assert error.max() <= 0.01 and back.max() <= 0.01
     assert steps[period - 1] <= np.median(steps)  # no jump at the seam
 

@@ -310,6 +310,19 @@ def two_bone_knee(hip_N3, knee_N3, ankle_N3, new_ankle_N3) -> tuple[np.ndarray, 
     return knee, new_ankle
 
 
+def keep_held(delta_T23: np.ndarray, held_T: np.ndarray, border: int) -> np.ndarray:
+    """``delta`` (T, 2, 3 foot corrections) zero at the frames of ``held_T`` (bool, T), the correction each of them
+    would get taken out around it, eased over ``border`` frames (the feet move smoothly into a frame kept as it is)."""
+    delta, held = np.array(delta_T23, dtype=np.float64), np.asarray(held_T, dtype=bool)
+    frames = np.arange(len(delta))
+    for _ in range(2):  # twice: keys closer than `border` frames undo a little of each other's removal
+        for k in np.flatnonzero(held):
+            x = np.clip(np.abs(frames - k) / max(border, 1), 0.0, 1.0)
+            delta -= delta[k] * (1.0 - x * x * (3 - 2 * x))[:, None, None]
+    delta[held] = 0.0
+    return delta
+
+
 def lock_feet(joints_TJ3: np.ndarray, contacts_T4: np.ndarray, *, blend: int = 4, floor: float = 0.0,
               editable_T: np.ndarray | None = None, border: int = 8, held_T: np.ndarray | None = None) -> np.ndarray:
     """Joints (T, 22, 3) float32 with the feet pinned during contact (see the module docstring). Frames with nothing
@@ -322,13 +335,7 @@ def lock_feet(joints_TJ3: np.ndarray, contacts_T4: np.ndarray, *, blend: int = 4
     joints = original.astype(np.float64)
     delta = foot_corrections(joints, contacts_T4, blend, floor, held_T)
     if held_T is not None:
-        held = np.asarray(held_T, dtype=bool)
-        frames = np.arange(len(joints))
-        for _ in range(2):  # twice: keys closer than `border` frames undo a little of each other's removal
-            for k in np.flatnonzero(held):
-                x = np.clip(np.abs(frames - k) / max(border, 1), 0.0, 1.0)
-                delta -= delta[k] * (1.0 - x * x * (3 - 2 * x))[:, None, None]
-        delta[held] = 0.0
+        delta = keep_held(delta, held_T, border)
     if editable_T is not None:
         editable = np.asarray(editable_T, dtype=bool)
         if editable.shape != (len(joints),):

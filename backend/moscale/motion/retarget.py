@@ -335,7 +335,8 @@ def _checked(joints_TJ3: np.ndarray) -> np.ndarray:
 
 def joint_frames(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, *, fps: float = FPS,
                  contacts_T4: np.ndarray | None = None, pin_feet: bool = True,
-                 edit: EditRange | None = None) -> JointFrames:
+                 edit: EditRange | None = None, held_frames: Sequence[int] = (), cycle: bool = False
+                 ) -> JointFrames:
     """The per-joint rigid motion that puts ``rest``'s armature into ``joints`` (T, 22, 3, metres, Y up, at ``fps``).
 
     Root motion is scaled by the ratio of the rig's leg length (hip -> knee -> ankle) to the motion's; the floor
@@ -348,7 +349,9 @@ def joint_frames(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, *,
 
     With ``edit`` (Edit Range: ``joints`` replace some frames of a take), what holds for the whole take is the
     source's, so the new keys meet the kept ones: the root scale and the floor height, and, at the range's ends, the
-    foot pins (``rig_feet.meet_kept_pins``).
+    foot pins (``rig_feet.meet_kept_pins``). ``held_frames`` (keyed poses: frames of ``joints``) keep their pose as
+    the joints give it, feet too: a plant through one is pinned where the rig's foot stands there. With ``cycle`` (a
+    loop: the last frame is the first one cycle on) the feet are pinned as the cycle repeats (across its seam).
     """
     joints = _checked(joints_TJ3)
     to_armature = rot.conjugate(rot.normalize(rest.object_rotation))
@@ -374,21 +377,26 @@ def joint_frames(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, *,
         heads, kept_heads = heads - floor * shape.up, kept_heads - floor * shape.up
     if pin_feet:
         contacts = feet.contacts_from_joints(joints, fps) if contacts_T4 is None else np.asarray(contacts_T4, bool)
+        held = np.isin(np.arange(len(joints)), held_frames) if len(held_frames) else None
         if edit is not None:
             kept = rig_feet.foot_pins(kept_heads, feet.contacts_from_joints(edit.source_TJ3, fps), rotation, scale, fps)
-            pins = rig_feet.meet_kept_pins(kept, rig_feet.foot_pins(heads, contacts, rotation, scale, fps), contacts,
-                                           edit.start, edit.stop, fps)
-        deltas, heads = rig_feet.pin_feet(deltas, heads, rest_joints, shape, contacts, rotation, scale, fps, pins)
+            pins = rig_feet.meet_kept_pins(kept, rig_feet.foot_pins(heads, contacts, rotation, scale, fps, held),
+                                           contacts, edit.start, edit.stop, fps)
+        deltas, heads = rig_feet.pin_feet(deltas, heads, rest_joints, shape, contacts, rotation, scale, fps, pins,
+                                          held, cycle)
     return JointFrames(deltas, heads, rest_joints)
 
 
 def retarget(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps: float = FPS, *,
-             pin_feet: bool = True, edit: EditRange | None = None) -> RetargetResult:
+             pin_feet: bool = True, edit: EditRange | None = None, held_frames: Sequence[int] = (),
+             cycle: bool = False) -> RetargetResult:
     """Pose-bone rotations and root location that put ``rest``'s armature into the motion ``joints`` (T, 22, 3).
 
-    ``joints`` are metres, Y up (HumanML3D); where the root goes is ``joint_frames``' (``edit`` too).
+    ``joints`` are metres, Y up (HumanML3D); where the root goes is ``joint_frames``' (``edit``, ``held_frames``,
+    ``cycle`` too).
     """
-    frames = joint_frames(joints_TJ3, rest, match, fps=fps, pin_feet=pin_feet, edit=edit)
+    frames = joint_frames(joints_TJ3, rest, match, fps=fps, pin_feet=pin_feet, edit=edit, held_frames=held_frames,
+                          cycle=cycle)
     deltas = frames.deltas
     num_frames = len(deltas)
     bone_index = np.array([rest.index(name) for name in match.bone_of_joint])
@@ -441,23 +449,26 @@ def resample(result: RetargetResult, fps: float, num_frames: int | None = None) 
 
 
 def retarget_at(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps: float, out_fps: float, *,
-                pin_feet: bool = True, edit: EditRange | None = None) -> RetargetResult:
+                pin_feet: bool = True, edit: EditRange | None = None, held_frames: Sequence[int] = (),
+                cycle: bool = False) -> RetargetResult:
     """``retarget`` for a scene at ``out_fps``, with ``resample``'s frame count. SMPL's own skeleton is retargeted at
     ``fps`` and its rotations slerped (exact at the motion's frames); any other rig is retargeted from the joints
     interpolated to ``out_fps``, so its feet are pinned on every frame it plays (slerped rotations between two
-    pinned frames would let the foot dip and slide). ``edit``'s source is at ``fps``, its range in output frames."""
+    pinned frames would let the foot dip and slide). ``edit``'s source is at ``fps``, its range and ``held_frames``
+    in output frames; ``cycle`` (``joint_frames``) asks for ``fps == out_fps``."""
     joints = np.asarray(joints_TJ3, dtype=np.float64)
     if match.map_name == "smpl" or fps == out_fps or len(joints) < 2:
         if edit is not None and fps != out_fps:  # the range in the motion's frames
             edit = EditRange(edit.source_TJ3, int(edit.start * fps / out_fps), -int(-edit.stop * fps // out_fps))
-        return resample(retarget(joints, rest, match, fps, pin_feet=pin_feet, edit=edit), out_fps)
+        return resample(retarget(joints, rest, match, fps, pin_feet=pin_feet, edit=edit, held_frames=held_frames,
+                                 cycle=cycle), out_fps)
     lower, upper, weight = _sample_at(len(joints), fps, out_fps, max(1, int(round(len(joints) * out_fps / fps))))
     weight = weight[:, None, None]
     if edit is not None:
         source = np.asarray(edit.source_TJ3, dtype=np.float64)
         edit = EditRange(source[lower] * (1.0 - weight) + source[upper] * weight, edit.start, edit.stop)
     return retarget(joints[lower] * (1.0 - weight) + joints[upper] * weight, rest, match, out_fps, pin_feet=pin_feet,
-                    edit=edit)
+                    edit=edit, held_frames=held_frames)
 
 
 def posed_heads(rest: ArmatureRest, result: RetargetResult) -> np.ndarray:

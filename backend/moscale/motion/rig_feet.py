@@ -16,7 +16,8 @@ hands the rig's FK joints here; this module
    is lifted wherever a sole point would go below the floor; the knee follows by two-bone IK (where the straight
    leg cannot reach, the heel lifts about the planted toe) and the hip and knee deltas are re-solved to aim at the
    new knee and ankle (the ankle and toe keep their world orientation), so the rotations ``retarget`` writes
-   produce those positions.
+   produce those positions. Keyed poses' frames are kept as they are, a plant through one pinned where it has the
+   foot (``feet.lock_feet``'s ``held_T``), and a loop is pinned over the cycles before and after (``cycle``).
 
 Frames with nothing to correct keep their deltas and heads bit for bit. SMPL's own skeleton never comes here: it
 already stands and steps where the motion does.
@@ -181,13 +182,36 @@ def _blend_frames(fps: float) -> int:
     return max(1, int(round(4 * fps / FPS)))  # lock_feet's 4 frames at 20 fps
 
 
+def _around(rows: np.ndarray, period: int, shift: np.ndarray | None = None) -> np.ndarray:
+    """A cycle's rows (the last one its first, one cycle on) as the cycle before, the cycle and the one after, then
+    that last row: each cycle's rows moved by ``shift`` (the cycle's travel) from the one before."""
+    if shift is None:
+        return np.concatenate([rows[:period]] * 3 + [rows[-1:]])
+    return np.concatenate([rows[:period] + k * shift for k in (-1, 0, 1)] + [rows[-1:] + shift])
+
+
 def foot_pins(heads_TJ3: np.ndarray, contacts_T4: np.ndarray, object_rotation: np.ndarray, scale: float,
-              fps: float = FPS) -> np.ndarray:
+              fps: float = FPS, held_T: np.ndarray | None = None, cycle: bool = False) -> np.ndarray:
     """(T, 2, 3) the horizontal pins and re-planting arcs of each foot (left, right) over the plants of ``contacts``
     (``feet.foot_corrections`` on the rig's joints, the toe down longer): translations in the motion's frame (Y up,
-    motion metres) that ``pin_feet`` applies; the floor is the soles', there."""
+    motion metres) that ``pin_feet`` applies; the floor is the soles', there. A plant through a frame of ``held_T``
+    (bool, T: keyed poses) is pinned where the rig's foot stands at that frame. With ``cycle`` (a loop: the last frame
+    is the first one cycle on, moved by its travel) the pins are found over the cycles before and after, so a plant
+    across the seam is one plant, and the last frame's pins are the first's (the cycle's end eased onto them)."""
+    if cycle and len(heads_TJ3) > 2:
+        period = len(heads_TJ3) - 1
+        around = foot_pins(_around(heads_TJ3, period, heads_TJ3[-1, 0] - heads_TJ3[0, 0]),
+                           _around(contacts_T4, period), object_rotation, scale, fps,
+                           None if held_T is None else _around(held_T, period))
+        pins, blend = around[period:2 * period + 1], min(2 * _blend_frames(fps), period)
+        # a plant cut into steps differently in two cycles (a foot gliding all along): the end eases onto the pins
+        # that lead into the start
+        x = (np.arange(blend) + 1) / blend
+        weight = (x * x * x * (x * (6 * x - 15) + 10))[:, None, None]
+        pins[-blend:] = (1 - weight) * pins[-blend:] + weight * around[period - blend + 1:period + 1]
+        return pins
     return feet.foot_corrections(_to_motion_frame(heads_TJ3, object_rotation, scale), toe_down_longer(contacts_T4),
-                                 _blend_frames(fps), floor=-np.inf)
+                                 _blend_frames(fps), floor=-np.inf, held_T=held_T)
 
 
 def meet_kept_pins(kept_T23: np.ndarray, edited_T23: np.ndarray, contacts_T4: np.ndarray, start: int, stop: int,
@@ -217,10 +241,14 @@ def meet_kept_pins(kept_T23: np.ndarray, edited_T23: np.ndarray, contacts_T4: np
 
 def pin_feet(deltas_TJ4: np.ndarray, heads_TJ3: np.ndarray, rest_joints_J3: np.ndarray, shape: FootShape,
              contacts_T4: np.ndarray, object_rotation: np.ndarray, scale: float, fps: float = FPS,
-             pins_T23: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+             pins_T23: np.ndarray | None = None, held_T: np.ndarray | None = None, cycle: bool = False
+             ) -> tuple[np.ndarray, np.ndarray]:
     """(deltas, heads) with the rig's feet held still over each plant of ``contacts`` (T, 4; ``feet.CONTACT_JOINTS``
     order) and no sole point below the floor; armature space throughout, ``scale`` armature units per motion metre.
-    ``pins`` replaces the pins found on the plants (``foot_pins``; an edit's, ``meet_kept_pins``).
+    ``pins`` replaces the pins found on the plants (``foot_pins``; an edit's, ``meet_kept_pins``). Frames of ``held_T``
+    (bool, T: keyed poses) stay as they are, as ``feet.lock_feet`` keeps them: a plant through one is pinned where the
+    foot stands there, and what a correction would move them is taken out around them (over 0.4 s). ``cycle``: a
+    loop, as for ``foot_pins``.
 
     The foot moves rigidly (the ankle and toe keep their world orientation) and the knee follows by two-bone IK,
     except where the straight leg cannot reach a foot whose toe is down: there the heel lifts about the pinned toe.
@@ -229,12 +257,17 @@ def pin_feet(deltas_TJ4: np.ndarray, heads_TJ3: np.ndarray, rest_joints_J3: np.n
     deltas, heads = deltas_TJ4.copy(), heads_TJ3.copy()
     rest = rest_joints_J3
     contacts = toe_down_longer(contacts_T4)
-    delta_m = (foot_pins(heads_TJ3, contacts_T4, object_rotation, scale, fps) if pins_T23 is None
+    if cycle and len(contacts) > 2:  # a toe down across the seam
+        contacts = toe_down_longer(_around(contacts_T4, len(contacts) - 1))[len(contacts) - 1:2 * len(contacts) - 1]
+    delta_m = (foot_pins(heads_TJ3, contacts_T4, object_rotation, scale, fps, held_T, cycle) if pins_T23 is None
                else np.array(pins_T23, dtype=np.float64))  # (T, 2, 3)
     soles = sole_heights(shape, deltas_TJ4, heads_TJ3, rest)
-    for side, (hip, knee, ankle, toe) in enumerate(feet.LEGS):
+    for side in (0, 1):
         lowest_m = soles[side].min(axis=1) / scale + delta_m[:, side, 1]
         delta_m[:, side, 1] += np.maximum(-lowest_m, 0.0)
+    if held_T is not None:
+        delta_m = feet.keep_held(delta_m, held_T, 2 * _blend_frames(fps))
+    for side, (hip, knee, ankle, toe) in enumerate(feet.LEGS):
         frames = np.flatnonzero(np.abs(delta_m[:, side]).max(axis=-1) > 0)
         if len(frames) == 0:
             continue
