@@ -4,6 +4,11 @@ seeds; with --real the same check is run on real mocap clips of the action, so a
 clips pass it (benchmarks/_real_clips.py: Bandai-Namco, CMU, DeepMimic, ReActIdle, cmu-dances salsa, Mesh2Motion).
 
     python build.py bench following [--model assets/model] [--seeds 3] [--real /work/data] [--json out.json]
+    python build.py bench following --real-only --real /work/data --through-tokenizer assets/model/tokenizer
+
+With --through-tokenizer each real clip is first encoded and decoded by that tokenizer (all scales): a check that the
+real clips pass but their reconstructions fail is out of the generator's reach, whatever it learns, until the
+tokenizer can represent the action.
 
 Categories: trained actions (in today's corpus), modifiers (speed, direction, turns, standing still, and pairs such
 as "walks slowly" vs "walks quickly" whose speeds must differ), compounds ("A, then B": A in the first half, B in the
@@ -18,6 +23,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -128,14 +134,30 @@ def score_model(pipe, seeds: int, guidance: float, schedule: str) -> dict:
     return {"cases": cases, "pairs": pairs}
 
 
-def score_real(data: Path, max_clips: int, m2m: Path | None) -> dict:
+def round_trip(tokenizer) -> Callable[[np.ndarray], np.ndarray]:
+    """(T, 22, 3) joints -> the same clip as `tokenizer` reconstructs it from its tokens (all scales), (T-1, 22, 3):
+    HumanML3D preprocessing, 263-d features, encode, decode, joints again."""
+    from moscale.motion.features import features_to_joints, joints_to_features, preprocess_joints
+
+    @torch.no_grad()
+    def through(joints: np.ndarray) -> np.ndarray:
+        features = tokenizer.normalize(torch.from_numpy(joints_to_features(preprocess_joints(joints)))[None].float())
+        lengths = torch.tensor([features.shape[1]])
+        decoded = tokenizer.denormalize(tokenizer.decode(tokenizer.encode(features, lengths), lengths))[0]
+        return np.asarray(features_to_joints(decoded.numpy()), dtype=np.float64)
+    return through
+
+
+def score_real(data: Path, max_clips: int, m2m: Path | None, through=None) -> dict:
     """Each case's check on the real clips of its action(s) (a compound: part A's clip, then part B's, each cut to
-    half the length), and each pair's speed ratio on real pairs."""
+    half the length), and each pair's speed ratio on real pairs; with `through` (`round_trip`), on each clip as a
+    tokenizer reconstructs it."""
     loaded: dict = {}
 
     def clips(specs, seconds):
         if (specs, seconds) not in loaded:
-            loaded[specs, seconds] = load_group(data, specs, seconds, max_clips, m2m)
+            group = load_group(data, specs, seconds, max_clips, m2m)
+            loaded[specs, seconds] = [(name, through(joints)) for name, joints in group] if through else group
         return loaded[specs, seconds]
 
     cases = {}
@@ -329,6 +351,8 @@ def main(argv=None) -> int:
                         help="Mesh2Motion clips already extracted (`moscale data extract`); default: extracted from "
                              "DATA_DIR/mesh2motion into a temporary folder")
     parser.add_argument("--real-only", action="store_true", help="only the real clips: no model is loaded")
+    parser.add_argument("--through-tokenizer", type=Path, metavar="FOLDER",
+                        help="run the real clips through this tokenizer (encode, decode) before each check")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     parser.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE.json", "AFTER.json"),
                         help="only print two earlier runs side by side (e.g. two releases)")
@@ -348,11 +372,17 @@ def main(argv=None) -> int:
     if args.real is not None:
         with tempfile.TemporaryDirectory() as scratch:
             m2m = args.mesh2motion or extract_mesh2motion(args.real, Path(scratch))
-            real = score_real(args.real, args.real_clips, m2m)
+            through = None
+            if args.through_tokenizer is not None:
+                from moscale.model.tokenizer import MotionTokenizer
+
+                through = round_trip(MotionTokenizer.from_pretrained(args.through_tokenizer).eval())
+            real = score_real(args.real, args.real_clips, m2m, through)
     print(report(model, real))
     if args.json:
         args.json.write_text(json.dumps({"model": str(args.model), "seeds": args.seeds, "guidance": args.guidance,
                                          "schedule": args.schedule, "generated": model, "real": real,
+                                         "through_tokenizer": str(args.through_tokenizer or ""),
                                          "summary": summary(model, real)}, indent=1))
     return 0
 

@@ -87,6 +87,31 @@ def test_real_clips_are_loaded_by_action_and_scored(following, tmp_path):
     assert "| 0/2 |" in next(line for line in table.splitlines() if "walks forward" in line)  # 5 still frames
 
 
+
+def test_real_clips_through_the_bundled_tokenizer_keep_a_walk_a_walk(following, tmp_path):
+    """--through-tokenizer: each real clip is scored as the tokenizer reconstructs it (one frame fewer: features are
+    frame differences), close to the recording (the fixture's 5 frames: 43 mm pelvis-aligned) and judged alike."""
+    from moscale.model.tokenizer import MotionTokenizer
+    from moscale.motion.features import preprocess_joints
+    from moscale.motion.sources import load_source_clip
+
+    source = tmp_path / "cmu" / "07"
+    source.mkdir(parents=True)
+    shutil.copy(ROOT / "tests" / "fixtures" / "bvh" / "src_cmu_cgspeed.bvh", source / "07_01.bvh")
+    through = following.round_trip(MotionTokenizer.from_pretrained(ROOT / "assets" / "model" / "tokenizer").eval())
+    recorded = load_source_clip(source / "07_01.bvh", rig="cmu_cgspeed")[0]
+    rebuilt = through(recorded)
+    assert rebuilt.shape == (len(recorded) - 1, 22, 3) and np.isfinite(rebuilt).all()
+    reference = preprocess_joints(recorded)[1:]
+    error = np.linalg.norm((rebuilt - rebuilt[:, :1]) - (reference - reference[:, :1]), axis=-1).mean()
+    assert error < 0.08
+    seen = []
+    real = following.score_real(tmp_path, max_clips=4, m2m=None, through=lambda j: seen.append(len(j)) or through(j))
+    walk = real["cases"]["a person walks forward"]
+    plain = following.score_real(tmp_path, max_clips=4, m2m=None)["cases"]["a person walks forward"]
+    assert [r["clip"] for r in walk] == ["07_01"] and walk[0]["pass"] == plain[0]["pass"]
+    assert seen and set(seen) == {len(recorded)}  # every clip loaded went through the tokenizer before its check
+
 # ----------------------------------------------------------------------------------------------- synthetic clips
 FPS = 20
 
