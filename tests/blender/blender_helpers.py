@@ -32,6 +32,18 @@ def scene_state(scene) -> dict:
     }
 
 
+def channel_keys(action) -> dict:
+    """(data path, index) -> {frame: value} of every key of ``action``."""
+    from moscale_blender import keyframes
+
+    keys = {}
+    for fcurve in keyframes.action_fcurves(action):
+        co = np.empty(2 * len(fcurve.keyframe_points), dtype=np.float32)
+        fcurve.keyframe_points.foreach_get("co", co)
+        keys[(fcurve.data_path, fcurve.array_index)] = dict(zip(co[0::2].tolist(), co[1::2].tolist()))
+    return keys
+
+
 def world_heads(obj, frame: int, names) -> np.ndarray:
     """(len(names), 3) evaluated world-space bone heads at ``frame``."""
     bpy.context.scene.frame_set(frame)

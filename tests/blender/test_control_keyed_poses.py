@@ -7,7 +7,7 @@ import bpy
 import numpy as np
 import pytest
 
-from blender_helpers import scene_state
+from blender_helpers import channel_keys, scene_state
 from moscale_blender import keyframes, rig
 from test_control_path import use_bundled_model
 
@@ -39,16 +39,6 @@ def key_poses(obj) -> None:
             for channel, value in channels.items():
                 setattr(bones[name], channel, value)
                 bones[name].keyframe_insert(channel, frame=frame)
-
-
-def channel_keys(action) -> dict:
-    """(data path, index) -> {frame: value} of every key."""
-    keys = {}
-    for fcurve in keyframes.action_fcurves(action):
-        co = np.empty(2 * len(fcurve.keyframe_points), dtype=np.float32)
-        fcurve.keyframe_points.foreach_get("co", co)
-        keys[(fcurve.data_path, fcurve.array_index)] = dict(zip(co[0::2].tolist(), co[1::2].tolist()))
-    return keys
 
 
 def test_keyed_poses_on_a_rigify_rig(bundled, rigify_rig):

@@ -11,7 +11,7 @@ import bpy
 import numpy as np
 import pytest
 
-from blender_helpers import ADDON, REPO, draw, scene_state, world_heads
+from blender_helpers import ADDON, REPO, channel_keys, draw, scene_state, world_heads
 from moscale_blender import jobs, keyframes, panels, rig
 
 PROMPT = "a person walks forward"
@@ -125,16 +125,6 @@ def test_a_grease_pencil_stroke_is_a_path(bundled):
     check_follows(settings.takes[-1], world[:, :2])
 
 
-def channel_values(action) -> dict:
-    """(data path, index) -> {frame: value} of every key."""
-    values = {}
-    for fcurve in keyframes.action_fcurves(action):
-        co = np.empty(2 * len(fcurve.keyframe_points), dtype=np.float32)
-        fcurve.keyframe_points.foreach_get("co", co)
-        values[(fcurve.data_path, fcurve.array_index)] = dict(zip(co[0::2].tolist(), co[1::2].tolist()))
-    return values
-
-
 def test_a_path_with_keyed_poses(bundled):
     """Path and Keyed Poses together: the animator keyed two poses of a walk along the curve (world space, on the
     curve) on the character; the new take passes through them at their frames, keeps their values bit for bit, and
@@ -155,7 +145,7 @@ def test_a_path_with_keyed_poses(bundled):
             if points[index].co[0] not in keyed:
                 points.remove(points[index])
     keyframes.assign(character, user)
-    user_keys = channel_values(user)
+    user_keys = channel_keys(user)
     match = rig.match_bones(character)
     posed = {frame: rig.evaluated_joints(character, match, scene, frame) for frame in keyed}
 
@@ -163,7 +153,7 @@ def test_a_path_with_keyed_poses(bundled):
     assert bpy.ops.moscale.generate() == {'FINISHED'}
     take = settings.takes[settings.active_take_index]
     assert take.kind == 'GENERATE' and take.frame_count > keyed[1]
-    made = channel_values(take.action)
+    made = channel_keys(take.action)
     assert all(made[channel][float(f)] == keys[float(f)] for channel, keys in user_keys.items() for f in keyed)
     check_follows(take, curve_polyline(path))
     frames = [rig.evaluated_joints(character, match, scene, f)
