@@ -31,6 +31,7 @@ import numpy as np
 from moscale.motion import feet
 from moscale.motion import rotations as rot
 from moscale.motion.skeleton import FPS, PARENTS
+from moscale.motion.splice import smootherstep
 
 # A rig bone point belongs to a foot's sole when it lies (rest pose, horizontally) within these bounds of the ankle ->
 # toe segment, in units of its length: from 0.6 behind the ankle to 0.8 beyond the toe, 0.45 to either side.
@@ -207,7 +208,7 @@ def foot_pins(heads_TJ3: np.ndarray, contacts_T4: np.ndarray, object_rotation: n
         # a plant cut into steps differently in two cycles (a foot gliding all along): the end eases onto the pins
         # that lead into the start
         x = (np.arange(blend) + 1) / blend
-        weight = (x * x * x * (x * (6 * x - 15) + 10))[:, None, None]
+        weight = smootherstep(x)[:, None, None]
         pins[-blend:] = (1 - weight) * pins[-blend:] + weight * around[period - blend + 1:period + 1]
         return pins
     return feet.foot_corrections(_to_motion_frame(heads_TJ3, object_rotation, scale), toe_down_longer(contacts_T4),
