@@ -55,6 +55,50 @@ HELDOUT_UNKNOWN = (
     "a person surfs a wave", "someone vacuums the carpet",
 )
 
+# The seldom-made warning (a release's following.json): rewordings of the prompt-following benchmark's prompts, each
+# with the tested prompt it means. SCORE_MATCH and SCORE_MARGIN were read off KNOWN and HELDOUT_KNOWN; these are not
+# used to choose them.
+REWORDED = {
+    "someone does a back flip": "a person does a backflip", "a man flips backwards": "a person does a backflip",
+    "a person kicks with the left foot": "a person kicks", "someone kicks forward hard": "a person kicks",
+    "a person tosses a ball": "a person throws a ball", "someone throws something far": "a person throws a ball",
+    "a person turns cartwheels": "a person does a cartwheel", "someone does a somersault": "a person does a forward roll",
+    "a person twirls around on the spot": "a person spins around in place",
+    "someone goes down on one knee": "a person kneels down", "a person does star jumps": "a person does jumping jacks",
+    "someone does press-ups": "a person does push-ups", "a person hops on the right foot": "a person hops on one leg",
+    "a person walks round in a circle": "a person walks in a circle",
+    "someone staggers like a zombie": "a person walks like a zombie with arms stretched forward",
+    "a person walks ahead": "a person walks forward", "someone runs ahead fast": "a person runs forward",
+    "a person waves their right hand": "a person waves with the right hand",
+    "someone lifts the left arm": "a person raises the left hand", "a person takes a bow": "a person bows",
+    "someone boxes the air": "a person punches", "a person strolls slowly": "a person walks slowly",
+    "someone stays where they are": "a person stands still", "a person backs away": "a person walks backwards",
+    "someone steps sideways to the left": "a person walks to the left", "a person lies on the floor":
+    "a person lies down on the ground", "someone squats": "a person crouches down",
+    "a person creeps on all fours": "a person crawls forward on hands and knees",
+    "someone sits down on a bench": "a person sits down", "a person waits idly": "a person stands idle",
+}
+
+
+def score_seldom(vocabulary, encoder) -> None:
+    """How the seldom-made warning does on REWORDED: warned share of rewordings of seldom-made and well-made prompts."""
+    by_prompt = {test.prompt: test for test in vocabulary.scores}
+    if not by_prompt:
+        print("\nno following.json in the release: no seldom-made warning to score")
+        return
+    print("\n| reworded | means | its score | warned as like |\n|---|---|---|---|")
+    warned = {True: [], False: []}
+    for text, meant in REWORDED.items():
+        tested = by_prompt[meant]
+        seldom = vocabulary.check(encoder, text).parts[0].seldom
+        warned[tested.weak].append(seldom is not None)
+        print(f"| {text} | {meant} | {tested.passes}/{tested.tries} | {seldom.prompt if seldom else '—'} |")
+    print(f"\nseldom-made warning: {np.mean(warned[True]):.0%} of {len(warned[True])} rewordings of prompts the model "
+          f"seldom makes, {np.mean(warned[False]):.0%} of {len(warned[False])} of prompts it makes well")
+    for prompts in (UNKNOWN + HELDOUT_UNKNOWN,):
+        wrong = [p for p in prompts if vocabulary.check(encoder, p).parts[0].seldom is not None]
+        print(f"unknown actions taken for a seldom-made tested prompt: {len(wrong)} of {len(prompts)} {wrong}")
+
 
 def training_captions(args) -> list[str]:
     if args.corpus is not None:
@@ -123,6 +167,7 @@ def main() -> int:
             for name, prompts in (("known", HELDOUT_KNOWN), ("unknown", HELDOUT_UNKNOWN))}
     print(f"held out (not used to choose it): warns on {np.mean(held['unknown']):.0%} of {len(HELDOUT_UNKNOWN)} unknown and "
           f"{np.mean(held['known']):.0%} of {len(HELDOUT_KNOWN)} known prompts")
+    score_seldom(vocabulary, encoder)
     if args.write:
         vocabulary.threshold = round(threshold, 3)
         vocabulary.calibration = {"unknown_warned": hit, "known_warned": false, "known": len(KNOWN),

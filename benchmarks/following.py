@@ -356,7 +356,18 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     parser.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE.json", "AFTER.json"),
                         help="only print two earlier runs side by side (e.g. two releases)")
+    parser.add_argument("--write-release", type=Path, metavar="FOLDER",
+                        help="write FOLDER/following.json: each single-action prompt's passes and tries, which the "
+                             "release's prompt check names when a prompt is like one the model seldom makes right")
+    parser.add_argument("--from-json", type=Path, metavar="RUN.json",
+                        help="with --write-release: take the scores of an earlier --json run of that model")
     args = parser.parse_args(argv)
+    if args.from_json:
+        if not args.write_release:
+            parser.error("--from-json only goes with --write-release")
+        run = json.loads(args.from_json.read_text())
+        return write_release(args.write_release, run["generated"], run["model"], run["seeds"], run["guidance"],
+                             run["schedule"])
     if args.compare:
         before, after = (json.loads(path.read_text()) for path in args.compare)
         print(f"before: {before['model']}; after: {after['model']}\n")
@@ -384,6 +395,28 @@ def main(argv=None) -> int:
                                          "schedule": args.schedule, "generated": model, "real": real,
                                          "through_tokenizer": str(args.through_tokenizer or ""),
                                          "summary": summary(model, real)}, indent=1))
+    if args.write_release and model is not None:
+        return write_release(args.write_release, model, str(args.model), args.seeds, args.guidance, args.schedule)
+    return 0
+
+
+def write_release(folder: Path, generated: dict, model: str, seeds: int, guidance: float, schedule: str) -> int:
+    """The release folder's prompt-following scores (moscale.pipeline.coverage.SCORES_FILE)."""
+    from moscale.pipeline.coverage import SCORES_FILE, load_scores, following_content
+    from moscale.utils import atomic
+
+    if seeds < 3:
+        print(f"error: --write-release needs --seeds >= 3 (got {seeds}): a score of 1 try warns on luck",
+              file=sys.stderr)
+        return 2
+    root = Path(__file__).resolve().parents[1]
+    shown = Path(model).resolve()
+    model = str(shown.relative_to(root)) if shown.is_relative_to(root) else model
+    content = following_content(generated["cases"], model, seeds, guidance, schedule)
+    atomic.write_text(folder / SCORES_FILE, json.dumps(content, indent=1) + "\n")
+    weak = [test.prompt for test in load_scores(folder) if test.weak]
+    print(f"wrote {folder / SCORES_FILE}: {len(content['prompts'])} prompts, {len(weak)} made right on fewer than a "
+          f"third of {seeds} tries: " + "; ".join(weak))
     return 0
 
 

@@ -1,8 +1,10 @@
 """The out-of-reach warning (moscale.pipeline.coverage): phrases and compound parts, the thinning, save -> load,
 and on the bundled model: unknown actions warn with their nearest trained phrases, known ones do not, a compound
-names its unknown part, the command line prints the warning and still generates."""
+names its unknown part, the command line prints the warning and still generates. The seldom-made warning: a prompt
+like one the release's prompt-following scores say it seldom makes right is named with that score."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,8 @@ import torch
 
 from moscale.cli import main as cli_main
 from moscale.pipeline import MoScalePipeline
-from moscale.pipeline.coverage import (VOCABULARY_FILE, Vocabulary, farthest_points, phrase, prompt_parts)
+from moscale.pipeline.coverage import (SCORES_FILE, VOCABULARY_FILE, PromptScore, Vocabulary, farthest_points,
+                                       load_scores, phrase, prompt_parts, following_content)
 
 MODEL = Path(__file__).resolve().parents[1] / "assets" / "model"
 
@@ -69,3 +72,41 @@ def test_command_line_warns_and_still_generates(tmp_path, capsys, keep_thread_co
     assert "warning: 'juggles three balls' is far from anything this model was trained on" in err and out.is_file()
     assert cli_main(["generate", "a person walks forward", "--seconds", "1", "--seed", "1", "-o", str(out)]) == 0
     assert "far from anything" not in capsys.readouterr().err
+
+
+def test_the_bundled_model_names_actions_it_seldom_makes(pipe):
+    scores = {test.prompt: test for test in pipe.vocabulary.scores}
+    assert scores["a person kicks"].weak and not scores["a person walks forward"].weak
+    kick = pipe.check_prompt("a person kicks with the left foot")
+    assert kick.far == () and kick.seldom[0].seldom == scores["a person kicks"]
+    assert kick.warning.startswith("'kicks with the left foot' is like 'kicks', which this model makes right only "
+                                   f"{scores['a person kicks'].passes} of {scores['a person kicks'].tries} times")
+    same = pipe.check_prompt("a person does a cartwheel").warning
+    assert same.startswith("'does a cartwheel': this model makes it right only")
+    compound = pipe.check_prompt("a person walks forward, then does a backflip")
+    assert [part.part for part in compound.seldom] == ["does a backflip"]
+    for prompt in ("a person walks forward", "a person waves with the right hand", "a person strolls slowly",
+                   "a person jumps over something"):  # the last is as near "jumps" (made well) as "jumps in place"
+        assert pipe.check_prompt(prompt).warning is None, prompt
+    juggle = pipe.check_prompt("a person juggles three balls")  # far: named once, as far, not as seldom-made too
+    assert juggle.seldom == () and juggle.warning.count("juggles") == 1
+
+
+def test_prompt_following_scores_written_read_and_checked(pipe, tmp_path):
+    runs = [{"pass": k < 2} for k in range(9)]
+    cases = [{"prompt": "a person kicks", "category": "trained", "check": "kick", "runs": runs},
+             {"prompt": "a person walks forward", "category": "trained", "check": "walk", "runs": [{"pass": True}] * 9},
+             {"prompt": "a person kicks, then walks", "category": "compound", "check": "kick+walk", "runs": runs}]
+    (tmp_path / SCORES_FILE).write_text(json.dumps(following_content(cases, "m", 9, 2.0, "fast")))
+    assert load_scores(tmp_path) == [PromptScore("a person kicks", 2, 9), PromptScore("a person walks forward", 9, 9)]
+    vocabulary = Vocabulary.build(pipe.text_encoder, ["a person kicks.", "a person walks forward."], threshold=0.5)
+    vocabulary.scores = load_scores(tmp_path)
+    assert vocabulary.check(pipe.text_encoder, "someone kicks hard").seldom[0].seldom.passes == 2
+    vocabulary.scores = [PromptScore("a person kicks", 3, 9), PromptScore("a person walks forward", 9, 9)]
+    assert vocabulary.check(pipe.text_encoder, "someone kicks hard").warning is None  # a third of the tries: not seldom
+    assert load_scores(tmp_path / "nowhere") == []
+    for broken in ("{", json.dumps({"format": "other", "prompts": []}),
+                   json.dumps({"format": "moscale-following", "prompts": [{"prompt": "x", "passes": 5, "tries": 3}]})):
+        (tmp_path / SCORES_FILE).write_text(broken)
+        with pytest.raises(ValueError, match="prompt-following"):
+            load_scores(tmp_path)

@@ -69,6 +69,22 @@ def test_the_whole_benchmark_runs_on_a_tiny_model(following, tiny_pipes, tmp_pat
     assert all(np.all(np.isfinite(run["value"])) for run in runs)
     assert all(len(p["ratios"]) == 1 and p["ratios"][0] > 0 for p in raw["generated"]["pairs"])
     assert {row["measure"] for row in raw["summary"]} >= {"modifiers right (% of runs, pairs included)"}
+    # A release's prompt-following scores come from such a run (1 seed is refused: it would warn on luck).
+    release = tmp_path / "release"
+    release.mkdir()
+    assert following.main(["--write-release", str(release), "--from-json", str(out)]) == 2
+    raw["seeds"] = 3
+    for case in raw["generated"]["cases"]:
+        case["runs"] = [dict(case["runs"][0]) for _ in range(3)]
+    out.write_text(json.dumps(raw))
+    assert following.main(["--write-release", str(release), "--from-json", str(out)]) == 0
+    from moscale.pipeline.coverage import load_scores
+
+    singles = [case for case in raw["generated"]["cases"] if case["category"] != "compound"]
+    scores = load_scores(release)
+    assert [score.prompt for score in scores] == [case["prompt"] for case in singles]
+    assert [(score.passes, score.tries) for score in scores] == [(3 * bool(case["runs"][0]["pass"]), 3)
+                                                                 for case in singles]
 
 
 def test_real_clips_are_loaded_by_action_and_scored(following, tmp_path):

@@ -54,6 +54,9 @@ def test_a_prompt_is_checked_while_typing_and_the_panel_shows_it(scene):
     fine = jobs.check_prompt_later(model, "cpu", "a person walks forward")
     fine.join(120)
     assert jobs.prompt_warning("a person walks forward") == ""  # checked, nothing to say
+    flip = jobs.check_prompt_later(model, "cpu", "a person does a backflip")  # trained on, seldom made right
+    flip.join(120)
+    assert "'does a backflip': this model makes it right only" in jobs.prompt_warning("a person does a backflip")
     scene.moscale.prompt = "a person juggles three balls"
     labels = [text for kind, text in draw(panels.MOSCALE_PT_main).log if kind == "label"]
     assert any("juggles three balls" in text for text in labels)

@@ -13,12 +13,18 @@ close to it), so the file stays small and the nearest phrases shown to the user 
 
 Below ``threshold`` (calibrated on held-out prompts, benchmarks/coverage.py) the prompt gets a warning; it is never
 refused: the model still generates its nearest guess.
+
+Being trained on an action is not the same as making it. A release may also carry ``following.json``: how often
+each prompt of the prompt-following benchmark (benchmarks/following.py, several seeds, a geometric check on the
+joints) came out right. A part whose nearest tested prompt is one the model seldom makes (fewer than
+``WEAK_SHARE`` of its tries: kicks, flips, cartwheels, spins with the bundled model) is warned about too, naming that
+prompt and its score, unless an equally near tested prompt is one the model makes well.
 """
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -28,9 +34,20 @@ from moscale.model.text import TextEncoder
 from moscale.utils import atomic
 
 VOCABULARY_FILE = "vocabulary.safetensors"
+SCORES_FILE = "following.json"  # per tested prompt: checks passed / tries (benchmarks/following.py --write-release)
+SCORES_FORMAT = "moscale-following"
 MAX_PHRASES = 2000
 DEFAULT_THRESHOLD = 0.55  # cosine similarity; each release stores its own calibrated value
 NEAREST = 3
+# A part is taken for a tested prompt when it is at least this similar to it. On the rewordings of trained actions in
+# benchmarks/coverage.py (KNOWN, HELDOUT_KNOWN), the midpoint between the least similar one that means its nearest
+# tested prompt ("gets up off the floor", 0.732) and the most similar one that does not ("squats down low" to "kneels
+# down", 0.717); actions no source holds come no nearer than 0.56 ...
+SCORE_MATCH = 0.725
+# ... and nearer to it by this margin than to any tested prompt the model makes well ("jumps over something" is as
+# near "jumps in place", seldom right, as "jumps", mostly right: no warning).
+SCORE_MARGIN = 0.03
+WEAK_SHARE = 1 / 3  # a tested prompt right on fewer than this share of its tries is one the model seldom makes
 SUBJECT = re.compile(r"^(?:a|an|the|this|that)?\s*(?:person|man|woman|human|figure|someone|somebody|he|she|they|"
                      r"(?:[a-z]+\s+)?(?:person|man|woman|human))\s+", re.IGNORECASE)
 # Where a compound prompt's parts meet: ", then", "and then", "; ", ". ", "while" is kept whole (one motion).
@@ -75,10 +92,24 @@ def farthest_points(embeddings_ND: torch.Tensor, count: int) -> list[int]:
 
 
 @dataclass(frozen=True)
+class PromptScore:
+    """A prompt of the prompt-following benchmark and how often the release made it right."""
+
+    prompt: str
+    passes: int
+    tries: int
+
+    @property
+    def weak(self) -> bool:
+        return self.passes < WEAK_SHARE * self.tries
+
+
+@dataclass(frozen=True)
 class PartCoverage:
     part: str
     similarity: float            # cosine similarity with the nearest training phrase
     nearest: tuple[str, ...]     # the closest training phrases, nearest first
+    seldom: PromptScore | None = None  # the tested prompt this part is taken for, when the model seldom makes it
 
 
 @dataclass(frozen=True)
@@ -97,14 +128,24 @@ class CoverageReport:
         return tuple(part for part in self.parts if part.similarity < self.threshold)
 
     @property
+    def seldom(self) -> tuple[PartCoverage, ...]:
+        """Parts within reach of the training captions whose tested prompt the model seldom makes."""
+        return tuple(part for part in self.parts if part.seldom is not None and part not in self.far)
+
+    @property
     def warning(self) -> str | None:
         """One line for the user when some part is out of reach, else None."""
-        if not self.far:
+        if not self.far and not self.seldom:
             return None
-        words = "; ".join(f"'{part.part}' is far from anything this model was trained on (similarity "
-                          f"{part.similarity:.2f}); nearest: " + ", ".join(f"'{text}'" for text in part.nearest)
-                          for part in self.far)
-        return f"{words}. It will still generate its nearest guess."
+        words = [f"'{part.part}' is far from anything this model was trained on (similarity {part.similarity:.2f}); "
+                 "nearest: " + ", ".join(f"'{text}'" for text in part.nearest) for part in self.far]
+        for part in self.seldom:
+            tested = phrase(part.seldom.prompt)
+            words.append((f"'{part.part}': this model makes it" if tested == part.part else
+                          f"'{part.part}' is like '{tested}', which this model makes") +
+                         f" right only {part.seldom.passes} of {part.seldom.tries} times in its prompt-following "
+                         "benchmark")
+        return f"{'; '.join(words)}. It will still generate its nearest guess."
 
 
 @dataclass
@@ -113,6 +154,8 @@ class Vocabulary:
     embeddings_ND: torch.Tensor  # unit rows, float32
     threshold: float = DEFAULT_THRESHOLD
     calibration: dict | None = None
+    scores: list[PromptScore] = field(default_factory=list)
+    _scores_ND: torch.Tensor | None = field(default=None, repr=False)  # their embeddings, made at the first check
 
     @classmethod
     def build(cls, encoder: TextEncoder, captions: Sequence[str], max_phrases: int = MAX_PHRASES,
@@ -138,7 +181,23 @@ class Vocabulary:
                 if len(nearest) == NEAREST:
                     break
             coverage.append(PartCoverage(part, float(row[order[0]]), tuple(nearest)))
+        if self.scores:
+            coverage = self._mark_seldom(encoder, coverage)
         return CoverageReport(prompt, tuple(coverage), self.threshold)
+
+    def _mark_seldom(self, encoder: TextEncoder, coverage: list[PartCoverage]) -> list[PartCoverage]:
+        if self._scores_ND is None:
+            self._scores_ND = embed(encoder, [phrase(test.prompt) for test in self.scores])
+        similarity_PT = embed(encoder, [part.part for part in coverage]) @ self._scores_ND.T
+        weak_T = torch.tensor([test.weak for test in self.scores])
+        marked = []
+        for part, row in zip(coverage, similarity_PT):
+            best = int(torch.argmax(row))
+            well = float(row[~weak_T].max()) if bool((~weak_T).any()) else -1.0
+            if weak_T[best] and row[best] >= SCORE_MATCH and row[best] - well >= SCORE_MARGIN:
+                part = replace(part, seldom=self.scores[best])
+            marked.append(part)
+        return marked
 
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / VOCABULARY_FILE
@@ -167,4 +226,31 @@ class Vocabulary:
         if len(phrases) != len(embeddings_ND):
             raise ValueError(f"{path}: {len(phrases)} phrases but {len(embeddings_ND)} embeddings")
         return cls(phrases, torch.nn.functional.normalize(embeddings_ND, dim=-1), threshold,
-                   json.loads(metadata.get("calibration", "{}")))
+                   json.loads(metadata.get("calibration", "{}")), load_scores(folder))
+
+
+def load_scores(folder: str | Path) -> list[PromptScore]:
+    """The release's prompt-following scores (`SCORES_FILE`), or [] when it has none."""
+    path = Path(folder) / SCORES_FILE
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text())
+        if data.get("format") != SCORES_FORMAT:
+            raise ValueError(f"format {data.get('format')!r}, expected {SCORES_FORMAT!r}")
+        tested = [PromptScore(str(row["prompt"]), int(row["passes"]), int(row["tries"])) for row in data["prompts"]]
+    except (OSError, KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{path}: not a readable prompt-following file ({error}); delete it or write it again with "
+                         "`python build.py bench following --write-release FOLDER`") from error
+    if any(not 0 <= test.passes <= test.tries or test.tries < 1 for test in tested):
+        raise ValueError(f"{path}: not a readable prompt-following file (every prompt needs 0 <= passes <= tries, "
+                         "tries >= 1)")
+    return tested
+
+
+def following_content(cases: Sequence[dict], model: str, seeds: int, guidance: float, schedule: str) -> dict:
+    """`SCORES_FILE`'s content from a benchmark run's cases (compound prompts left out: parts are matched one by one)."""
+    prompts = [{"prompt": case["prompt"], "check": case["check"], "passes": sum(bool(run["pass"]) for run in case["runs"]),
+                "tries": len(case["runs"])} for case in cases if case["category"] != "compound"]
+    return {"format": SCORES_FORMAT, "model": model, "seeds": seeds, "guidance": guidance, "schedule": schedule,
+            "prompts": prompts}

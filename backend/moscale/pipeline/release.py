@@ -6,6 +6,8 @@ A release folder is self-contained (nothing pickled):
     generator.safetensors     the transformer
     tokenizer/                the frozen tokenizer's own release folder (config.json, tokenizer.safetensors,
                               normalization.json)
+    vocabulary.safetensors    optional: the training captions' embeddings (moscale.pipeline.coverage)
+    following.json            optional: the prompt-following benchmark's score per prompt (the same module)
 The text encoder is referenced by name (the packaged all-MiniLM-L6-v2) or by a directory, absolute or relative to the
 release folder (a T5 encoder can be put there).
 """
