@@ -203,6 +203,31 @@ def test_pose_loss_sees_yaw_drift_and_weighs_in():
     torch.testing.assert_close(weighted["total"], unweighted["total"] + 2.0 * unweighted["pose"])
 
 
+def test_velocity_loss_scores_a_rounded_off_peak_the_pose_loss_barely_sees():
+    raw = torch.from_numpy(np.load(FIXTURE / "new_joint_vecs" / "012314.npy"))[None, :80]
+    # A reconstruction that lags the real clip by one frame: each pose is nearly right, every move is late.
+    lagged = torch.cat([raw[:, :1], raw[:, :-1]], dim=1)
+    tokenizer = MotionTokenizer(dataclasses.replace(TINY, velocity_weight=4.0)).eval()
+    tokenizer.set_normalization(np.zeros(263), np.ones(263))
+    lengths = torch.tensor([80])
+    f = torch.zeros(1, 20, TINY.code_dim)
+    same = tokenizer._losses(raw, raw, f, f, lengths)
+    assert float(same["velocity"]) == 0.0
+    moved = tokenizer._losses(lagged, raw, f, f, lengths)
+    moves = pelvis_aligned_joints(raw).diff(dim=1)
+    expected = (pelvis_aligned_joints(lagged).diff(dim=1) - moves).norm(dim=-1).mean()
+    torch.testing.assert_close(moved["velocity"], expected)
+    torch.testing.assert_close(moved["total"] - 4.0 * moved["velocity"],
+                               MotionTokenizer(TINY)._losses(lagged, raw, f, f, lengths)["total"])
+    # Frames past a clip's end never count: padding after frame 50 leaves the loss of the first 50 frames.
+    padded = tokenizer._losses(lagged, raw.clone().index_fill_(1, torch.arange(50, 80), 0.0), f, f, torch.tensor([50]))
+    short = tokenizer._losses(lagged[:, :50], raw[:, :50], f[:, :13], f[:, :13], torch.tensor([50]))
+    torch.testing.assert_close(padded["velocity"], short["velocity"])
+    # Off (0, the default of every config saved before the option): no velocity term, the total as it was.
+    assert "velocity" not in MotionTokenizer(TINY)._losses(lagged, raw, f, f, lengths)
+    assert TokenizerConfig.from_dict({k: v for k, v in TINY.to_dict().items() if k != "velocity_weight"}) == TINY
+
+
 def test_gradients_reach_encoder_and_decoder():
     torch.manual_seed(0)
     tokenizer = MotionTokenizer(TINY).train()
@@ -405,6 +430,10 @@ def test_fine_tune_starts_from_a_release_folder(model, tmp_path):
     drift = (tuned.quantizer.codebook - model.quantizer.codebook).norm(dim=-1)
     assert (drift < 0.02 * model.quantizer.codebook.norm(dim=-1)).any()
     assert main(args[:-2] + ["--val-clips", "0", "--oversample", "src=3", "--out", str(tmp_path / "over")]) == 0
+    moving = tmp_path / "moving"
+    assert main(args + ["--velocity-weight", "2.5", "--out", str(moving)]) == 0
+    assert MotionTokenizer.from_pretrained(moving / "tokenizer").config.velocity_weight == 2.5
+    assert main(args + ["--velocity-weight", "-1", "--out", str(tmp_path / "negative")]) == 2
     assert main(args + ["--oversample", "nosuch=3", "--out", str(tmp_path / "typo")]) == 2
     whole = args[:-2] + ["--val-clips", "0", "--crop-frames", "0", "--out", str(tmp_path / "whole")]
     assert main(whole) == 0  # whole clips (48-72 frames here) instead of crops

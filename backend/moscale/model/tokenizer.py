@@ -212,11 +212,19 @@ class MotionTokenizer(nn.Module):
         joints = ((recon_BTD[..., a:b] - target_BTD[..., a:b]).abs() * frames_BT1).sum() / (frames_BT1.sum() * (b - a))
         commit = ((f_BNC - f_hat_BNC).pow(2) * steps_BN1).sum() / (steps_BN1.sum() * f_BNC.shape[-1])
         total = recon + self.config.joint_weight * joints + self.config.commit_weight * commit
-        distance_BTJ = (pelvis_aligned_joints(self.denormalize(recon_BTD))
-                        - pelvis_aligned_joints(self.denormalize(target_BTD))).norm(dim=-1)
+        recon_BTJ3, target_BTJ3 = (pelvis_aligned_joints(self.denormalize(x)) for x in (recon_BTD, target_BTD))
+        distance_BTJ = (recon_BTJ3 - target_BTJ3).norm(dim=-1)
         pose = (distance_BTJ * frames_BT1).sum() / (frames_BT1.sum() * distance_BTJ.shape[-1])
         total = total + self.config.pose_weight * pose
-        return {"total": total, "recon": recon, "joints": joints, "commit": commit, "pose": pose}
+        losses = {"total": total, "recon": recon, "joints": joints, "commit": commit, "pose": pose}
+        if self.config.velocity_weight > 0:
+            # Frame-to-frame joint moves, over pairs of frames that both lie inside their clip.
+            move_error_BTJ = (recon_BTJ3.diff(dim=1) - target_BTJ3.diff(dim=1)).norm(dim=-1)
+            pairs_BT1 = frames_BT1[:, 1:] * frames_BT1[:, :-1]
+            pairs = pairs_BT1.sum().clamp(min=1) * move_error_BTJ.shape[-1]
+            losses["velocity"] = (move_error_BTJ * pairs_BT1).sum() / pairs
+            losses["total"] = total + self.config.velocity_weight * losses["velocity"]
+        return losses
 
     def _pad_frames(self, features_BTD: torch.Tensor, lengths_B: torch.Tensor) -> torch.Tensor:
         """Zero every frame beyond its clip's length and pad time to a multiple of the downsampling."""

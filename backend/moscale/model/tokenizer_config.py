@@ -49,6 +49,11 @@ class TokenizerConfig:
     # and turn the whole body; in a small model trained without it a quarter of the test MPJPE came from that alone.
     # 0 (off) here keeps configs saved before the option existed loading as they were trained; the presets set it.
     pose_weight: float = 0.0
+    # Mean distance between the frame-to-frame moves of those pelvis-aligned joints (metres per frame). The losses
+    # above score each frame on its own, so a reconstruction that rounds off a fast peak (a kick's ankle at 6-10 m/s,
+    # a spin's yaw, a throwing arm) costs them little: real kicks came back from the bundled tokenizer below half their
+    # ankle speed. 0 (off) keeps configs saved before the option existed loading as they were trained.
+    velocity_weight: float = 0.0
     # Self-attention blocks (pre-norm, RoPE, a sigmoid gate per head, GELU feed-forward), one after each resolution of
     # the encoder and of the decoder, as the authors' public code builds with `use_attn`; `dropout` is theirs inside
     # those blocks (attention weights and feed-forward). Off in the small preset: the conv stacks alone are the
