@@ -73,7 +73,8 @@ def bench_paths(pipe, seeds, repeats) -> list[dict]:
             for seed in seeds:
                 with_path, t_path = timed(lambda: pipe.generate(prompt, path=path, seed=seed), repeats)
                 plain, t_plain = timed(lambda: pipe.generate(prompt, frames=with_path.num_frames, seed=seed), repeats)
-                long_frames = control.path_frames(pipe, path, prompt, control.PATH_SLACK)  # what the path take is cut from
+                # what the path take is cut from
+                long_frames = control.path_frames(pipe, path, prompt, control.PATH_SLACK, control.PATH_ENDING_S)
                 long = pipe.generate(prompt, frames=long_frames, seed=seed)
                 stats = path_stats(with_path.joints, path, FPS, offset_deg=offset)
                 skate, jerk = feet_numbers(with_path.joints)

@@ -89,7 +89,9 @@ def test_the_pelvis_travels_over_the_drawn_curve(bundled):
     assert bpy.ops.moscale.generate() == {'FINISHED'}
     (take,) = settings.takes
     frames = take.frame_count
-    assert 40 <= frames <= 120  # ~4.6 m at a walk's 1.3 m/s: the length came from the path
+    # ~4.6 m: 3.5 s at the pace table's 1.3 m/s; the take made 1.4x + 1 s longer (143 frames at 24 fps) is cut where
+    # its own walk covers the path: the length came from the path
+    assert 40 <= frames <= 143
     check_follows(take, curve_polyline(path))
 
     # the same character moved and turned by the user: its next take still walks over the curve

@@ -44,7 +44,9 @@ AWAY_WORDS = re.compile(r"\b(backwards?|sideways|to the (left|right)|side ?steps
 SLOW_WORDS = re.compile(r"\b(slow(ly)?|leisurely|stroll\w*|careful(ly)?|tired(ly)?)\b", re.I)
 QUICK_WORDS = re.compile(r"\b(quick(ly)?|fast|brisk(ly)?|hurr\w*|rush\w*)\b", re.I)
 PATH_SLACK = 1.4  # a path without a length: the take is made this much longer than the pace table says, then cut where
-# its own travel covers the path (the model's paces vary by seed and prompt: walks 0.9-1.3 m/s)
+# its own travel covers the path (the model's paces vary by seed and prompt: walks 0.9-1.3 m/s) ...
+PATH_ENDING_S = 1.0  # ... and this much longer again: a take's last second is its ending, where the model slows down or
+# settles. A cut inside it put a run's pelvis, ahead of its decelerating travel line, 17 cm past the path's end.
 LOOP_SEAM_S = 1.2  # the end of a loop that is regenerated into its start
 LOOP_LEAD_FRAMES = 16  # generated before a loop's first frame and dropped (its start is the calmest frame there)
 LOOP_CONTEXT_FRAMES = 24  # frames of the start shown after the end as the seam's target
@@ -66,9 +68,9 @@ def prompt_pace(prompt: str) -> float:
     return pace
 
 
-def path_frames(pipe, path: GroundPath, prompt: str, slack: float = 1.0) -> int:
-    """The take's length when a path gives it: the path's length at the prompt's pace (divided by `slack`), in whole
-    latent steps."""
+def path_frames(pipe, path: GroundPath, prompt: str, slack: float = 1.0, ending_s: float = 0.0) -> int:
+    """The take's length when a path gives it: the path's length at the prompt's pace (times `slack`, plus `ending_s`),
+    in whole latent steps."""
     pace = prompt_pace(prompt)
     seconds = path.length_m / pace
     unit = pipe.tokenizer.config.downsample
@@ -76,7 +78,7 @@ def path_frames(pipe, path: GroundPath, prompt: str, slack: float = 1.0) -> int:
         raise ValueError(f"the path is {path.length_m:.1f} m: at this prompt's pace ({pace:.1f} m/s) that takes "
                          f"{seconds:.0f} s, longer than the {pipe.max_frames / pipe.fps:.0f} s a take can be; shorten "
                          f"the path or give a faster prompt")
-    frames = int(round(seconds * slack * pipe.fps / unit)) * unit
+    frames = int(round((seconds * slack + ending_s) * pipe.fps / unit)) * unit
     return min(max(pipe.min_frames, frames), pipe.max_frames // unit * unit)
 
 
@@ -240,7 +242,7 @@ def generate(pipe, prompt: str, *, seconds: float | None = None, frames: int | N
     and the prompt's pace. metadata records the controls ('path', 'keyed_frames', 'loop', 'cycle_offset', 'in_place')."""
     cut = path is not None and seconds is None and frames is None
     if cut:
-        frames = path_frames(pipe, path, prompt, PATH_SLACK)
+        frames = path_frames(pipe, path, prompt, PATH_SLACK, PATH_ENDING_S)
         if poses:  # long enough to pass the last key too
             keys = check_controls(path, poses, loop, in_place, pipe.max_frames)
             frames = max(frames, _frames_past_keys(pipe, path, prompt, key_anchors(path, keys)))
