@@ -134,16 +134,29 @@ def score_model(pipe, seeds: int, guidance: float, schedule: str) -> dict:
     return {"cases": cases, "pairs": pairs}
 
 
-def round_trip(tokenizer) -> Callable[[np.ndarray], np.ndarray]:
-    """(T, 22, 3) joints -> the same clip as `tokenizer` reconstructs it from its tokens (all scales), (T-1, 22, 3):
-    HumanML3D preprocessing, 263-d features, encode, decode, joints again."""
+def round_trip(tokenizer, latents: str = "tokens", extra_passes: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """(T, 22, 3) joints -> the same clip as `tokenizer` reconstructs it, (T-1, 22, 3): HumanML3D preprocessing,
+    263-d features, encode, decode, joints again. `latents`: "tokens" decodes its tokens (all scales, as generation
+    does; `extra_passes` more residual passes at the finest scale with the shared codebook: would more codes help?),
+    "unquantised" the encoder's latents themselves (does the autoencoder keep the action at all? A rough bound: the
+    decoder was trained on quantised latents)."""
     from moscale.motion.features import features_to_joints, joints_to_features, preprocess_joints
+
+    if latents not in ("tokens", "unquantised"):
+        raise ValueError(f"latents {latents!r}: 'tokens' or 'unquantised'")
 
     @torch.no_grad()
     def through(joints: np.ndarray) -> np.ndarray:
         features = tokenizer.normalize(torch.from_numpy(joints_to_features(preprocess_joints(joints)))[None].float())
         lengths = torch.tensor([features.shape[1]])
-        decoded = tokenizer.denormalize(tokenizer.decode(tokenizer.encode(features, lengths), lengths))[0]
+        f_BNC = tokenizer.encode_latent(features, lengths)
+        if latents == "tokens":
+            finest = tokenizer.config.num_scales - 1
+            f_hat = tokenizer.init_f_hat(lengths)
+            for k in list(range(tokenizer.config.num_scales)) + [finest] * extra_passes:
+                f_hat = tokenizer.accumulate(f_hat, tokenizer.quantize_scale(f_BNC, f_hat, k, lengths), k, lengths)
+            f_BNC = f_hat
+        decoded = tokenizer.denormalize(tokenizer.decode_latent(f_BNC, lengths))[0]
         return np.asarray(features_to_joints(decoded.numpy()), dtype=np.float64)
     return through
 
@@ -353,6 +366,12 @@ def main(argv=None) -> int:
     parser.add_argument("--real-only", action="store_true", help="only the real clips: no model is loaded")
     parser.add_argument("--through-tokenizer", type=Path, metavar="FOLDER",
                         help="run the real clips through this tokenizer (encode, decode) before each check")
+    parser.add_argument("--latents", choices=["tokens", "unquantised"], default="tokens",
+                        help="with --through-tokenizer: decode the clip's tokens (default) or the encoder's latents "
+                             "as they are (is the action lost in the codebook or in the autoencoder?)")
+    parser.add_argument("--extra-passes", type=int, default=0, metavar="N",
+                        help="with --through-tokenizer: N more residual passes at the finest scale (would more "
+                             "codes keep the action?)")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     parser.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE.json", "AFTER.json"),
                         help="only print two earlier runs side by side (e.g. two releases)")
@@ -387,7 +406,8 @@ def main(argv=None) -> int:
             if args.through_tokenizer is not None:
                 from moscale.model.tokenizer import MotionTokenizer
 
-                through = round_trip(MotionTokenizer.from_pretrained(args.through_tokenizer).eval())
+                through = round_trip(MotionTokenizer.from_pretrained(args.through_tokenizer).eval(), args.latents,
+                                     args.extra_passes)
             real = score_real(args.real, args.real_clips, m2m, through)
     print(report(model, real))
     if args.json:

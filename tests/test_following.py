@@ -107,8 +107,10 @@ def test_real_clips_are_loaded_by_action_and_scored(following, tmp_path):
 def test_real_clips_through_the_bundled_tokenizer_keep_a_walk_a_walk(following, tmp_path):
     """--through-tokenizer: each real clip is scored as the tokenizer reconstructs it (one frame fewer: features are
     frame differences), close to the recording (the fixture's 5 frames: 43 mm pelvis-aligned) and judged alike."""
+    import torch
+
     from moscale.model.tokenizer import MotionTokenizer
-    from moscale.motion.features import preprocess_joints
+    from moscale.motion.features import features_to_joints, joints_to_features, preprocess_joints
     from moscale.motion.sources import load_source_clip
 
     source = tmp_path / "cmu" / "07"
@@ -127,6 +129,18 @@ def test_real_clips_through_the_bundled_tokenizer_keep_a_walk_a_walk(following, 
     plain = following.score_real(tmp_path, max_clips=4, m2m=None)["cases"]["a person walks forward"]
     assert [r["clip"] for r in walk] == ["07_01"] and walk[0]["pass"] == plain[0]["pass"]
     assert seen and set(seen) == {len(recorded)}  # every clip loaded went through the tokenizer before its check
+    # The probes of where an action is lost: more codes, or no codebook at all. Decoding the tokens is what the
+    # tokenizer's own decode gives; each extra pass and the unquantised latents change the clip, staying a walk.
+    tokenizer = MotionTokenizer.from_pretrained(ROOT / "assets" / "model" / "tokenizer").eval()
+    features = tokenizer.normalize(torch.from_numpy(joints_to_features(preprocess_joints(recorded)))[None].float())
+    lengths = torch.tensor([features.shape[1]])
+    decoded = tokenizer.denormalize(tokenizer.decode(tokenizer.encode(features, lengths), lengths))[0].numpy()
+    np.testing.assert_allclose(rebuilt, features_to_joints(decoded), atol=1e-5)
+    for probe in (following.round_trip(tokenizer, extra_passes=2), following.round_trip(tokenizer, "unquantised")):
+        other = probe(recorded)
+        assert other.shape == rebuilt.shape and 1e-4 < np.abs(other - rebuilt).max() < 0.1
+    with pytest.raises(ValueError, match="unquantised"):
+        following.round_trip(tokenizer, "raw")
 
 # ----------------------------------------------------------------------------------------------- synthetic clips
 FPS = 20
