@@ -110,6 +110,7 @@ def test_plan_pieces():
     assert len(pieces) == 5 and pieces[0].start == 10 and pieces[-1].stop == 150
     for a, b in zip(pieces[:-1], pieces[1:]):
         assert a.stop == b.start and not a.anchor_end and a.free_stop == a.window_stop
+        assert a.window_stop - a.stop >= 12  # generated on past its stop: the next seam blends out of that
     for p in pieces:
         assert p.window_stop - p.window_start == 52 and 0 <= p.window_start < p.start < p.stop <= p.window_stop
         assert p.stop - p.start <= 52 - 2 * 12
