@@ -104,6 +104,8 @@ def test_prompt_following_scores_written_read_and_checked(pipe, tmp_path):
     assert vocabulary.check(pipe.text_encoder, "someone kicks hard").seldom[0].seldom.passes == 2
     vocabulary.scores = [PromptScore("a person kicks", 3, 9), PromptScore("a person walks forward", 9, 9)]
     assert vocabulary.check(pipe.text_encoder, "someone kicks hard").warning is None  # a third of the tries: not seldom
+    vocabulary.scores = [PromptScore("a person walks forward", 9, 9), PromptScore("a person kicks", 0, 9)]
+    assert vocabulary.check(pipe.text_encoder, "someone kicks hard").seldom[0].seldom.passes == 0  # re-embedded
     assert load_scores(tmp_path / "nowhere") == []
     for broken in ("{", json.dumps({"format": "other", "prompts": []}),
                    json.dumps({"format": "moscale-following", "prompts": [{"prompt": "x", "passes": 5, "tries": 3}]})):

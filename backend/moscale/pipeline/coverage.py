@@ -155,7 +155,8 @@ class Vocabulary:
     threshold: float = DEFAULT_THRESHOLD
     calibration: dict | None = None
     scores: list[PromptScore] = field(default_factory=list)
-    _scores_ND: torch.Tensor | None = field(default=None, repr=False)  # their embeddings, made at the first check
+    # the scores' prompts and their embeddings, made at the first check (again when `scores` is replaced)
+    _scores_ND: tuple[tuple[str, ...], torch.Tensor] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, encoder: TextEncoder, captions: Sequence[str], max_phrases: int = MAX_PHRASES,
@@ -186,9 +187,10 @@ class Vocabulary:
         return CoverageReport(prompt, tuple(coverage), self.threshold)
 
     def _mark_seldom(self, encoder: TextEncoder, coverage: list[PartCoverage]) -> list[PartCoverage]:
-        if self._scores_ND is None:
-            self._scores_ND = embed(encoder, [phrase(test.prompt) for test in self.scores])
-        similarity_PT = embed(encoder, [part.part for part in coverage]) @ self._scores_ND.T
+        prompts = tuple(test.prompt for test in self.scores)
+        if self._scores_ND is None or self._scores_ND[0] != prompts:
+            self._scores_ND = (prompts, embed(encoder, [phrase(prompt) for prompt in prompts]))
+        similarity_PT = embed(encoder, [part.part for part in coverage]) @ self._scores_ND[1].T
         weak_T = torch.tensor([test.weak for test in self.scores])
         marked = []
         for part, row in zip(coverage, similarity_PT):
