@@ -30,6 +30,7 @@ from moscale.utils import atomic
 from moscale.motion import features as codec
 from moscale.motion import kinematics
 from moscale.motion import rotations as rot
+from moscale.motion.splice import smoothstep
 from moscale.data import caption_words
 from moscale.data import captions as captions_lib
 from moscale.data.dataset import FEATURES_DIR, TEXTS_DIR, read_split
@@ -149,7 +150,7 @@ def join_joints(a_TJ3: np.ndarray, b_TJ3: np.ndarray, transition: int = TRANSITI
     b_local = b_TJ3 - b_TJ3[0, 0] * np.array([1.0, 0.0, 1.0])
     b_placed = rot.rotate(turn, b_local) + a_TJ3[start, 0] * np.array([1.0, 0.0, 1.0])
     u = (np.arange(1, transition + 1) / (transition + 1))[:, None, None]
-    weight = u * u * (3 - 2 * u)  # smoothstep: no velocity kink where the blend begins and ends
+    weight = smoothstep(u)  # no velocity kink where the blend begins and ends
     blended = (1 - weight) * a_TJ3[start:] + weight * b_placed[:transition]
     return np.concatenate([a_TJ3[:start], blended, b_placed[transition:]]).astype(np.float32)
 

@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from moscale.motion.features import foot_contacts
+from moscale.motion.splice import smoothstep
 from moscale.motion.skeleton import CONTACT_SLICE, FEATURE_DIM, FPS, LEFT_FOOT, RIGHT_FOOT
 
 FEET = (LEFT_FOOT, RIGHT_FOOT)  # (ankle, toe) joint indices per foot
@@ -144,8 +145,7 @@ def foot_stats(joints_TJ3: np.ndarray, contacts_T4: np.ndarray, fps: float = FPS
 
 def _ease(n: int) -> np.ndarray:
     """n weights rising smoothly from just above 0 to just below 1."""
-    x = (np.arange(n) + 1) / (n + 1)
-    return x * x * (3 - 2 * x)
+    return smoothstep((np.arange(n) + 1) / (n + 1))
 
 
 def clean_contacts(mask_T: np.ndarray, gap: int = 3, shortest: int = MIN_PLANT) -> np.ndarray:
@@ -318,7 +318,7 @@ def keep_held(delta_T23: np.ndarray, held_T: np.ndarray, border: int) -> np.ndar
     for _ in range(2):  # twice: keys closer than `border` frames undo a little of each other's removal
         for k in np.flatnonzero(held):
             x = np.clip(np.abs(frames - k) / max(border, 1), 0.0, 1.0)
-            delta -= delta[k] * (1.0 - x * x * (3 - 2 * x))[:, None, None]
+            delta -= delta[k] * (1.0 - smoothstep(x))[:, None, None]
     delta[held] = 0.0
     return delta
 
@@ -346,8 +346,7 @@ def lock_feet(joints_TJ3: np.ndarray, contacts_T4: np.ndarray, *, blend: int = 4
             weight[start:stop] = 1
             n = min(border, (stop - start) // 2)
             if n > 0:
-                x = np.arange(n) / n  # 0 on the border frame itself
-                rise = x * x * (3 - 2 * x)
+                rise = smoothstep(np.arange(n) / n)  # 0 on the border frame itself
                 if start > 0:
                     weight[start:start + n] = np.minimum(weight[start:start + n], rise)
                 if stop < len(joints):

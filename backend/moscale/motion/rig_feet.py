@@ -31,7 +31,7 @@ import numpy as np
 from moscale.motion import feet
 from moscale.motion import rotations as rot
 from moscale.motion.skeleton import FPS, PARENTS
-from moscale.motion.splice import smootherstep
+from moscale.motion.splice import smoothstep, smootherstep
 
 # A rig bone point belongs to a foot's sole when it lies (rest pose, horizontally) within these bounds of the ankle ->
 # toe segment, in units of its length: from 0.6 behind the ankle to 0.8 beyond the toe, 0.45 to either side.
@@ -225,8 +225,8 @@ def meet_kept_pins(kept_T23: np.ndarray, edited_T23: np.ndarray, contacts_T4: np
     pins = np.array(kept_T23, dtype=np.float64)
     pins[start:stop] = edited_T23[start:stop]
     down = toe_down_longer(contacts_T4)
-    x = (np.arange(_blend_frames(fps)) + 1) / (_blend_frames(fps) + 1)
-    ease = 1.0 - x * x * (3 - 2 * x)  # smoothly from just below 1 to just above 0
+    blend = _blend_frames(fps)
+    ease = 1.0 - smoothstep((np.arange(blend) + 1) / (blend + 1))  # smoothly from just below 1 to just above 0
     for side in (0, 1):
         foot_down = down[:, 2 * side] | down[:, 2 * side + 1]
         for border, frames in ((start - 1, np.arange(start, stop)), (stop, np.arange(stop - 1, start - 1, -1))):
@@ -257,9 +257,11 @@ def pin_feet(deltas_TJ4: np.ndarray, heads_TJ3: np.ndarray, rest_joints_J3: np.n
     """
     deltas, heads = deltas_TJ4.copy(), heads_TJ3.copy()
     rest = rest_joints_J3
-    contacts = toe_down_longer(contacts_T4)
-    if cycle and len(contacts) > 2:  # a toe down across the seam
-        contacts = toe_down_longer(_around(contacts_T4, len(contacts) - 1))[len(contacts) - 1:2 * len(contacts) - 1]
+    n = len(contacts_T4)
+    if cycle and n > 2:  # a toe down across the seam
+        contacts = toe_down_longer(_around(contacts_T4, n - 1))[n - 1:2 * n - 1]
+    else:
+        contacts = toe_down_longer(contacts_T4)
     delta_m = (foot_pins(heads_TJ3, contacts_T4, object_rotation, scale, fps, held_T, cycle) if pins_T23 is None
                else np.array(pins_T23, dtype=np.float64))  # (T, 2, 3)
     soles = sole_heights(shape, deltas_TJ4, heads_TJ3, rest)

@@ -47,6 +47,12 @@ def compose(heading_T: np.ndarray, root_T3: np.ndarray, pose_TJ3: np.ndarray) ->
     return rotate_y(pose_TJ3, heading_T[:, None]) + root_T3[:, None]
 
 
+def smoothstep(x: np.ndarray) -> np.ndarray:
+    """0 -> 1 with zero slope at both ends, for x in [0, 1] (cubic: a plain ease where curvature at the ends does not
+    matter)."""
+    return x * x * (3 - 2 * x)
+
+
 def smootherstep(x: np.ndarray) -> np.ndarray:
     """0 -> 1 with zero first and second derivatives at both ends."""
     x = np.clip(x, 0.0, 1.0)
