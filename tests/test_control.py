@@ -246,6 +246,26 @@ def test_a_path_with_keyed_poses_passes_through_them_on_the_path(pipe):
     assert near <= max(plain_near, 2 * median), (near, plain_near, median)
 
 
+def test_a_key_near_the_paths_end_still_leaves_the_take_its_ending_to_cut(pipe):
+    """The last key 5 frames before another walk reaches the corner path's end: the take is made long enough to go on
+    from the key to the end with the same slack and the same ending second as a path without keys, so it is cut
+    before its own ending and stops on the path's end."""
+    corner = GroundPath.from_points([[0, 0], [0, 5], [5, 5]])
+    prompt = "a person walks forward"
+    other = pipe.generate(prompt, path=corner, seed=100)
+    last = other.num_frames - 5
+    keys = {last: other.joints[last]}
+    anchors = control.key_anchors(corner, keys)
+    frames = control.path_frames(pipe, corner, prompt, control.PATH_SLACK, control.PATH_ENDING_S, anchors)
+    rest = (corner.rounded().length_m - anchors[last]) / control.prompt_pace(prompt)
+    assert frames >= last + 1 + (rest * control.PATH_SLACK + control.PATH_ENDING_S) * FPS
+    assert frames >= control.path_frames(pipe, corner, prompt, control.PATH_SLACK, control.PATH_ENDING_S)
+    motion = pipe.generate(prompt, path=corner, poses=keys, seed=0)
+    assert np.array_equal(motion.joints[last], keys[last])
+    stats = path_stats(motion.joints, corner, FPS)
+    assert stats["max_m"] <= 0.15 and stats["end_m"] <= 0.1, stats
+
+
 def test_keyed_poses_that_disagree_with_the_path_are_refused(pipe):
     path = s_path()
     walk = pipe.generate("a person walks forward", path=path, seed=100).joints

@@ -68,9 +68,11 @@ def prompt_pace(prompt: str) -> float:
     return pace
 
 
-def path_frames(pipe, path: GroundPath, prompt: str, slack: float = 1.0, ending_s: float = 0.0) -> int:
+def path_frames(pipe, path: GroundPath, prompt: str, slack: float = 1.0, ending_s: float = 0.0,
+                anchors: dict[int, float] | None = None) -> int:
     """The take's length when a path gives it: the path's length at the prompt's pace (times `slack`, plus `ending_s`),
-    in whole latent steps."""
+    in whole latent steps. With keyed poses on the path (`anchors`, from `key_anchors`), at least long enough to pass
+    the last key and go on from it to the path's end the same way (the slack and the ending counted from the key)."""
     pace = prompt_pace(prompt)
     seconds = path.length_m / pace
     unit = pipe.tokenizer.config.downsample
@@ -79,6 +81,10 @@ def path_frames(pipe, path: GroundPath, prompt: str, slack: float = 1.0, ending_
                          f"{seconds:.0f} s, longer than the {pipe.max_frames / pipe.fps:.0f} s a take can be; shorten "
                          f"the path or give a faster prompt")
     frames = int(round((seconds * slack + ending_s) * pipe.fps / unit)) * unit
+    if anchors:
+        last = max(anchors)
+        rest = (path.rounded().length_m - anchors[last]) / pace
+        frames = max(frames, int(np.ceil((last + 1 + (rest * slack + ending_s) * pipe.fps) / unit)) * unit)
     return min(max(pipe.min_frames, frames), pipe.max_frames // unit * unit)
 
 
@@ -128,15 +134,6 @@ def key_anchors(path: GroundPath, keys: dict[int, np.ndarray]) -> dict[int, floa
         reached, before = max(reached, float(distance)), frame
         anchors[frame] = reached
     return anchors
-
-
-def _frames_past_keys(pipe, path: GroundPath, prompt: str, anchors: dict[int, float]) -> int:
-    """A path's take without a length, made long enough to pass its last key and walk on to the path's end (at the
-    prompt's pace, PATH_SLACK longer: it is cut there)."""
-    last = max(anchors)
-    rest = (path.rounded().length_m - anchors[last]) / prompt_pace(prompt) * pipe.fps * PATH_SLACK
-    unit = pipe.tokenizer.config.downsample
-    return min(int(np.ceil((last + 1 + rest) / unit)) * unit, pipe.max_frames // unit * unit)
 
 
 def _sampling(sampling: dict, seed: int, offset: int, foot_lock: bool = False) -> dict:
@@ -242,10 +239,8 @@ def generate(pipe, prompt: str, *, seconds: float | None = None, frames: int | N
     and the prompt's pace. metadata records the controls ('path', 'keyed_frames', 'loop', 'cycle_offset', 'in_place')."""
     cut = path is not None and seconds is None and frames is None
     if cut:
-        frames = path_frames(pipe, path, prompt, PATH_SLACK, PATH_ENDING_S)
-        if poses:  # long enough to pass the last key too
-            keys = check_controls(path, poses, loop, in_place, pipe.max_frames)
-            frames = max(frames, _frames_past_keys(pipe, path, prompt, key_anchors(path, keys)))
+        keys = check_controls(path, poses, loop, in_place, pipe.max_frames)
+        frames = path_frames(pipe, path, prompt, PATH_SLACK, PATH_ENDING_S, key_anchors(path, keys))
     frames = pipe.resolve_frames(seconds, frames)
     keys = check_controls(path, poses, loop, in_place, frames)
     anchors = key_anchors(path, keys) if path is not None else {}  # refused before the model runs
