@@ -154,6 +154,37 @@ def test_warp_to_poses_hits_every_key_and_bends_smoothly():
     assert np.array_equal(local[:20], walk[:20]) and np.allclose(local[61:], walk[61:])
 
 
+@pytest.mark.parametrize("side", [1, -1])
+def test_a_walk_carried_round_a_circle_stays_on_it_and_keeps_its_feet_planted(side):
+    """The corpus's circle walks (moscale.data.corpus): a straight 12 s walk at 1.3 m/s round a 1.5 m circle walks
+    its 15.6 m there (1.66 laps, turning the way asked), the pelvis on the circle, the feet pinned where planted."""
+    from moscale.motion.measures import turning
+    from moscale.motion.paths import round_a_circle
+
+    walk = synthetic_walk(frames=240)
+    t = np.arange(240) / FPS
+    for foot, (ankle, toe, x, lead) in enumerate(((7, 10, 0.1, 0.0), (8, 11, -0.1, 0.5))):  # 1 s strides, 0.6 s down
+        cycle, phase = np.divmod(t + lead, 1.0)
+        swing = np.clip((phase - 0.6) / 0.4, 0, 1)
+        z = 1.3 * (cycle + swing * swing * (3 - 2 * swing)) - 0.65 * (1 - lead)
+        lift = 0.1 * np.sin(np.pi * swing)
+        walk[:, ankle] = np.stack([x + 0 * t, 0.08 + lift, z], -1)
+        walk[:, toe] = np.stack([x + 0 * t, 0.02 + lift, z + 0.12], -1)
+    circled = round_a_circle(walk, FPS, 1.5, side)
+    centre = np.array([side * 1.5, 0.0])
+    radius = np.linalg.norm(circled[:, 0, [0, 2]] - centre, axis=1)
+    assert np.abs(radius - 1.5).max() < 0.1, radius
+    turn = turning(circled, FPS).net_deg
+    assert np.sign(turn) == side and abs(abs(turn) - np.degrees(15.6 / 1.5)) < 30, turn
+    upper = [0, 3, 6, 9, 12, 15] + list(range(16, 22))  # the legs are pinned: the rest keeps its heights
+    np.testing.assert_allclose(circled[:, upper, 1], walk[:, upper, 1], atol=1e-9)
+    contacts = feet.contacts_from_joints(walk, FPS) & feet.near_floor(circled)
+    toes = circled[:, list(feet.CONTACT_JOINTS)][:, 1::2][..., [0, 2]]
+    held = contacts[:-1, 1::2] & contacts[1:, 1::2]
+    assert held.sum() > 100  # both feet planted for most of each stride
+    assert np.linalg.norm(np.diff(toes, axis=0), axis=-1)[held].max() < 0.01  # the lock eases in: < 1 cm a frame
+
+
 def test_carry_through_anchors_and_back():
     """Anchors put frames at distances along the path (the keys' places); `unbend` takes a pose placed on the path
     back into the motion's own frame, the carry's inverse at that frame."""

@@ -124,6 +124,29 @@ def test_known_problems_are_handled(corpus):
     assert "bandai/walk-turn-right" in summary["per_action"]  # the relabeled clip
 
 
+def test_walks_get_pace_and_circle_variants_captioned_from_their_joints(corpus):
+    """Plain walks in training also come played 0.75x and 1.4x as fast and carried round a circle, captioned from the
+    joints alone (a tired walk played 1.4x as fast is no longer tired); no other action, and no held-out take, gets
+    them."""
+    out, _ = corpus
+    split = {name: part for part in ("train", "val", "test") for name in _lines(out / f"{part}.txt")}
+    variants = [name for name in split if re.search(r"_(x75|x140|circle)_w\d\d$", name)]
+    assert {re.search(r"_(x75|x140|circle)_", name).group(1) for name in variants} == {"x75", "x140", "circle"}
+    assert all(split[name] == "train" and re.search(r"_walk_|^cmu", name) for name in variants), variants
+    for name in variants:
+        recording = name.rsplit(re.search(r"_(x75|x140|circle)_", name).group(0), 1)[0]
+        own = (out / "texts" / f"{recording}_w00.txt").read_text()
+        text = (out / "texts" / f"{name}.txt").read_text()
+        assert text.strip() and "tired" not in text, text  # the label's style words stay with the label's pace
+        if "tired" in recording:
+            assert "tired" in own
+    walk = next(name for name in variants if "_circle_" in name)
+    circled = np.load(out / "new_joints" / f"{walk}.npy")
+    straight = np.load(out / "new_joints" / f"{walk.replace('_circle_', '_')}.npy")
+    assert circled.shape == straight.shape  # the same frames of the same take, carried round
+    np.testing.assert_allclose(circled[:, 0, 1], straight[:, 0, 1], atol=1e-4)  # the pelvis keeps its heights
+
+
 def test_build_is_deterministic_across_workers(sources, corpus, tmp_path):
     out, _ = corpus
     again = tmp_path / "again"

@@ -33,6 +33,7 @@ import multiprocessing
 import shutil
 import sys
 import time
+import zlib
 from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
@@ -51,10 +52,22 @@ from moscale.data.recordings import load_recording
 from moscale.motion.kinematics import mirror_joints
 from moscale.pipeline.coverage import phrase
 from moscale.motion.cleaning import resample, root_jitter
+from moscale.motion.paths import round_a_circle, travel_line
 from moscale.motion.sources import RigError, RigMap
 SPLIT_FRACTIONS = {"test": 0.10, "val": 0.05}  # the rest is train
 MAX_ROOT_JITTER = 20.0  # m/s^2, see moscale.motion.cleaning.root_jitter
 SPEED_FACTORS = (0.85, 1.15)  # speed variants of the new actions' training takes ("vary speed a little")
+# Plain walks also played slower and faster, captioned from the motion alone: nearly every recorded walk is 1.0-1.6 m/s,
+# so "walks quickly" (>= 1.6 m/s, moscale.data.motion_captions) had 21 windows of 8,526 and the model made quick walks
+# no faster than 1.2 m/s. 1.4x puts a 1.2 m/s walk at 1.7 m/s (a brisk walk's cadence), 0.75x at 0.9 m/s.
+GAIT_SPEED_FACTORS = (0.75, 1.4)
+GAIT_ACTIONS = ("walk",)
+# ... and carried round a circle (`paths.round_a_circle`, one side per recording): the recorded walks go straight or turn
+# up to 180 degrees, so "walks in a circle" was only ever said of climbing steps. A full window walks this many laps,
+# at a radius within CIRCLE_RADIUS_M.
+CIRCLE_LAPS = 1.2
+CIRCLE_RADIUS_M = (1.2, 3.0)
+CIRCLE_MIN_SPEED = 0.5  # m/s: a slower "walk" is not carried round a circle
 
 # HumanML3D's mean_variance: the std of each feature group is the mean std of its channels, divided by a bias
 # (1.0 for every group in the published Std.npy; text-to-motion's evaluator divides some groups by 5 at load time).
@@ -150,14 +163,18 @@ def process_recording(rec: Recording, out: Path, config: BuildConfig) -> dict:
     rows = 0
     decode_errors = []
     phrases = tuple(dict.fromkeys(phrase(caption) for caption in rec.captions))
-    for suffix, mirrored, start, stop, source in _variants(rec, joints, bounds, config):
+    for suffix, mirrored, start, stop, source, labelled in _variants(rec, joints, bounds, config):
         clip = mirror_joints(source[start:stop]) if mirrored else source[start:stop]
         name = f"{rec.name}{suffix}"
-        captions = [mirror_caption(c) for c in rec.captions] if mirrored else list(rec.captions)
-        if config.motion_captions:  # what this window's joints do: speed, direction, turns, postures, ...
-            captions += captions_from_motion(clip, config.fps, tuple(mirror_caption(p) if mirrored else p
-                                                                     for p in phrases),
-                                             config.motion_captions, key=name, label=rec.action)
+        if labelled:
+            captions = [mirror_caption(c) for c in rec.captions] if mirrored else list(rec.captions)
+            if config.motion_captions:  # what this window's joints do: speed, direction, turns, postures, ...
+                captions += captions_from_motion(clip, config.fps, tuple(mirror_caption(p) if mirrored else p
+                                                                         for p in phrases),
+                                                 config.motion_captions, key=name, label=rec.action)
+        else:  # played at another pace: the label's own words ("a tired walk") may no longer hold, the joints do
+            captions = captions_from_motion(clip, config.fps, (), max(config.motion_captions, 1), key=name,
+                                            label=rec.action)
         window = feature_codec.preprocess_joints(clip)
         feats = feature_codec.joints_to_features(window, facing=config.facing)
         decoded = feature_codec.features_to_joints(feats)  # HumanML3D saves new_joints = recover_from_ric(features)
@@ -176,21 +193,38 @@ def process_recording(rec: Recording, out: Path, config: BuildConfig) -> dict:
 
 
 def _variants(rec: Recording, joints: np.ndarray, bounds: list[tuple[int, int]], config: BuildConfig):
-    """(name suffix, mirrored, start, stop, joints) of every window written for a recording: its windows; for a
-    training recording their mirror images; for a new action's training recording also the whole take played
-    ``SPEED_FACTORS`` times as fast (cut into its own windows), so a few clips teach more than one pace (not standing
-    idle: 47 minutes of it need no more, and its pace is none)."""
+    """(name suffix, mirrored, start, stop, joints, captioned by the label) of every window written for a recording:
+    its windows; for a training recording their mirror images; for a new action's training recording also the whole
+    take played ``SPEED_FACTORS`` times as fast (cut into its own windows), so a few clips teach more than one pace
+    (not standing idle: 47 minutes of it need no more, and its pace is none); for a plain walk's training recording
+    the take played ``GAIT_SPEED_FACTORS`` times as fast and carried round a circle, captioned from its joints alone."""
     train = rec.split == "train"
     for k, (start, stop) in enumerate(bounds):
-        yield f"_w{k:02d}", False, start, stop, joints
+        yield f"_w{k:02d}", False, start, stop, joints, True
         if config.mirror and train:
-            yield f"_w{k:02d}_mirror", True, start, stop, joints
-    if not (train and config.speed_variants and rec.source in NEW_ACTION_KINDS and rec.action != "idle"):
+            yield f"_w{k:02d}_mirror", True, start, stop, joints, True
+    if not (train and config.speed_variants):
         return
-    for factor in SPEED_FACTORS:
+    if rec.source in NEW_ACTION_KINDS and rec.action != "idle":
+        factors, labelled = SPEED_FACTORS, True
+    elif rec.action in GAIT_ACTIONS:
+        factors, labelled = GAIT_SPEED_FACTORS, False
+    else:
+        return
+    for factor in factors:
         faster = resample(joints, config.fps * factor, config.fps).astype(np.float32)
         for k, (start, stop) in enumerate(window_bounds(len(faster), config)):
-            yield f"_x{round(factor * 100)}_w{k:02d}", False, start, stop, faster
+            yield f"_x{round(factor * 100)}_w{k:02d}", False, start, stop, faster, labelled
+    if labelled:
+        return
+    line = travel_line(joints, config.fps)
+    speed = float(np.linalg.norm(np.diff(line, axis=0), axis=1).sum()) * config.fps / max(len(joints) - 1, 1)
+    if speed >= CIRCLE_MIN_SPEED:
+        radius = float(np.clip(speed * config.max_frames / config.fps / (2 * np.pi * CIRCLE_LAPS), *CIRCLE_RADIUS_M))
+        side = 1 if zlib.crc32(rec.name.encode()) % 2 else -1
+        circled = round_a_circle(joints, config.fps, radius, side).astype(np.float32)
+        for k, (start, stop) in enumerate(bounds):
+            yield f"_circle_w{k:02d}", False, start, stop, circled, False
 
 
 def _worker(task: tuple[Recording, str, BuildConfig]) -> dict:

@@ -33,7 +33,8 @@ class BuildConfig:
     compounds: int = 1200  # joined "A, then B" training clips (moscale.data.compound); 0: none, and no held-out split
     motion_captions: int = 3  # captions per window read off its joints (moscale.data.motion_captions); 0: none
     mirror: bool = True  # train recordings also give their left/right mirror image (captions with left <-> right)
-    speed_variants: bool = True  # new actions' train recordings also played slower and faster (corpus.SPEED_FACTORS)
+    speed_variants: bool = True  # train recordings of new actions and plain walks also played slower and faster
+    # (corpus.SPEED_FACTORS, corpus.GAIT_SPEED_FACTORS)
 
 
 CMU_EXCLUDE = {

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from moscale.motion import feet
 from moscale.motion.kinematics import facing_directions
 from moscale.motion.measures import PELVIS, pelvis_track, smooth
 from moscale.motion.splice import rotate_y, wrap
@@ -338,3 +339,18 @@ def path_stats(joints_TJ3: np.ndarray, path: GroundPath, fps: float, offset_deg:
     line = travel_line(joints, fps)
     return dict(mean_m=float(distance.mean()), max_m=float(distance.max()), heading_error_deg=float(np.median(error)),
                 end_m=float(np.linalg.norm(line[-1] - path.points[-1])))
+
+
+def round_a_circle(joints_TJ3: np.ndarray, fps: float, radius_m: float, side: int) -> np.ndarray:
+    """A walk carried round a circle of `radius_m` (side +1: to the left, counterclockwise seen from above; -1: to the
+    right), as many laps as its own travel makes, its feet pinned again where they were planted: the corpus's circle
+    walks (`moscale.data.corpus`), since almost no recorded walk turns a full circle."""
+    joints = np.asarray(joints_TJ3, dtype=np.float64)
+    contacts = feet.contacts_from_joints(joints, fps)
+    line = travel_line(joints, fps)
+    travelled = float(np.linalg.norm(np.diff(line, axis=0), axis=1).sum())
+    angle = np.linspace(0.0, travelled / radius_m, max(int(travelled / (10 * SAMPLE_M)), 2) + 1)
+    # the motion starts facing +Z; +X is its left
+    circle = GroundPath.from_points(np.stack([side * radius_m * (1 - np.cos(angle)), radius_m * np.sin(angle)], -1))
+    carried = follow_path(joints, circle, fps)
+    return feet.lock_feet(carried, contacts & feet.near_floor(carried)).astype(np.float64)
