@@ -322,9 +322,19 @@ def test_loop_flows_from_the_last_frame_into_the_first(pipe):
         cycle = pipe.generate("a person walks forward", seconds=4, loop=True, in_place=in_place_too, seed=0)
         seam = loop_seam(cycle.joints, np.array(cycle.metadata["cycle_offset"]))
         assert seam["seam_jump_m"] <= seam["median_step_m"], seam
+        assert seam["seam_velocity_change_m"] <= seam["p95_velocity_change_m"], seam
         if in_place_too:
             assert in_place_radius(cycle.joints) <= 0.1
             assert cycle.metadata["cycle_offset"] == [0.0, 0.0]
+
+
+def test_a_waving_loop_changes_speed_at_the_seam_no_more_than_elsewhere(pipe):
+    """The waving hand crossing the seam: with the take's end cross-faded over an edit's 8 frames it changed speed by
+    6.0 cm/frame there against 4.3 at the take's ordinary 95th percentile; over half the seam, 2.4 against 2.9."""
+    cycle = pipe.generate("a person waves with both hands", seconds=3, loop=True, seed=0)
+    seam = loop_seam(cycle.joints, np.array(cycle.metadata["cycle_offset"]))
+    assert seam["seam_velocity_change_m"] <= seam["p95_velocity_change_m"], seam
+    assert seam["seam_jump_m"] <= seam["median_step_m"], seam
 
 
 def test_controls_that_contradict_each_other_are_refused(pipe):
