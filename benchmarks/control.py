@@ -34,7 +34,7 @@ import torch
 
 from moscale.motion import feet
 from moscale.motion.cycles import in_place_radius, loop_seam
-from moscale.motion.keyposes import key_errors, key_jumps
+from moscale.motion.keyposes import key_errors, key_jumps, key_velocity_changes
 from moscale.motion.paths import GroundPath, path_stats
 from moscale.motion.splice import rotate_y
 from moscale.pipeline import MoScalePipeline, control
@@ -98,10 +98,12 @@ def bench_keys(pipe, seeds) -> list[dict]:
             plain = pipe.generate(prompt, seconds=4, seed=seed)
             near, median = key_jumps(keyed.joints, keys)
             plain_near, _ = key_jumps(plain.joints, keys)
+            change, p95 = key_velocity_changes(keyed.joints, keys)
             skate, jerk = feet_numbers(keyed.joints)
             skate0, jerk0 = feet_numbers(plain.joints)
             rows.append(dict(prompt=prompt, seed=seed, key_error_m=max(key_errors(keyed.joints, keys)),
                              near_key_move_m=near, median_move_m=median, plain_near_key_move_m=plain_near,
+                             near_key_velocity_change_m=change, p95_velocity_change_m=p95,
                              skating=skate, skating_plain=skate0, jerk=jerk, jerk_plain=jerk0))
     return rows
 
@@ -195,11 +197,13 @@ def report(paths, keys, loops) -> str:
                      f"{f('jerk').mean():.0f} / {f('jerk_plain').mean():.0f} | {f('jerk_same_take').mean():.0f} | "
                      f"{np.median(f('time_s')):.3f} / {np.median(f('time_plain_s')):.3f} |")
     lines += ["", "### Keyed poses", "", "| prompt | seed | joint error at keys (cm) | largest move near a key (cm) | "
-              "take's median move (cm) | same frames without keys (cm) | skating with / without | jerk with / without |",
-              "|---|---|---|---|---|---|---|---|"]
+              "take's median move (cm) | same frames without keys (cm) | velocity change near a key / elsewhere p95 "
+              "(cm/frame) | skating with / without | jerk with / without |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in keys:
         lines.append(f"| {r['prompt']} | {r['seed']} | {100 * r['key_error_m']:.2f} | {100 * r['near_key_move_m']:.1f} | "
-                     f"{100 * r['median_move_m']:.1f} | {100 * r['plain_near_key_move_m']:.1f} | {r['skating']:.1f} / "
+                     f"{100 * r['median_move_m']:.1f} | {100 * r['plain_near_key_move_m']:.1f} | "
+                     f"{100 * r['near_key_velocity_change_m']:.1f} / {100 * r['p95_velocity_change_m']:.1f} | {r['skating']:.1f} / "
                      f"{r['skating_plain']:.1f} | {r['jerk']:.0f} / {r['jerk_plain']:.0f} |")
     lines += ["", "### Loop and in place", "", "| prompt | in place | seed | seam jump / median move (cm) | "
               "seam velocity change / ordinary p95 (cm/frame) | pelvis from start, max (cm) | time loop / plain (s) |",

@@ -8,7 +8,7 @@ import pytest
 from moscale.cli import main
 from moscale.motion.clip import Motion
 from moscale.motion.cycles import cycle_offset, in_place, in_place_radius, loop_seam, repeated
-from moscale.motion.keyposes import key_errors, key_jumps, warp_to_poses
+from moscale.motion.keyposes import key_errors, key_jumps, key_velocity_changes, warp_to_poses
 from moscale.motion import feet
 from moscale.motion.paths import ROUND_MAX_M, TURN_ACCEL, GroundPath, carry, follow_path, path_stats
 from moscale.motion.splice import rotate_y
@@ -183,6 +183,16 @@ def test_a_walk_carried_round_a_circle_stays_on_it_and_keeps_its_feet_planted(si
     held = contacts[:-1, 1::2] & contacts[1:, 1::2]
     assert held.sum() > 100  # both feet planted for most of each stride
     assert np.linalg.norm(np.diff(toes, axis=0), axis=-1)[held].max() < 0.01  # the lock eases in: < 1 cm a frame
+
+
+def test_a_key_that_pops_out_of_the_motion_changes_its_speed_more_than_elsewhere():
+    walk = synthetic_walk(frames=120)
+    smooth_change, p95 = key_velocity_changes(walk, {60: walk[60]})
+    assert smooth_change <= p95 + 1e-9  # a key on the motion: as steady as the rest
+    popped = walk.copy()
+    popped[60, 20] += [0.0, 0.05, 0.0]  # the left wrist 5 cm off the motion at the key
+    change, p95 = key_velocity_changes(popped, {60: popped[60]})
+    assert change == pytest.approx(0.10, abs=0.01) and change > 5 * p95  # into the pop and out again
 
 
 def test_carry_through_anchors_and_back():

@@ -87,3 +87,17 @@ def key_jumps(joints_TJ3: np.ndarray, keys: dict[int, np.ndarray], around: int =
     for f in keys:
         near.update(i for i in range(int(f) - around, int(f) + around) if 0 <= i < len(moves))
     return float(max(moves[sorted(near)])) if near else 0.0, float(np.median(moves))
+
+
+def key_velocity_changes(joints_TJ3: np.ndarray, keys: dict[int, np.ndarray], around: int = 2) -> tuple[float, float]:
+    """(largest velocity change within `around` frames of any key, the 95th percentile of the take's velocity changes
+    away from the keys), metres per frame, max over joints: a key that pops out of the motion changes its speed more
+    than the motion does elsewhere, while a key on a moving limb only moves as fast as the limb."""
+    joints = np.asarray(joints_TJ3, dtype=np.float64)
+    changes = np.linalg.norm(np.diff(joints, n=2, axis=0), axis=-1).max(axis=-1)  # frame t + 1 at index t
+    near = np.zeros(len(changes), dtype=bool)
+    for f in keys:
+        near[max(int(f) - around - 1, 0): max(int(f) + around, 0)] = True
+    if not near.any() or near.all():
+        return 0.0, 0.0
+    return float(changes[near].max()), float(np.percentile(changes[~near], 95))
