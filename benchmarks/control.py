@@ -203,7 +203,8 @@ def report(paths, keys, loops) -> str:
     for r in keys:
         lines.append(f"| {r['prompt']} | {r['seed']} | {100 * r['key_error_m']:.2f} | {100 * r['near_key_move_m']:.1f} | "
                      f"{100 * r['median_move_m']:.1f} | {100 * r['plain_near_key_move_m']:.1f} | "
-                     f"{100 * r['near_key_velocity_change_m']:.1f} / {100 * r['p95_velocity_change_m']:.1f} | {r['skating']:.1f} / "
+                     f"{100 * r['near_key_velocity_change_m']:.1f} / {100 * r['p95_velocity_change_m']:.1f} | "
+                     f"{r['skating']:.1f} / "
                      f"{r['skating_plain']:.1f} | {r['jerk']:.0f} / {r['jerk_plain']:.0f} |")
     lines += ["", "### Loop and in place", "", "| prompt | in place | seed | seam jump / median move (cm) | "
               "seam velocity change / ordinary p95 (cm/frame) | pelvis from start, max (cm) | time loop / plain (s) |",

@@ -52,7 +52,7 @@ from moscale.data.recordings import load_recording
 from moscale.motion.kinematics import mirror_joints
 from moscale.pipeline.coverage import phrase
 from moscale.motion.cleaning import resample, root_jitter
-from moscale.motion.paths import round_a_circle, travel_line
+from moscale.motion.paths import round_a_circle, travel_length
 from moscale.motion.sources import RigError, RigMap
 SPLIT_FRACTIONS = {"test": 0.10, "val": 0.05}  # the rest is train
 MAX_ROOT_JITTER = 20.0  # m/s^2, see moscale.motion.cleaning.root_jitter
@@ -62,9 +62,9 @@ SPEED_FACTORS = (0.85, 1.15)  # speed variants of the new actions' training take
 # no faster than 1.2 m/s. 1.4x puts a 1.2 m/s walk at 1.7 m/s (a brisk walk's cadence), 0.75x at 0.9 m/s.
 GAIT_SPEED_FACTORS = (0.75, 1.4)
 GAIT_ACTIONS = ("walk",)
-# ... and carried round a circle (`paths.round_a_circle`, one side per recording): the recorded walks go straight or turn
-# up to 180 degrees, so "walks in a circle" was only ever said of climbing steps. A full window walks this many laps,
-# at a radius within CIRCLE_RADIUS_M.
+# ... and carried round a circle (`paths.round_a_circle`, one side per recording): the recorded walks go straight or
+# turn up to 180 degrees, so "walks in a circle" was only ever said of climbing steps. A full window walks this many
+# laps, at a radius within CIRCLE_RADIUS_M.
 CIRCLE_LAPS = 1.2
 CIRCLE_RADIUS_M = (1.2, 3.0)
 CIRCLE_MIN_SPEED = 0.5  # m/s: a slower "walk" is not carried round a circle
@@ -217,8 +217,7 @@ def _variants(rec: Recording, joints: np.ndarray, bounds: list[tuple[int, int]],
             yield f"_x{round(factor * 100)}_w{k:02d}", False, start, stop, faster, labelled
     if labelled:
         return
-    line = travel_line(joints, config.fps)
-    speed = float(np.linalg.norm(np.diff(line, axis=0), axis=1).sum()) * config.fps / max(len(joints) - 1, 1)
+    speed = travel_length(joints, config.fps) * config.fps / max(len(joints) - 1, 1)
     if speed >= CIRCLE_MIN_SPEED:
         radius = float(np.clip(speed * config.max_frames / config.fps / (2 * np.pi * CIRCLE_LAPS), *CIRCLE_RADIUS_M))
         side = 1 if zlib.crc32(rec.name.encode()) % 2 else -1

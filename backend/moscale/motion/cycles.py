@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from moscale.motion.measures import PELVIS, pelvis_track
+from moscale.motion.splice import acceleration_profile
 
 TRAVEL_SMOOTH_S = 0.5  # s, sigma of the travel line in-place removes: the sway of a gait (~1 Hz) stays in the take
 
@@ -41,7 +42,7 @@ def loop_seam(joints_TJ3: np.ndarray, offset_2: np.ndarray) -> dict[str, float]:
     twice = repeated(joints, offset_2, 2)
     n = len(joints)
     moves = np.linalg.norm(np.diff(twice, axis=0), axis=-1).max(axis=-1)  # (2n - 1,) per transition
-    changes = np.linalg.norm(np.diff(twice, n=2, axis=0), axis=-1).max(axis=-1)  # (2n - 2,) around each frame
+    changes = acceleration_profile(twice)  # (2n - 2,) around each frame
     ordinary = np.concatenate([moves[: n - 2], moves[n: 2 * n - 2]])
     around = changes[n - 3: n + 1]  # the velocity changes at frames n - 2 .. n + 1 (those touching the seam)
     ordinary_changes = np.concatenate([changes[: n - 4], changes[n + 2:]])

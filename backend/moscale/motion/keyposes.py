@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from moscale.motion.splice import compose, decompose, smootherstep, wrap
+from moscale.motion.splice import acceleration_profile, compose, decompose, smootherstep, wrap
 
 REACH_FRAMES = 20  # 1 s: how far a key's pose difference reaches into free frames before the first / after the last key
 
@@ -93,8 +93,7 @@ def key_velocity_changes(joints_TJ3: np.ndarray, keys: dict[int, np.ndarray], ar
     """(largest velocity change within `around` frames of any key, the 95th percentile of the take's velocity changes
     away from the keys), metres per frame, max over joints: a key that pops out of the motion changes its speed more
     than the motion does elsewhere, while a key on a moving limb only moves as fast as the limb."""
-    joints = np.asarray(joints_TJ3, dtype=np.float64)
-    changes = np.linalg.norm(np.diff(joints, n=2, axis=0), axis=-1).max(axis=-1)  # frame t + 1 at index t
+    changes = acceleration_profile(joints_TJ3)  # frame t + 1 at index t
     near = np.zeros(len(changes), dtype=bool)
     for f in keys:
         near[max(int(f) - around - 1, 0): max(int(f) + around, 0)] = True

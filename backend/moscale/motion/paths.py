@@ -205,6 +205,11 @@ def travel_line(joints_TJ3: np.ndarray, fps: float) -> np.ndarray:
     return pelvis_track(joints_TJ3, fps, TRAVEL_SMOOTH_S)
 
 
+def travel_length(joints_TJ3: np.ndarray, fps: float) -> float:
+    """Metres along the motion's travel line (`travel_line`: the pelvis's horizontal track without the gait's sway)."""
+    return float(np.linalg.norm(np.diff(travel_line(joints_TJ3, fps), axis=0), axis=1).sum())
+
+
 def travel_directions(line_T2: np.ndarray, fps: float, moving_mps: float = 0.2) -> np.ndarray:
     """(T,) unwrapped direction of travel (radians, as `GroundPath.direction`); frames that hardly move take the
     direction of the nearest moving frames."""
@@ -347,8 +352,7 @@ def round_a_circle(joints_TJ3: np.ndarray, fps: float, radius_m: float, side: in
     walks (`moscale.data.corpus`), since almost no recorded walk turns a full circle."""
     joints = np.asarray(joints_TJ3, dtype=np.float64)
     contacts = feet.contacts_from_joints(joints, fps)
-    line = travel_line(joints, fps)
-    travelled = float(np.linalg.norm(np.diff(line, axis=0), axis=1).sum())
+    travelled = travel_length(joints, fps)
     angle = np.linspace(0.0, travelled / radius_m, max(int(travelled / (10 * SAMPLE_M)), 2) + 1)
     # the motion starts facing +Z; +X is its left
     circle = GroundPath.from_points(np.stack([side * radius_m * (1 - np.cos(angle)), radius_m * np.sin(angle)], -1))

@@ -189,7 +189,8 @@ def calm_start(joints: np.ndarray, lead: int) -> int:
 def _loop_seam(pipe, joints: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     """The take's last LOOP_SEAM_S bent and blended into its own first frames, moved by the travel of one cycle, so
     the end flows into the start (`moscale.motion.splice`: the trajectory lands on the start, turns, steps and pose
-    cross-fade from the take's own end frames over half the seam at each side). Returns the take, the seam's frames and the cycle's offset (x, z).
+    cross-fade from the take's own end frames over half the seam at each side). Returns the take, the seam's frames
+    and the cycle's offset (x, z).
 
     Why not the model: regenerating the seam as an in-between (an edit pass over the seam and its context) was
     measured on walks, jogs, waves and dances (docs/control.md): the same seam jumps and velocity changes, twice the
