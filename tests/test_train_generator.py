@@ -266,3 +266,22 @@ def test_oversample_visits_a_source_more_often_and_refuses_a_typo(workspace, tmp
     assert f"{plain + 4} visits per epoch: --oversample clip00=5" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no clips of source"):
         train_generator.run(cli_args(workspace, tmp_path / "typo", "--iters", "1", "--oversample", "nosuch=3"))
+
+
+def test_balance_visits_a_rare_action_more_often_and_needs_the_manifest(workspace, tmp_path, capsys):
+    import json
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(workspace / "data", data)
+    names = (data / "train.txt").read_text().split()  # 10 windows: one of a rare action, nine of a common one
+    manifest = [dict(name=name, source="src", action="hop" if name == names[0] else "walk", windows=[name])
+                for name in names]
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    args = cli_args(workspace, tmp_path / "balanced", "--iters", "1", "--val-clips", "0", "--balance", "1")
+    args.data = data
+    assert train_generator.run(args) == 0
+    out = capsys.readouterr().out
+    assert "walk 9 -> 9, hop 1 -> 9" in out and f"{len(names) + 8} visits per epoch: --balance 1.0" in out
+    with pytest.raises(SystemExit, match="manifest.json"):  # the fixture's corpus has none
+        train_generator.run(cli_args(workspace, tmp_path / "none", "--iters", "1", "--balance", "0.5"))

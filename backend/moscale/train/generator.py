@@ -37,6 +37,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from moscale.model import scales
+from moscale.data import balance
 from moscale.data.dataset import LengthBucketSampler, MotionDataset, all_captions, collate_motions, source_repeats
 from moscale.model.text import TextCache, load_or_build_text_cache
 from moscale.model.tokenizer import MotionTokenizer
@@ -96,6 +97,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--oversample", action="append", default=[], metavar="SOURCE=N",
                         help="visit the windows of a data source (clip-name prefix, e.g. deepmimic) N times per "
                              "epoch, each time a new crop and caption; repeatable")
+    parser.add_argument("--balance", type=float, default=0.0, metavar="POWER",
+                        help="action-balanced sampling (moscale.data.balance): each window visited (largest action's "
+                             "windows / its action's) ** POWER times per epoch, e.g. 0.5; 0 (default) is uniform; "
+                             "multiplies --oversample; needs the corpus's manifest.json")
+    parser.add_argument("--balance-cap", type=int, default=16, metavar="N",
+                        help="the most visits per epoch --balance gives a window (default 16)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--init", type=Path, default=None, metavar="RELEASE",
                         help="start from a released generator's weights and config (a release folder trained on "
@@ -209,6 +216,12 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
                             mean=tokenizer.feature_mean.cpu().numpy(), std=tokenizer.feature_std.cpu().numpy())
     try:
         repeats = source_repeats(dataset.names, parse_oversample(args.oversample))
+        if args.balance:
+            groups = balance.window_groups(args.data, dataset.names)
+            visits = balance.balanced_repeats(groups, args.balance, args.balance_cap)
+            repeats = repeats * visits
+            say(f"balanced sampling (power {args.balance}, cap {args.balance_cap}), windows -> visits per epoch: "
+                f"{balance.group_table(groups, visits)}")
     except ValueError as error:
         raise SystemExit(str(error)) from None
     sampler = LengthBucketSampler(dataset.lengths, local_batch, shuffle=True, seed=args.seed,
@@ -248,8 +261,9 @@ def train(args: argparse.Namespace, runtime: common.Runtime) -> None:
 
     say(f"generator ({config.mode}) {model.num_parameters() / 1e6:.2f} M parameters, options {asdict(options)}, "
         f"config {json.dumps(config.to_dict())}")
-    oversampled = f" ({len(sampler.items)} visits per epoch: --oversample {' '.join(args.oversample)})" \
-        if args.oversample else ""
+    chosen = ([f"--oversample {' '.join(args.oversample)}"] if args.oversample else []) + (
+        [f"--balance {args.balance}"] if args.balance else [])
+    oversampled = f" ({len(sampler.items)} visits per epoch: {', '.join(chosen)})" if chosen else ""
     say(f"{len(dataset)} training items{oversampled}, global batch {args.batch_size} on {runtime.world_size} process(es) "
         f"({runtime.device}, {torch.get_num_threads()} threads each), {args.iters} iterations, "
         f"{len(text_cache)} cached captions")
