@@ -95,7 +95,7 @@ class MOSCALE_PG_settings(bpy.types.PropertyGroup):
     prompt: StringProperty(name="Prompt", description="What the person does",
                            default="a person walks forward, stops and waves with the right hand", update=_on_prompt)
     seconds: FloatProperty(name="Length", description="Length of the motion in seconds",
-                           default=4.0, min=0.2, soft_max=9.8, max=60.0, subtype='TIME_ABSOLUTE', unit='TIME_ABSOLUTE')
+                           default=4.0, min=0.2, soft_max=10.0, max=60.0, subtype='TIME_ABSOLUTE', unit='TIME_ABSOLUTE')
     seed: IntProperty(name="Seed", description="Random seed (same seed and settings give the same motion)",
                       default=0, min=0)
     # default: moscale.model.sampling.DEFAULT_GUIDANCE (not imported here: registering must not import torch)

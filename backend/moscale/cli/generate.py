@@ -31,7 +31,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-foot-lock", action="store_true",
                         help="keep the feet as the model made them (default: pinned where it predicts contact)")
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--seconds", type=float, help="length in seconds (default: one model window, 9.8 s)")
+    length.add_argument("--seconds", type=float, help="length in seconds (default: one model window, 10 s for the bundled model)")
     length.add_argument("--frames", type=int, help="length in frames at 20 fps")
     parser.add_argument("-o", "--output", type=Path, default=Path("motion.npz"),
                         help="output file: .fbx or .blend (the SMPL character, through the bpy module), .bvh, .npy "
