@@ -442,6 +442,32 @@ def test_fine_tune_starts_from_a_release_folder(model, tmp_path):
     assert main(args[:-1] + ["0", "--config", str(wrong), "--out", str(tmp_path / "bad")]) == 2
 
 
+def test_decoder_only_fine_tune_keeps_every_token_and_the_normalisation(model, tmp_path):
+    from moscale.cli import main
+
+    data = _corpus(tmp_path / "corpus")
+    np.save(data / "Std.npy", np.full(263, 2.0, np.float32))  # the corpus's own statistics differ from the release's
+    model.set_normalization(np.zeros(263), np.ones(263))
+    model.save_pretrained(tmp_path / "base")
+    out = tmp_path / "decoder"
+    args = ["train", "tokenizer", "--data", str(data), "--out", str(out), "--init", str(tmp_path / "base"),
+            "--decoder-only", "--batch-size", "4", "--crop-frames", "32", "--warmup", "1", "--iters", "3",
+            "--lr", "1e-3", "--threads", "1", "--no-progress", "--device", "cpu", "--val-clips", "2"]
+    assert main(args) == 0
+    tuned = MotionTokenizer.from_pretrained(out / "tokenizer")
+    torch.testing.assert_close(tuned.feature_std, model.feature_std)  # the release's, not the corpus's
+    before, after = model.release_state_dict(), tuned.release_state_dict()
+    for name, weight in before.items():
+        if name.startswith("decoder."):
+            continue
+        torch.testing.assert_close(after[name], weight, rtol=0, atol=0, msg=name)  # encoder and codebook as they were
+    assert any(not torch.equal(after[name], weight) for name, weight in before.items() if name.startswith("decoder."))
+    features, lengths = _batch(torch.Generator().manual_seed(5), [64, 40])
+    tokens = [t.tolist() for t in model.eval().encode(features, lengths)]
+    assert [t.tolist() for t in tuned.eval().encode(features, lengths)] == tokens
+    assert main(args[:6] + args[8:] + ["--out", str(tmp_path / "no_init")]) == 2  # nothing to keep the codes of
+
+
 def _csv(path: Path) -> list[dict]:
     import csv
 

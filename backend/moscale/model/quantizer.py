@@ -67,9 +67,13 @@ class SharedCodebook(nn.Module):
         self.codebook.copy_(self.ema_sum / smoothed_K[:, None])
         self._remember(x_MC)
         num_reset = self._reset_dead_codes()
+        return {**self.usage(count_K), "reset": float(num_reset)}
+
+    def usage(self, count_K: torch.Tensor) -> dict[str, float]:
+        """Perplexity and used fraction of a batch's code counts (K,)."""
         probs = count_K / count_K.sum().clamp(min=1)
         perplexity = torch.exp(-(probs * torch.log(probs.clamp(min=1e-10))).sum())
-        return {"perplexity": float(perplexity), "used": float((count_K > 0).float().mean()), "reset": float(num_reset)}
+        return {"perplexity": float(perplexity), "used": float((count_K > 0).float().mean())}
 
     def _initialize(self, x_MC: torch.Tensor) -> None:
         pick = torch.randint(0, x_MC.shape[0], (self.size,), device=x_MC.device)

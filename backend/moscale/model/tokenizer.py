@@ -49,6 +49,23 @@ class MotionTokenizer(nn.Module):
         self.register_buffer("feature_mean", torch.zeros(config.feature_dim), persistent=False)
         self.register_buffer("feature_std", torch.ones(config.feature_dim), persistent=False)
         self.last_stats: dict[str, float] = {}
+        # Training the decoder alone (`freeze_codes`): the encoder and codebook stay as they are, so every clip keeps
+        # its tokens and a generator trained on them is still right.
+        self.codes_frozen = False
+
+    def freeze_codes(self) -> None:
+        """Train only the decoder from now on: the encoder's weights, the codebook (no EMA update, no dead-code reset)
+        and so every token stay as they are; the encoder runs in eval mode."""
+        self.codes_frozen = True
+        for parameter in [*self.encoder.parameters(), *self.quantizer.parameters()]:
+            parameter.requires_grad_(False)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> MotionTokenizer:
+        super().train(mode)
+        if self.codes_frozen:
+            self.encoder.eval()
+        return self
 
     # --- lengths and resampling -------------------------------------------------------------------------------------
 
@@ -179,11 +196,15 @@ class MotionTokenizer(nn.Module):
         """Reconstruction (B, T, D), indices per scale, and losses {total, recon, joints, commit, pose}. In training mode
         the codebook is EMA-updated; batch statistics (perplexity, used fraction, codes reset) land in `last_stats`."""
         lengths_B = lengths_B.to(features_BTD.device)
-        f_BNC = self.encode_latent(features_BTD, lengths_B).float()
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.codes_frozen):
+            f_BNC = self.encode_latent(features_BTD, lengths_B).float()
         # Nearest codes and the EMA codebook stay in fp32 under mixed-precision training (autocast off here).
         with torch.no_grad(), torch.autocast(f_BNC.device.type, enabled=False):
             f_hat, indices, residuals = self._residual_quantize(f_BNC.detach(), lengths_B)
-            if self.training:
+            if self.training and self.codes_frozen:
+                self.last_stats = {**self.quantizer.usage(torch.bincount(residuals[1], minlength=self.quantizer.size)
+                                                          .float()), "reset": 0.0}
+            elif self.training:
                 self.last_stats = self.quantizer.update(*residuals)
         # Straight-through: the decoder sees exactly f_hat, the encoder gets the decoder's gradient unchanged.
         z_BNC = f_hat + (f_BNC - f_BNC.detach())

@@ -60,6 +60,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", type=Path,
                         help="fine-tune: start from this release folder's weights and codebook (fresh optimizer and "
                              "schedule); its config is used unless --config is given, which must match its shapes")
+    parser.add_argument("--decoder-only", action="store_true",
+                        help="with --init: train the decoder alone, the encoder, codebook and normalisation kept, so "
+                             "every clip keeps its tokens and a generator trained on them stays valid")
     parser.add_argument("--velocity-weight", type=float,
                         help="weight of the loss on frame-to-frame joint moves (TokenizerConfig.velocity_weight), set "
                              "on the config in use, --init's included (default: the config's own)")
@@ -164,7 +167,16 @@ def prepare(args: argparse.Namespace, runtime: common.Runtime) -> Setup:
 
     if args.crop_frames < 0:
         raise ValueError(f"--crop-frames must be >= 0, got {args.crop_frames}")
-    dataset = MotionDataset(args.data, "train", crop_frames=args.crop_frames or None, seed=args.seed + runtime.rank)
+    decoder_only = getattr(args, "decoder_only", False)
+    if decoder_only and initial is None and not checkpoint:
+        raise ValueError("--decoder-only trains the decoder of a released tokenizer: give it with --init")
+    # the decoder alone keeps the tokens only if the features are normalised as before
+    statistics = {}
+    if decoder_only:
+        kept = initial if initial is not None else MotionTokenizer.from_pretrained(Path(args.out) / RELEASE_DIR)
+        statistics = dict(mean=kept.feature_mean.numpy(), std=kept.feature_std.numpy())
+    dataset = MotionDataset(args.data, "train", crop_frames=args.crop_frames or None, seed=args.seed + runtime.rank,
+                            **statistics)
     repeats = source_repeats(dataset.names, parse_oversample(args.oversample))
     sampler = LengthBucketSampler(
         dataset.lengths, micro_batch, shuffle=True, seed=args.seed,
@@ -179,12 +191,16 @@ def prepare(args: argparse.Namespace, runtime: common.Runtime) -> Setup:
             model.load_pretrained_weights(initial, source=args.init)
         except ValueError as error:
             raise ValueError(f"--init {args.init} does not fit --config {args.config} (sizes must match): {error}") from None
-        if not torch.allclose(initial.feature_std, torch.as_tensor(dataset.std, dtype=torch.float32), rtol=1e-4):
+        if not decoder_only and not torch.allclose(initial.feature_std, torch.as_tensor(dataset.std,
+                                                                                        dtype=torch.float32), rtol=1e-4):
             print(f"note: {args.init} was normalised with other statistics than {args.data}; fine-tuning adapts it "
                   "to this data's Mean/Std", file=sys.stderr)
     model.set_normalization(dataset.mean, dataset.std)
+    if decoder_only:
+        model.freeze_codes()
     model.to(runtime.device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    trained = model.decoder.parameters() if decoder_only else model.parameters()
+    optimizer = torch.optim.AdamW(trained, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     amp_dtype = common.amp_dtype(getattr(args, "amp", "off"), runtime.device)
     setup = Setup(model, optimizer, dataset, sampler, loader, None, 0, 0, amp_dtype,
                   common.grad_scaler(runtime.device, amp_dtype))
