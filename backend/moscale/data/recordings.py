@@ -20,10 +20,9 @@ MIN_SECONDS = 2.1  # a window needs 41 frames at 20 fps (BuildConfig.min_frames 
 # on 2.2 cm and were taken for a one-off at 2 cm: one jack with its ends held, so "does jumping jacks" never saw two;
 # the nearest one-off clips (a victory cheer, a hit) end 5.8 and 6.2 cm from their first pose.
 LOOP_SEAM_M = 0.03
-# A loop is played again until it lasts this long: a 1.6 s push-up cycle played only to MIN_SECONDS gave 3 s of
-# push-ups, and 5 s asked of the model drifted 0.35-0.56 m across the floor where 3 s stayed within 0.25 m. Six
-# seconds covers the lengths a cyclic action is asked for and is still one training window.
-LOOP_SECONDS = 6.0
+# Loops are played again only until a window is long enough (MIN_SECONDS). Played to 6 s (so that a 1.6 s push-up
+# cycle gave 5 s of push-ups), the generator fine-tuned on that corpus stood still on 1 of 9 seeds and jumped on none
+# (docs/results.md, "Loops"), and push-ups still drifted: the tokenizer, not the data's length, drifts them.
 
 
 def load_recording(rec: Recording, fps: float = FPS) -> tuple[np.ndarray, SourceInfo]:
@@ -34,7 +33,7 @@ def load_recording(rec: Recording, fps: float = FPS) -> tuple[np.ndarray, Source
 
         clip = read_deepmimic_clip(rec.path)
         joints = clip_to_smpl_joints(clip)
-        joints = repeat_cycle(joints, clip.fps, LOOP_SECONDS) if clip.loop == "wrap" else hold_ends(joints, clip.fps)
+        joints = repeat_cycle(joints, clip.fps) if clip.loop == "wrap" else hold_ends(joints, clip.fps)
         return _clean(joints, clip.fps, rec, fps, "deepmimic_humanoid3d")
     if rec.source == "npz":
         from moscale.motion.clip import Motion
@@ -43,7 +42,7 @@ def load_recording(rec: Recording, fps: float = FPS) -> tuple[np.ndarray, Source
         joints = motion.joints.astype(np.float64)
         seam_m = float(np.abs(joints[-1] - joints[0]).max())  # a loop that closes on its first pose
         looped = "loop" in Path(rec.path).stem.lower() or seam_m < LOOP_SEAM_M
-        joints = repeat_cycle(joints, motion.fps, LOOP_SECONDS) if looped else hold_ends(joints, motion.fps)
+        joints = repeat_cycle(joints, motion.fps) if looped else hold_ends(joints, motion.fps)
         return _clean(joints, motion.fps, rec, fps, str(motion.metadata.get("bone_map", "npz")))
     if rec.fps is None:
         return load_source_clip(rec.path, rig=rec.rig, rig_map=rec.rig_map, fps=fps)
