@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from moscale.model import scales
-from moscale.model.codec import pelvis_aligned_joints
+from moscale.model.codec import pelvis_aligned_joints, root_track
 from moscale.model.tokenizer import MotionTokenizer
 from moscale.model.tokenizer_config import (CONFIG_FILE, NORMALIZATION_FILE, WEIGHTS_FILE, TokenizerConfig,
                                             upgrade_config)
@@ -226,6 +226,32 @@ def test_velocity_loss_scores_a_rounded_off_peak_the_pose_loss_barely_sees():
     # Off (0, the default of every config saved before the option): no velocity term, the total as it was.
     assert "velocity" not in MotionTokenizer(TINY)._losses(lagged, raw, f, f, lengths)
     assert TokenizerConfig.from_dict({k: v for k, v in TINY.to_dict().items() if k != "velocity_weight"}) == TINY
+
+
+def test_root_loss_integrates_the_floor_track_as_the_feature_decoder_does():
+    from moscale.motion.features import recover_root
+
+    raw = np.load(FIXTURE / "new_joint_vecs" / "012314.npy")  # a turning clip: the facing rotation is exercised
+    _, root = recover_root(raw)
+    got = root_track(torch.from_numpy(raw)[None].double())[0].numpy()
+    np.testing.assert_allclose(got, root[:, [0, 2]] - root[:1, [0, 2]], atol=1e-6)
+    # a small bias on the root's forward velocity (2 mm a frame) becomes a drift that grows along the clip
+    raw = torch.from_numpy(raw)[None, :80]
+    drifted = raw.clone()
+    drifted[..., 2] += 0.002
+    tokenizer = MotionTokenizer(dataclasses.replace(TINY, root_weight=3.0)).eval()
+    tokenizer.set_normalization(np.zeros(263), np.ones(263))
+    f = torch.zeros(1, 20, TINY.code_dim)
+    losses = tokenizer._losses(drifted, raw, f, f, torch.tensor([80]))
+    expected = (root_track(drifted) - root_track(raw)).norm(dim=-1).mean()
+    torch.testing.assert_close(losses["root"], expected)
+    drift = (root_track(drifted) - root_track(raw)).norm(dim=-1)[0]
+    assert drift[0] == 0 and drift[-1] > 5 * drift[5] > 0  # it adds up along the clip
+    assert 0.03 < float(losses["root"]) <= 0.079  # at most 2 mm x 79 steps / 2 on average (less: the clip turns)
+    torch.testing.assert_close(losses["total"] - 3.0 * losses["root"],
+                               MotionTokenizer(TINY)._losses(drifted, raw, f, f, torch.tensor([80]))["total"])
+    assert "root" not in MotionTokenizer(TINY)._losses(drifted, raw, f, f, torch.tensor([80]))
+    assert TokenizerConfig.from_dict({k: v for k, v in TINY.to_dict().items() if k != "root_weight"}) == TINY
 
 
 def test_gradients_reach_encoder_and_decoder():

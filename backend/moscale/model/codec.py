@@ -32,6 +32,18 @@ def pelvis_aligned_joints(raw_BTD: torch.Tensor) -> torch.Tensor:
     return torch.stack([x * cos - z * sin, y - height, x * sin + z * cos], dim=-1)
 
 
+def root_track(raw_BTD: torch.Tensor) -> torch.Tensor:
+    """(B, T, 263) unnormalised features -> (B, T, 2) the root's (x, z) on the floor from the clip's first frame, in
+    metres: `moscale.motion.features.recover_root`, differentiable. The step from frame t to t + 1 is frame t's
+    velocity channels turned out of frame t + 1's facing, so padding after a clip never reaches its valid frames."""
+    half_angle = torch.cumsum(raw_BTD[..., 0], dim=-1) - raw_BTD[..., 0]
+    angle = 2 * half_angle[:, 1:]
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    vx, vz = raw_BTD[:, :-1, 1], raw_BTD[:, :-1, 2]
+    steps = torch.stack([vx * cos - vz * sin, vx * sin + vz * cos], dim=-1)
+    return torch.cat([torch.zeros_like(steps[:, :1]), torch.cumsum(steps, dim=1)], dim=1)
+
+
 def frame_mask(lengths_B: torch.Tensor, size: int) -> torch.Tensor:
     """(B, 1, size) float mask, 1 on the first `lengths_B[b]` steps."""
     steps = torch.arange(size, device=lengths_B.device)

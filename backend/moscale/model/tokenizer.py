@@ -28,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from moscale.model import scales, tokenizer_files
-from moscale.model.codec import Decoder, Encoder, frame_mask, pelvis_aligned_joints
+from moscale.model.codec import Decoder, Encoder, frame_mask, pelvis_aligned_joints, root_track
 from moscale.model.quantizer import SharedCodebook
 from moscale.model.tokenizer_config import (CONFIG_FILE, FORMAT_NAME, NORMALIZATION_FILE, WEIGHTS_FILE,
                                             TokenizerConfig)
@@ -244,7 +244,11 @@ class MotionTokenizer(nn.Module):
             pairs_BT1 = frames_BT1[:, 1:] * frames_BT1[:, :-1]
             pairs = pairs_BT1.sum().clamp(min=1) * move_error_BTJ.shape[-1]
             losses["velocity"] = (move_error_BTJ * pairs_BT1).sum() / pairs
-            losses["total"] = total + self.config.velocity_weight * losses["velocity"]
+            losses["total"] = losses["total"] + self.config.velocity_weight * losses["velocity"]
+        if self.config.root_weight > 0:
+            drift_BT = (root_track(self.denormalize(recon_BTD)) - root_track(self.denormalize(target_BTD))).norm(dim=-1)
+            losses["root"] = (drift_BT * frames_BT1[..., 0]).sum() / frames_BT1.sum()
+            losses["total"] = losses["total"] + self.config.root_weight * losses["root"]
         return losses
 
     def _pad_frames(self, features_BTD: torch.Tensor, lengths_B: torch.Tensor) -> torch.Tensor:

@@ -54,6 +54,11 @@ class TokenizerConfig:
     # a spin's yaw, a throwing arm) costs them little: real kicks came back from the bundled tokenizer below half their
     # ankle speed. 0 (off) keeps configs saved before the option existed loading as they were trained.
     velocity_weight: float = 0.0
+    # Mean distance (metres) between the root's floor track integrated from the reconstruction and from the target
+    # (`root_track`). The pose losses are pelvis-aligned and the per-channel one weighs the root velocity like any
+    # other channel, so a small bias adds up: a real 6 s push-up came back from the bundled tokenizer drifting 1.22 m
+    # across the floor. 0 (off) keeps configs saved before the option existed loading as they were trained.
+    root_weight: float = 0.0
     # Self-attention blocks (pre-norm, RoPE, a sigmoid gate per head, GELU feed-forward), one after each resolution of
     # the encoder and of the decoder, as the authors' public code builds with `use_attn`; `dropout` is theirs inside
     # those blocks (attention weights and feed-forward). Off in the small preset: the conv stacks alone are the

@@ -66,6 +66,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--velocity-weight", type=float,
                         help="weight of the loss on frame-to-frame joint moves (TokenizerConfig.velocity_weight), set "
                              "on the config in use, --init's included (default: the config's own)")
+    parser.add_argument("--root-weight", type=float,
+                        help="weight of the loss on the root's floor track (TokenizerConfig.root_weight), set on the "
+                             "config in use, --init's included (default: the config's own)")
     parser.add_argument("--iters", type=int, help="training iterations (default: per preset, small 7000, paper 100000)")
     parser.add_argument("--batch-size", type=int, help="global batch size (default: small 128, paper 256)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default 3e-4)")
@@ -159,10 +162,12 @@ def prepare(args: argparse.Namespace, runtime: common.Runtime) -> Setup:
         config = initial.config
     else:
         config = build_config(args)
-    if args.velocity_weight is not None and not checkpoint:
-        if args.velocity_weight < 0:
-            raise ValueError(f"--velocity-weight must be >= 0, got {args.velocity_weight}")
-        config = dataclasses.replace(config, velocity_weight=args.velocity_weight)
+    for name in ("velocity_weight", "root_weight"):
+        weight = getattr(args, name, None)
+        if weight is not None and not checkpoint:
+            if weight < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {weight}")
+            config = dataclasses.replace(config, **{name: weight})
     common.seed_everything(args.seed)  # same seed on every rank: identical initial weights
 
     if args.crop_frames < 0:
