@@ -492,6 +492,14 @@ def test_decoder_only_fine_tune_keeps_every_token_and_the_normalisation(model, t
     tokens = [t.tolist() for t in model.eval().encode(features, lengths)]
     assert [t.tolist() for t in tuned.eval().encode(features, lengths)] == tokens
     assert main(args[:6] + args[8:] + ["--out", str(tmp_path / "no_init")]) == 2  # nothing to keep the codes of
+    # --root-only: only the root channels' output trains; every other channel decodes bit for bit as before
+    root = tmp_path / "root"
+    assert main(args + ["--root-only", "--root-weight", "1.0", "--out", str(root)]) == 0
+    rooted = MotionTokenizer.from_pretrained(root / "tokenizer").eval()
+    with torch.no_grad():
+        old, new = (t.decode(t.encode(features, lengths), lengths) for t in (model, rooted))
+    assert torch.equal(old[..., 4:], new[..., 4:]) and not torch.equal(old[..., :4], new[..., :4])
+    assert main(args[:8] + args[9:] + ["--root-only", "--out", str(tmp_path / "alone")]) == 2  # needs --decoder-only
 
 
 def _csv(path: Path) -> list[dict]:

@@ -38,6 +38,9 @@ from moscale.model.tokenizer_config import (CONFIG_FILE, FORMAT_NAME, NORMALIZAT
 # the tokenizer
 
 
+ROOT_CHANNELS = 4  # features[0:4]: root yaw velocity, x/z velocity in the facing frame, height
+
+
 class MotionTokenizer(nn.Module):
     def __init__(self, config: TokenizerConfig):
         super().__init__()
@@ -53,11 +56,21 @@ class MotionTokenizer(nn.Module):
         # its tokens and a generator trained on them is still right.
         self.codes_frozen = False
 
-    def freeze_codes(self) -> None:
+    def freeze_codes(self, root_only: bool = False) -> None:
         """Train only the decoder from now on: the encoder's weights, the codebook (no EMA update, no dead-code reset)
-        and so every token stay as they are; the encoder runs in eval mode."""
+        and so every token stay as they are; the encoder runs in eval mode. `root_only`: only the decoder's output
+        of the ROOT_CHANNELS trains (its last layer's rows for them), every other channel's output stays bit for bit
+        (the pose as decoded before; a floor drift is a root-velocity matter)."""
         self.codes_frozen = True
-        for parameter in [*self.encoder.parameters(), *self.quantizer.parameters()]:
+        kept = [*self.encoder.parameters(), *self.quantizer.parameters()]
+        if root_only:
+            head = self.decoder.conv_out
+            kept += [p for p in self.decoder.parameters() if p is not head.weight and p is not head.bias]
+            for parameter in (head.weight, head.bias):
+                rows = torch.zeros_like(parameter)
+                rows[:ROOT_CHANNELS] = 1
+                parameter.register_hook(lambda grad, rows=rows: grad * rows)
+        for parameter in kept:
             parameter.requires_grad_(False)
         self.train(self.training)
 

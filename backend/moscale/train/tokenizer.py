@@ -63,6 +63,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decoder-only", action="store_true",
                         help="with --init: train the decoder alone, the encoder, codebook and normalisation kept, so "
                              "every clip keeps its tokens and a generator trained on them stays valid")
+    parser.add_argument("--root-only", action="store_true",
+                        help="with --decoder-only: train only the decoder's output of the 4 root channels, every other "
+                             "channel decoded bit for bit as before")
     parser.add_argument("--velocity-weight", type=float,
                         help="weight of the loss on frame-to-frame joint moves (TokenizerConfig.velocity_weight), set "
                              "on the config in use, --init's included (default: the config's own)")
@@ -175,6 +178,8 @@ def prepare(args: argparse.Namespace, runtime: common.Runtime) -> Setup:
     decoder_only = getattr(args, "decoder_only", False)
     if decoder_only and initial is None and not checkpoint:
         raise ValueError("--decoder-only trains the decoder of a released tokenizer: give it with --init")
+    if getattr(args, "root_only", False) and not decoder_only:
+        raise ValueError("--root-only trains part of the decoder alone: give it with --decoder-only")
     # the decoder alone keeps the tokens only if the features are normalised as before
     statistics = {}
     if decoder_only:
@@ -202,9 +207,9 @@ def prepare(args: argparse.Namespace, runtime: common.Runtime) -> Setup:
                   "to this data's Mean/Std", file=sys.stderr)
     model.set_normalization(dataset.mean, dataset.std)
     if decoder_only:
-        model.freeze_codes()
+        model.freeze_codes(root_only=getattr(args, "root_only", False))
     model.to(runtime.device).train()
-    trained = model.decoder.parameters() if decoder_only else model.parameters()
+    trained = [p for p in model.decoder.parameters() if p.requires_grad] if decoder_only else model.parameters()
     optimizer = torch.optim.AdamW(trained, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     amp_dtype = common.amp_dtype(getattr(args, "amp", "off"), runtime.device)
     setup = Setup(model, optimizer, dataset, sampler, loader, None, 0, 0, amp_dtype,
