@@ -23,25 +23,33 @@ def pelvis_aligned_joints(raw_BTD: torch.Tensor) -> torch.Tensor:
     yaw integrated from the start of the clip: `moscale.motion.features.features_to_joints` minus the pelvis, differentiable.
     Frame t's facing turns by twice the sum of the half-angle velocities of frames 0..t-1, so padding after a clip's
     last frame never reaches its valid frames."""
-    half_angle = torch.cumsum(raw_BTD[..., 0], dim=-1) - raw_BTD[..., 0]  # exclusive: frame 0 faces +Z
-    cos, sin = torch.cos(2 * half_angle)[..., None], torch.sin(2 * half_angle)[..., None]
+    cos, sin = (c[..., None] for c in _facing(raw_BTD))
     ric = raw_BTD[..., RIC_SLICE].unflatten(-1, (NUM_JOINTS - 1, 3))
     x, y, z = ric.unbind(-1)
     height = raw_BTD[..., 3:4]  # the last root channel
-    # Un-rotating by the facing (a turn of +angle about +Y) is a turn of -angle: x' = x cos - z sin, z' = x sin + z cos.
-    return torch.stack([x * cos - z * sin, y - height, x * sin + z * cos], dim=-1)
+    x, z = _unturn(x, z, cos, sin)
+    return torch.stack([x, y - height, z], dim=-1)
 
 
 def root_track(raw_BTD: torch.Tensor) -> torch.Tensor:
     """(B, T, 263) unnormalised features -> (B, T, 2) the root's (x, z) on the floor from the clip's first frame, in
     metres: `moscale.motion.features.recover_root`, differentiable. The step from frame t to t + 1 is frame t's
     velocity channels turned out of frame t + 1's facing, so padding after a clip never reaches its valid frames."""
-    half_angle = torch.cumsum(raw_BTD[..., 0], dim=-1) - raw_BTD[..., 0]
-    angle = 2 * half_angle[:, 1:]
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    vx, vz = raw_BTD[:, :-1, 1], raw_BTD[:, :-1, 2]
-    steps = torch.stack([vx * cos - vz * sin, vx * sin + vz * cos], dim=-1)
+    cos, sin = (c[:, 1:] for c in _facing(raw_BTD))
+    steps = torch.stack(_unturn(raw_BTD[:, :-1, 1], raw_BTD[:, :-1, 2], cos, sin), dim=-1)
     return torch.cat([torch.zeros_like(steps[:, :1]), torch.cumsum(steps, dim=1)], dim=1)
+
+
+def _facing(raw_BTD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cos, sin) (B, T) of each frame's facing angle, twice the sum of the half-angle velocities of the frames before
+    it (exclusive: frame 0 faces +Z)."""
+    angle = 2 * (torch.cumsum(raw_BTD[..., 0], dim=-1) - raw_BTD[..., 0])
+    return torch.cos(angle), torch.sin(angle)
+
+
+def _unturn(x, z, cos, sin) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, z) out of the facing frame: un-rotating by the facing (a turn of +angle about +Y) is a turn of -angle."""
+    return x * cos - z * sin, x * sin + z * cos
 
 
 def frame_mask(lengths_B: torch.Tensor, size: int) -> torch.Tensor:
