@@ -12,7 +12,7 @@ import addon_utils
 import bpy
 import numpy as np
 import pytest
-from moscale.motion import Motion
+from moscale.motion import Motion, retarget
 from moscale.motion.retarget import to_z_up
 
 from blender_helpers import REPO, apply_motion
@@ -26,6 +26,7 @@ MAPS = {"human": "rigify_metarig", "export": "rigify_metarig_bvh"}
 DIRECTIONS = (("thigh.L", 1, 4), ("thigh.R", 2, 5), ("shin.L", 4, 7), ("shin.R", 5, 8), ("upper_arm.L", 16, 18),
               ("upper_arm.R", 17, 19), ("forearm.L", 18, 20), ("forearm.R", 19, 21), ("spine1-spine3", 3, 9),
               ("pelvis-neck", 0, 12))
+LEG_SIDE = {"thigh.L": 0, "thigh.R": 1, "shin.L": 0, "shin.R": 1}  # the foot (left, right) each leg bone reaches
 RENAMED = {"pelvis": "Hips", "spine": "Spine", "spine.001": "Chest", "neck": "Neck", "face": "Head"} | {
     f"{bone}.{side}": f"{new}_{side}" for side in "LR" for bone, new in (
         ("shoulder", "Clavicle"), ("upper_arm", "UpperArm"), ("forearm", "LowerArm"), ("thigh", "UpperLeg"),
@@ -62,14 +63,42 @@ def world_joints(obj, match, take) -> np.ndarray:
     return points @ matrix[:3, :3].T + matrix[:3, 3]
 
 
-def direction_cosines(points: np.ndarray, joints: np.ndarray) -> dict[str, np.ndarray]:
-    """name -> (frames,) cosine between the rig's evaluated direction and the motion's (Y up, turned Z up)."""
-    motion = to_z_up(joints)
+def direction_cosines(points: np.ndarray, other: np.ndarray) -> dict[str, np.ndarray]:
+    """name -> (frames,) cosine between the directions of ``DIRECTIONS`` in two (frames, 22, 3) point sets."""
     out = {}
     for name, joint, child in DIRECTIONS:
-        a, b = points[:, child] - points[:, joint], motion[:, child] - motion[:, joint]
+        a, b = points[:, child] - points[:, joint], other[:, child] - other[:, joint]
         out[name] = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
     return out
+
+
+def foot_lock(obj, match, joints: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """What the rig's foot lock does to the take (the backend's own retarget, ``rig_feet.pin_feet``): (frames, 2) how
+    far it moves each ankle (left, right) in shares of the rig's leg length, and the world points of the pinned pose."""
+    rest = rig.read_rest(obj)
+    free, pinned = (retarget.joint_frames(joints, rest, match, fps=fps, pin_feet=pin) for pin in (False, True))
+    leg = float(retarget.leg_length(free.rest_joints))
+    moved = np.linalg.norm(pinned.heads[:, [7, 8]] - free.heads[:, [7, 8]], axis=-1) / leg
+    matrix = np.array(obj.matrix_world)
+    return moved, pinned.heads @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def assert_follows(obj, match, take, joints: np.ndarray, fps: float) -> tuple[dict[str, float], int]:
+    """The rig's evaluated bones point as the motion's do (within 11.5 degrees). A leg may differ while the lock holds
+    its foot more than 3 % of the leg away from where the motion has it (a stance slide of the motion): the leg is
+    re-solved to reach the held foot, and a knee the motion snaps straight at toe-off can bend 20 degrees; there it
+    must show the pinned pose instead. Returns each direction's worst angle (degrees) and the re-solved foot-frames."""
+    points = world_joints(obj, match, take)
+    moved, pinned = foot_lock(obj, match, joints, fps)
+    assert len(moved) == len(points) == len(joints)
+    cosines, as_pinned = direction_cosines(points, to_z_up(joints)), direction_cosines(points, pinned)
+    free = {name: moved[:, LEG_SIDE[name]] < 0.03 if name in LEG_SIDE else np.ones(len(moved), bool)
+            for name in cosines}
+    worst = {name: float(np.degrees(np.arccos(np.clip(c[free[name]].min(), -1, 1)))) for name, c in cosines.items()}
+    assert all(deg < 11.5 for deg in worst.values()), worst
+    assert np.mean(moved < 0.03) >= 0.8  # the lock re-solves a leg on some frames, not the take
+    assert all(as_pinned[name].min() > 0.9998 for name in LEG_SIDE), {name: as_pinned[name].min() for name in LEG_SIDE}
+    return worst, int((moved >= 0.03).sum())
 
 
 def test_generate_on_a_metarig_follows_the_walk_with_planted_feet(metarig):
@@ -90,13 +119,12 @@ def test_generate_on_a_metarig_follows_the_walk_with_planted_feet(metarig):
     assert all(f'pose.bones["{bone}"].{mode}' in paths for bone in keyed), sorted(paths)
     assert f'pose.bones["{match.bone_of_joint[0]}"].location' in paths
 
-    cosines = direction_cosines(world_joints(obj, match, take), joints)
+    worst, resolved = assert_follows(obj, match, take, joints, fps)
     feet = evaluate_feet(obj, match, take.frame_start, take.frame_count, joints, fps, 1.0)
-    print(f"{kind} ({match.map_name}): " + ", ".join(
-        f"{name} {np.degrees(np.arccos(np.clip(c.min(), -1, 1))):.1f} deg" for name, c in cosines.items())
-        + f"; {len(feet.drift_cm)} plants, toe drift max {feet.drift_cm.max():.2f} cm, lowest heel "
-          f"{feet.heels_cm.min():.2f} cm, lowest sole {feet.soles_cm.min():.2f} cm")
-    assert all(c.min() > 0.98 for c in cosines.values()), {name: c.min() for name, c in cosines.items()}
+    print(f"{kind} ({match.map_name}): " + ", ".join(f"{name} {deg:.1f} deg" for name, deg in worst.items())
+          + f"; legs re-solved on {resolved} frames; {len(feet.drift_cm)} plants, toe drift max "
+            f"{feet.drift_cm.max():.2f} cm, lowest heel {feet.heels_cm.min():.2f} cm, lowest sole "
+            f"{feet.soles_cm.min():.2f} cm")
     assert len(feet.drift_cm) >= 6 and feet.drift_cm.max() <= 1.0
     assert feet.heels_cm.min() >= -1.0 and feet.soles_cm.min() <= 1.0  # planted on the floor, not in it
 
@@ -151,6 +179,5 @@ def test_a_custom_bone_map_drives_a_renamed_short_spine_rig(scene, tmp_path, wal
     assert match.map_name == "short_spine" and match.spanned == (6,) and len(match.tips) == 4
     take = takes.apply_import(bpy.context, plan, walk)
     assert take.bone_map_path == str(path)
-    cosines = direction_cosines(world_joints(obj, match, take), walk.joints)
-    assert all(c.min() > 0.98 for c in cosines.values()), str({n: round(c.min(), 4) for n, c in cosines.items()})
-    assert cosines["spine1-spine3"].min() > 0.999  # the one bone spanning spine2 aims at spine3
+    worst, _ = assert_follows(obj, match, take, walk.joints, walk.fps)
+    assert worst["spine1-spine3"] < 2.6  # the one bone spanning spine2 aims at spine3 (cosine > 0.999)
