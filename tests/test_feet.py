@@ -181,3 +181,55 @@ def test_heel_to_toe_handover_does_not_jump():
     assert np.abs(np.diff(delta, axis=0)).max() < 0.015  # m per frame, against 0.05+ for a hard switch
     locked = feet.lock_feet(joints, contacts)
     assert feet.foot_stats(locked[15:], contacts[15:]).skating_cm_s < 0.5
+
+
+def _leg(bend_m: float, toward_z: float = 1.0):
+    """(hip, knee, ankle, toe) (1, 3) each: a 0.4 + 0.4 m leg hanging from a hip at 0.9 m, the knee ``bend_m`` off
+    the hip-ankle line along +z (negative: bent backwards), the toes pointing along ``toward_z`` * z."""
+    hip = np.array([[0.0, 0.9, 0.0]])
+    half = np.sqrt(0.4 ** 2 - bend_m ** 2)
+    knee = hip + [[0.0, -half, bend_m]]
+    ankle = hip + [[0.0, -2 * half, 0.0]]
+    toe = ankle + [[0.0, -0.05, 0.12 * toward_z]]
+    return hip, knee, ankle, toe
+
+
+def test_a_straight_or_hyperextended_knee_the_lock_bends_goes_toward_the_toes():
+    # a leg bent 1 cm backwards whose ankle the lock raises by 5 cm: without the toes the knee keeps bending
+    # backwards (what flipped from frame to frame), with them it bends forward over the toes
+    hip, knee, ankle, toe = _leg(-0.01)
+    target = ankle + [[0.0, 0.05, 0.0]]
+    back, _ = feet.two_bone_knee(hip, knee, ankle, target)
+    front, placed = feet.two_bone_knee(hip, knee, ankle, target, toe)
+    assert back[0, 2] < -0.1 and front[0, 2] > 0.1
+    np.testing.assert_allclose(placed, target, atol=1e-9)
+    for solved in (back, front):  # the bones keep their lengths
+        assert np.linalg.norm(solved - hip) == pytest.approx(0.4)
+        assert np.linalg.norm(placed - solved) == pytest.approx(0.4)
+    # an ankle left where it is keeps its knee; a knee already bent forward enough is not touched
+    same, _ = feet.two_bone_knee(hip, knee, ankle, ankle.copy(), toe)
+    np.testing.assert_allclose(same, knee, atol=1e-9)
+    hip, knee, ankle, toe = _leg(0.15)
+    np.testing.assert_allclose(feet.two_bone_knee(hip, knee, ankle, target, toe)[0],
+                               feet.two_bone_knee(hip, knee, ankle, target)[0], atol=1e-12)
+
+
+def test_soft_reach_eases_the_leg_into_full_extension():
+    hip, knee, ankle, toe = _leg(0.1)  # the ankle 0.775 m from the hip, the leg 0.8 m long
+    down = np.array([[0.0, -1.0, 0.0]])
+    reach = np.linspace(0.7, 0.9, 201)
+    targets = hip + reach[:, None] * down
+    n = len(reach)
+    legs = [np.repeat(x, n, axis=0) for x in (hip, knee, ankle)]
+    hard = feet.two_bone_knee(*legs, targets)
+    soft = feet.two_bone_knee(*legs, targets, soft=0.02)
+    reached = np.linalg.norm(soft[1] - hip, axis=-1)
+    # up to the softening start (0.784 m) the ankle goes exactly where asked, beyond it short of it, never straight
+    inside = reach <= 0.8 * 0.98
+    np.testing.assert_allclose(soft[1][inside], targets[inside], atol=1e-9)
+    np.testing.assert_allclose(soft[0][inside], hard[0][inside], atol=1e-9)
+    assert np.all(np.diff(reached) > 0) and reached.max() < 0.8 and np.all(reached[~inside] < reach[~inside])
+    # the knee moves smoothly: its largest step between neighbouring targets (1 mm apart) is 2.5 mm, where the hard
+    # solve swings it by 1.9 cm as the leg snaps straight
+    step = lambda knees: np.linalg.norm(np.diff(knees, axis=0), axis=-1).max()
+    assert step(soft[0]) < 0.006 < 0.015 < step(hard[0])

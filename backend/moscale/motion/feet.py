@@ -13,8 +13,9 @@ most STEP_LENGTH, with a quick re-planting step between them that lifts the foot
 steps and stands again as a real one would. Between plants close together the pull passes smoothly from one to the
 next; elsewhere it is eased in and out over `blend` frames (so the foot lifts off smoothly), and below-floor frames
 are lifted. The foot moves rigidly by that correction and the knee is re-solved by two-bone IK (hip, knee, ankle;
-thigh and shin lengths kept, bending in the plane the original knee chose). The pelvis and upper body are never
-touched. Frames whose correction is zero are returned bit-identical, and `editable_T` restricts the cleanup to a
+thigh and shin lengths kept, bending in the plane the original knee chose, toward the toes where the leg was nearly
+straight, and easing into full extension rather than snapping straight: `two_bone_knee`). The pelvis and upper
+body are never touched. Frames whose correction is zero are returned bit-identical, and `editable_T` restricts the cleanup to a
 range (edits keep every frame outside it unchanged).
 """
 from __future__ import annotations
@@ -37,6 +38,8 @@ STEP_LENGTH = 0.25  # m the raw toe may travel over one plant cut out of a longe
 STEP_FRAMES = 4  # frames a re-planting step takes (0.2 s, a quick step)
 STEP_RISE, STEP_HEIGHT = 0.3, 0.05  # a re-planting step lifts the foot 0.3 x its length, at most 5 cm
 MIN_PLANT = 3  # frames: a shorter contact is a flicker of the predicted channel, not a plant
+KNEE_LEAD = 0.1  # of the thigh: a knee the foot lock bends points at least this far toward its toes (two_bone_knee)
+SOFT_REACH = 0.02  # of the leg: the foot lock eases a leg into full extension over this last part (two_bone_knee)
 TOE_HANDOVER = 5  # frames over which the pin passes from the ankle to the toe (and back)
 # m: an ankle / toe joint higher than this above the floor is not in contact (real walking stance, SMPL joints:
 # ankle 9-13.5 cm, toe 0-4.5 cm, 5th-95th percentile)
@@ -289,21 +292,49 @@ def foot_corrections(joints_TJ3: np.ndarray, contacts_T4: np.ndarray, blend: int
     return delta
 
 
-def two_bone_knee(hip_N3, knee_N3, ankle_N3, new_ankle_N3) -> tuple[np.ndarray, np.ndarray]:
+def two_bone_knee(hip_N3, knee_N3, ankle_N3, new_ankle_N3, toe_N3=None, soft: float = 0.0
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """(knee, ankle) after moving the ankle to new_ankle_N3 with the thigh and shin lengths kept; the knee bends
-    toward where it pointed before. An unreachable ankle is pulled in along the hip-ankle line."""
+    toward where it pointed before. An unreachable ankle is pulled in along the hip-ankle line.
+
+    With ``toe_N3`` (the foot's toe joint) the knee also bends at least KNEE_LEAD of the thigh toward the toes (eased
+    in as the ankle moves up to a twentieth of the thigh, so an ankle left where it is keeps its knee). A leg
+    nearly straight, or bent a little backwards, says little about where its knee points: the knee flipped from
+    front to back between two frames when the foot lock bent such a leg by a few centimetres.
+
+    ``soft`` (a share of the leg's length) eases the leg into full extension instead of snapping it straight: a
+    target beyond the softening start (the leg's length less ``soft`` of it, or the leg's own extension where that is
+    more) comes closer to the hip by an exponential that nears full length without reaching it. Near full extension
+    the knee moves many times as far as the ankle; eased, a few times at most. A target at the leg's own extension
+    or nearer is placed exactly."""
     thigh = np.linalg.norm(knee_N3 - hip_N3, axis=-1)
     shin = np.linalg.norm(ankle_N3 - knee_N3, axis=-1)
     reach = new_ankle_N3 - hip_N3
     distance = np.linalg.norm(reach, axis=-1)
     lo, hi = np.abs(thigh - shin) + 1e-6, (thigh + shin) * (1 - 1e-6)
-    clamped = np.clip(distance, lo, hi)
     u = reach / np.maximum(distance, 1e-9)[:, None]
+    if soft > 0:
+        own = np.linalg.norm(ankle_N3 - hip_N3, axis=-1)
+        start = np.maximum((thigh + shin) * (1 - soft), np.minimum(own, hi))
+        width = np.maximum(hi - start, 1e-12)
+        distance = np.where(distance > start, start - width * np.expm1(-np.maximum(distance - start, 0) / width),
+                            distance)
+    clamped = np.clip(distance, lo, hi)
     new_ankle = hip_N3 + u * clamped[:, None]
     along = (thigh ** 2 - shin ** 2 + clamped ** 2) / (2 * clamped)
     radius = np.sqrt(np.maximum(thigh ** 2 - along ** 2, 0))
-    bend = knee_N3 - hip_N3
-    pole = bend - (bend * u).sum(-1, keepdims=True) * u
+
+    def across(vectors):  # the part of each vector square to the hip -> ankle line
+        return vectors - (vectors * u).sum(-1, keepdims=True) * u
+
+    pole = across(knee_N3 - hip_N3)
+    if toe_N3 is not None:
+        toward = across(toe_N3 - ankle_N3)
+        toward = toward / np.maximum(np.linalg.norm(toward, axis=-1, keepdims=True), 1e-12)
+        lead = (pole * toward).sum(-1, keepdims=True)
+        # all of it once the ankle moves a twentieth of the thigh, less for less: no change at all for none
+        moved = np.clip(np.linalg.norm(new_ankle_N3 - ankle_N3, axis=-1) / (0.05 * thigh), 0.0, 1.0)[:, None]
+        pole = pole + toward * moved * np.maximum(KNEE_LEAD * thigh[:, None] - lead, 0.0)
     pole_norm = np.linalg.norm(pole, axis=-1, keepdims=True)
     forward = np.where(pole_norm > 1e-9, pole / np.maximum(pole_norm, 1e-12), 0.0)
     knee = hip_N3 + u * along[:, None] + forward * radius[:, None]
@@ -358,7 +389,8 @@ def lock_feet(joints_TJ3: np.ndarray, contacts_T4: np.ndarray, *, blend: int = 4
         if len(frames) == 0:
             continue
         target = joints[frames, ankle] + delta[frames, side]
-        new_knee, new_ankle = two_bone_knee(joints[frames, hip], joints[frames, knee], joints[frames, ankle], target)
+        new_knee, new_ankle = two_bone_knee(joints[frames, hip], joints[frames, knee], joints[frames, ankle], target,
+                                            joints[frames, toe], soft=SOFT_REACH)
         moved = new_ankle - joints[frames, ankle]  # the delta, less what the leg could not reach
         out[frames, knee] = new_knee
         out[frames, ankle] = new_ankle

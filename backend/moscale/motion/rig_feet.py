@@ -281,7 +281,7 @@ def pin_feet(deltas_TJ4: np.ndarray, heads_TJ3: np.ndarray, rest_joints_J3: np.n
         rise = contacts[frames, 2 * side + 1] & (np.linalg.norm(target - hips, axis=-1) > reach)
         target[rise] = _heel_rise(hips[rise], target[rise], toe_target[rise], reach,
                                   float(np.linalg.norm(rest[toe] - rest[ankle])))
-        new_knee, new_ankle = feet.two_bone_knee(hips, heads_TJ3[frames, knee], ankles, target)
+        new_knee, new_ankle = feet.two_bone_knee(hips, heads_TJ3[frames, knee], ankles, target, toes)
         heads[frames, knee], heads[frames, ankle] = new_knee, new_ankle
         heads[frames, toe] = toes + (new_ankle - ankles)
         heads[frames[rise], toe] = toe_target[rise]
