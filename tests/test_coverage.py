@@ -88,6 +88,9 @@ def test_the_bundled_model_names_actions_it_seldom_makes(pipe):
     for prompt in ("a person walks forward", "a person waves with the right hand", "a person strolls slowly",
                    "a person jumps over something"):  # the last is as near "jumps" (made well) as "jumps in place"
         assert pipe.check_prompt(prompt).warning is None, prompt
+    circle = pipe.check_prompt("a person walks in a circle").warning  # what the path control does instead
+    assert circle.endswith("nearest guess. Tip: to go round a circle, draw one and make it the take's path (the "
+                           "panel's Path, or --path).") and "Tip" not in same
     juggle = pipe.check_prompt("a person juggles three balls")  # far: named once, as far, not as seldom-made too
     assert juggle.seldom == () and juggle.warning.count("juggles") == 1
 

@@ -48,6 +48,9 @@ SCORE_MATCH = 0.725
 # near "jumps in place", seldom right, as "jumps", mostly right: no warning).
 SCORE_MARGIN = 0.03
 WEAK_SHARE = 1 / 3  # a tested prompt right on fewer than this share of its tries is one the model seldom makes
+# What words cannot get from the model but a control can (issue 26): named after a warning about a part that says it.
+CONTROL_HINTS = ((re.compile(r"\bcircles?\b", re.IGNORECASE),
+                  "to go round a circle, draw one and make it the take's path (the panel's Path, or --path)"),)
 SUBJECT = re.compile(r"^(?:a|an|the|this|that)?\s*(?:person|man|woman|human|figure|someone|somebody|he|she|they|"
                      r"(?:[a-z]+\s+)?(?:person|man|woman|human))\s+", re.IGNORECASE)
 # Where a compound prompt's parts meet: ", then", "and then", "; ", ". ", "while" is kept whole (one motion).
@@ -145,7 +148,10 @@ class CoverageReport:
                           f"'{part.part}' is like '{tested}', which this model makes") +
                          f" right only {part.seldom.passes} of {part.seldom.tries} times in its prompt-following "
                          "benchmark")
-        return f"{'; '.join(words)}. It will still generate its nearest guess."
+        hints = [hint for pattern, hint in CONTROL_HINTS
+                 if any(pattern.search(part.part) for part in (*self.far, *self.seldom))]
+        return f"{'; '.join(words)}. It will still generate its nearest guess." + "".join(
+            f" Tip: {hint}." for hint in hints)
 
 
 @dataclass
