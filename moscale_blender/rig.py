@@ -9,6 +9,7 @@ import numpy as np
 from moscale.motion import retarget, rigs
 
 from . import control_rig, keyframes, preferences
+from .character import BODY_KEY
 
 
 def read_rest(obj: bpy.types.Object) -> retarget.ArmatureRest:
@@ -57,9 +58,10 @@ def retarget_motion(obj: bpy.types.Object, match: rigs.RigMatch, joints: np.ndar
     with ``pin_feet`` the rig's feet stay put over the motion's contacts, with ``edit`` the keys of an edited range
     meet the kept ones, ``held_frames`` (frames at ``out_fps``: keyed poses) keep the pose the joints give them,
     feet too, and with ``cycle`` (a loop keyed at ``fps == out_fps``, its last frame the first one cycle on) the feet
-    are pinned across the cycle's seam (``retarget.joint_frames``)."""
+    are pinned across the cycle's seam (``retarget.joint_frames``). A real SMPL body plays the motion as its AMASS
+    export places it (``retarget.plays_as_is``)."""
     return retarget.retarget_at(joints, read_rest(obj), match, fps, out_fps, pin_feet=pin_feet, edit=edit,
-                                held_frames=held_frames, cycle=cycle)
+                                held_frames=held_frames, cycle=cycle, smpl_body=BODY_KEY in obj)
 
 
 class RigRefused(ValueError):

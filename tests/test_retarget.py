@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from moscale.motion import retarget as rt
-from moscale.motion import rigs
+from moscale.motion import rig_feet, rigs
 from moscale.motion import rotations as rot
 from moscale.motion.skeleton import JOINT_NAMES, PARENTS
 from retarget_rigs import MIXAMO_NAMES, mixamo_like_bones
@@ -76,8 +76,31 @@ def test_smpl_rig_reproduces_joints_exactly(joints):
 
 def test_canonical_smpl_character_is_close_for_any_motion(joints):
     rest = smpl_rest(None)
-    heads = rt.posed_heads(rest, rt.retarget(joints, rest, rigs.detect_rig(rest.names)))
-    assert np.linalg.norm(heads - rt.to_z_up(joints), axis=-1).max() < 5e-3  # only the hip/chest geometry differs
+    match = rigs.detect_rig(rest.names)
+    assert not rt.plays_as_is(rest, match, joints)  # not this motion's own skeleton: a rig like any other
+    heads = rt.posed_heads(rest, rt.retarget(joints, rest, match, pin_feet=False))
+    offset = heads - rt.to_z_up(joints)
+    lift = np.median(offset[..., 2])  # stood on the floor by its own soles: their lowest over the take (a heel strike)
+    assert abs(lift) < 0.03
+    assert np.linalg.norm(offset - [0.0, 0.0, lift], axis=-1).max() < 5e-3  # only the hip/chest geometry differs
+
+
+def test_only_the_motions_own_skeleton_or_a_real_body_plays_it_as_it_is(joints):
+    """The built-in character made from a motion replays it exactly; made from another motion, its hips and legs
+    put the motion's floor elsewhere (a generated take sank 10 cm), so its feet are stood on the floor and pinned."""
+    own, other = smpl_rest(joints), smpl_rest(joints[:, :, :] * [1.0, 1.06, 1.0])  # a taller body's skeleton
+    match = rigs.detect_rig(own.names)
+    assert rt.plays_as_is(own, match, joints) and not rt.plays_as_is(other, match, joints)
+    assert rt.plays_as_is(other, match, joints, smpl_body=True)  # placed as its AMASS export places it
+    exact = rt.posed_heads(own, rt.retarget(joints, own, match))
+    np.testing.assert_allclose(exact, rt.to_z_up(joints), atol=1e-5)
+    as_body = rt.joint_frames(joints, other, match, smpl_body=True)
+    on_floor = rt.joint_frames(joints, other, match)
+    shape = rig_feet.foot_shape(on_floor.rest_joints, np.concatenate([other.heads, other.tails]), [0, 0, 1])
+    assert rig_feet.lowest_sole(shape, on_floor.deltas, on_floor.heads, on_floor.rest_joints) == pytest.approx(0)
+    assert not np.allclose(as_body.heads, on_floor.heads)
+    mixamo = mixamo_rest()
+    assert not rt.plays_as_is(mixamo, rigs.detect_rig(mixamo.names), joints, smpl_body=True)  # SMPL rigs only
 
 
 def test_rotations_are_sign_continuous(joints):

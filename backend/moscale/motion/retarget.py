@@ -48,6 +48,9 @@ _CANONICAL_DIRECTIONS = np.array(
     dtype=np.float64,
 )
 _BRANCH_CHILDREN = (1, 2, 3, 12, 13, 14)
+# m: a built-in character whose rest joints are this close to a motion's own (``smpl_rest_joints``) is that motion's
+# skeleton (``plays_as_is``); Blender stores bone heads as float32, two motions' skeletons differ by centimetres
+SKELETON_MATCH_M = 1e-4
 
 
 def to_z_up(points: np.ndarray) -> np.ndarray:
@@ -333,16 +336,31 @@ def _checked(joints_TJ3: np.ndarray) -> np.ndarray:
     return joints
 
 
+def plays_as_is(rest: ArmatureRest, match: RigMatch, joints_TJ3: np.ndarray, smpl_body: bool = False) -> bool:
+    """Whether the rig is SMPL's own skeleton for this motion, which stands and steps where the motion does with no
+    foot of it pinned: the built-in character made from the motion (its rest joints are ``smpl_rest_joints`` of it,
+    to within SKELETON_MATCH_M), or a real SMPL body (``smpl_body``), which the AMASS export places by the same
+    leg-ratio rule and must keep matching. The built-in character made for another motion, or with the standard
+    proportions, is a rig like any other: with its own hips and legs the motion's floor is not its floor (a take sank
+    10 cm into it), so its feet are stood on the floor and pinned."""
+    if match.map_name != "smpl":
+        return False
+    if smpl_body:
+        return True
+    own = to_z_up(smpl_rest_joints(np.asarray(joints_TJ3, dtype=np.float64)))  # as ``smpl_character`` places them
+    return bool(np.abs(rest_joints_of(rest, match) - own).max() <= SKELETON_MATCH_M)
+
+
 def joint_frames(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, *, fps: float = FPS,
                  contacts_T4: np.ndarray | None = None, pin_feet: bool = True,
-                 edit: EditRange | None = None, held_frames: Sequence[int] = (), cycle: bool = False
-                 ) -> JointFrames:
+                 edit: EditRange | None = None, held_frames: Sequence[int] = (), cycle: bool = False,
+                 smpl_body: bool = False) -> JointFrames:
     """The per-joint rigid motion that puts ``rest``'s armature into ``joints`` (T, 22, 3, metres, Y up, at ``fps``).
 
     Root motion is scaled by the ratio of the rig's leg length (hip -> knee -> ankle) to the motion's; the floor
-    (y = 0) maps to the armature's z = 0 plane. Except on SMPL's own skeleton (which already stands and steps where
-    the motion does: the AMASS export places a real SMPL body by the same leg-ratio rule, and must keep matching the
-    rig to 0.01 mm), the rig's feet are then made to stand and stay (``moscale.motion.rig_feet``): the take moves up
+    (y = 0) maps to the armature's z = 0 plane. Except on SMPL's own skeleton for the motion (``plays_as_is``: the
+    built-in character made from it, or a real SMPL body (``smpl_body``), which the AMASS export places by the same
+    leg-ratio rule and must keep matching to 0.01 mm), the rig's feet are then made to stand and stay (``moscale.motion.rig_feet``): the take moves up
     or down so the lowest point of the rig's soles (from its rest pose) touches the floor, and with ``pin_feet`` each
     foot is held still over the motion's contact plants (``contacts`` (T, 4), by default found on the joints,
     ``feet.contacts_from_joints``) and lifted wherever it would go below the floor, its leg re-solved to reach it.
@@ -364,7 +382,7 @@ def joint_frames(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, *,
     ground_offset = rest_joints[0] - np.dot(rest_joints[0], up) * up
     root_head = scale * motion[:, 0] + ground_offset  # (T, 3) armature space
     heads = _fk_heads(deltas, rest_joints, root_head)
-    if match.map_name == "smpl":
+    if plays_as_is(rest, match, joints if edit is None else edit.source_TJ3, smpl_body):
         return JointFrames(deltas, heads, rest_joints)
     shape = rig_feet.foot_shape(rest_joints, np.concatenate([rest.heads, rest.tails]), up)
     rotation, pins = rot.normalize(rest.object_rotation), None
@@ -389,14 +407,14 @@ def joint_frames(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, *,
 
 def retarget(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps: float = FPS, *,
              pin_feet: bool = True, edit: EditRange | None = None, held_frames: Sequence[int] = (),
-             cycle: bool = False) -> RetargetResult:
+             cycle: bool = False, smpl_body: bool = False) -> RetargetResult:
     """Pose-bone rotations and root location that put ``rest``'s armature into the motion ``joints`` (T, 22, 3).
 
     ``joints`` are metres, Y up (HumanML3D); where the root goes is ``joint_frames``' (``edit``, ``held_frames``,
-    ``cycle`` too).
+    ``cycle``, ``smpl_body`` too).
     """
     frames = joint_frames(joints_TJ3, rest, match, fps=fps, pin_feet=pin_feet, edit=edit, held_frames=held_frames,
-                          cycle=cycle)
+                          cycle=cycle, smpl_body=smpl_body)
     deltas = frames.deltas
     num_frames = len(deltas)
     bone_index = np.array([rest.index(name) for name in match.bone_of_joint])
@@ -450,18 +468,19 @@ def resample(result: RetargetResult, fps: float, num_frames: int | None = None) 
 
 def retarget_at(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps: float, out_fps: float, *,
                 pin_feet: bool = True, edit: EditRange | None = None, held_frames: Sequence[int] = (),
-                cycle: bool = False) -> RetargetResult:
-    """``retarget`` for a scene at ``out_fps``, with ``resample``'s frame count. SMPL's own skeleton is retargeted at
-    ``fps`` and its rotations slerped (exact at the motion's frames); any other rig is retargeted from the joints
+                cycle: bool = False, smpl_body: bool = False) -> RetargetResult:
+    """``retarget`` for a scene at ``out_fps``, with ``resample``'s frame count. SMPL's own skeleton for the motion
+    (``plays_as_is``) is retargeted at ``fps`` and its rotations slerped (exact at the motion's frames); any other rig is retargeted from the joints
     interpolated to ``out_fps``, so its feet are pinned on every frame it plays (slerped rotations between two
     pinned frames would let the foot dip and slide). ``edit``'s source is at ``fps``, its range and ``held_frames``
     in output frames; ``cycle`` (``joint_frames``) asks for ``fps == out_fps``."""
     joints = np.asarray(joints_TJ3, dtype=np.float64)
-    if match.map_name == "smpl" or fps == out_fps or len(joints) < 2:
+    as_is = plays_as_is(rest, match, joints if edit is None else edit.source_TJ3, smpl_body)
+    if as_is or fps == out_fps or len(joints) < 2:
         if edit is not None and fps != out_fps:  # the range in the motion's frames
             edit = EditRange(edit.source_TJ3, int(edit.start * fps / out_fps), -int(-edit.stop * fps // out_fps))
         return resample(retarget(joints, rest, match, fps, pin_feet=pin_feet, edit=edit, held_frames=held_frames,
-                                 cycle=cycle), out_fps)
+                                 cycle=cycle, smpl_body=smpl_body), out_fps)
     lower, upper, weight = _sample_at(len(joints), fps, out_fps, max(1, int(round(len(joints) * out_fps / fps))))
     weight = weight[:, None, None]
     if edit is not None:
