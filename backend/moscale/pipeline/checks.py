@@ -54,7 +54,8 @@ def check_whole(value, label: str, low: int | None, high: int | None = None, hin
     if whole and (low is None or low <= value) and (high is None or value <= high):
         return int(value)
     bounds = f" from {low} to {high}" if high is not None else f" >= {low}" if low is not None else ""
-    raise ValueError(f"{label} {value}: give a whole number{bounds}{hint}")
+    given = f"{value!r} (a {type(value).__name__})" if isinstance(value, (str, bytes)) else f"{value}"
+    raise ValueError(f"{label} {given}: give a whole number{bounds}{hint}")
 
 
 def check_seconds(value, label: str, low: float = 0.0, high: float | None = MAX_SECONDS,

@@ -105,9 +105,12 @@ def check_controls(path, poses, loop: bool, in_place: bool, frames: int) -> dict
         if not 0 <= int(frame) < frames:
             raise ValueError(f"keyed pose at frame {frame} is outside the take (frames 0 to {frames - 1} at 20 fps)")
         array = np.asarray(pose, dtype=np.float64)
-        if array.shape != (22, 3) or not np.isfinite(array).all():
-            raise ValueError(f"keyed pose at frame {frame}: expected finite SMPL-22 joints of shape (22, 3), got "
+        if array.shape != (22, 3):
+            raise ValueError(f"keyed pose at frame {frame}: expected SMPL-22 joints of shape (22, 3), got "
                              f"{array.shape}")
+        if not np.isfinite(array).all():
+            raise ValueError(f"keyed pose at frame {frame}: {int((~np.isfinite(array)).any(-1).sum())} of its 22 "
+                             "joints are not finite numbers (NaN or infinite)")
         keys[int(frame)] = array
     return keys
 

@@ -10,10 +10,10 @@ jitter filter, foot lock); edits and timelines are built on it in moscale.pipeli
 """
 from __future__ import annotations
 
+import functools
 import random
 import warnings
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -236,14 +236,26 @@ class MoScalePipeline:
         guidance, temperature, top_p, top_k, seed = checks.check_sampling(
             guidance=guidance, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
         num_samples = checks.check_num_samples(num_samples)
+        if num_samples > 1:
+            # Sample b is the take `seed + b` makes alone, so the seed each one reports re-makes it (drawn as one
+            # batch, every sample reported the batch's seed and none of them could be made again from it).
+            first = random.randrange(2**31) if seed is None else int(seed)
+            self.resolve_frames(seconds, frames)  # refused before any sample is made
+            samples = []
+            for b in range(num_samples):
+                step = None if progress is None else functools.partial(_sample_progress, progress, b, num_samples)
+                motion = self.generate(prompt, seconds=seconds, frames=frames, seed=(first + b) % 2**63,  # int64
+                                       guidance=guidance, schedule=schedule, temperature=temperature, top_p=top_p,
+                                       top_k=top_k, foot_lock=foot_lock, progress=step, cancel=cancel, path=path,
+                                       poses=poses, loop=loop, in_place=in_place)
+                motion.metadata.update(sample=b, num_samples=num_samples)
+                samples.append(motion)
+            return samples
         if path is not None or poses or loop or in_place:
-            samples = [control.generate(self, prompt, seconds=seconds, frames=frames, path=path, poses=poses,
-                                        loop=loop, in_place=in_place,
-                                        seed=None if seed is None else (int(seed) + b) % 2**63,  # int64 in files
-                                        guidance=guidance, schedule=schedule, temperature=temperature, top_p=top_p,
-                                        top_k=top_k, foot_lock=foot_lock, progress=progress, cancel=cancel)
-                       for b in range(int(num_samples))]
-            return samples[0] if len(samples) == 1 else samples
+            return control.generate(self, prompt, seconds=seconds, frames=frames, path=path, poses=poses, loop=loop,
+                                    in_place=in_place, seed=seed, guidance=guidance, schedule=schedule,
+                                    temperature=temperature, top_p=top_p, top_k=top_k, foot_lock=foot_lock,
+                                    progress=progress, cancel=cancel)
         frames = self.resolve_frames(seconds, frames)
         text_1SD, mask_1S = self.encode_text(prompt)
         num_scales = len(self.model.config.factors)
@@ -252,23 +264,18 @@ class MoScalePipeline:
         generator = torch.Generator(device=self.device).manual_seed(seed)
         options = SamplingOptions(schedule=schedule, guidance=float(guidance), temperature=float(temperature),
                                   top_p=top_p, top_k=top_k, prefix=self.prefix)
-        B = int(num_samples)
         with self.autocast():
-            features_BTD = generate_features(self.model, self.tokenizer, text_1SD.expand(B, -1, -1),
-                                             mask_1S.expand(B, -1), frames, options, generator, progress, cancel,
-                                             self.overlap_frames)
-        features_BTD = self.tokenizer.denormalize(features_BTD).float().cpu().numpy()
-        settings: dict[str, Any] = dict(seed=seed, guidance=float(guidance), schedule=list(schedule),
-                                        temperature=float(temperature), top_p=top_p, top_k=top_k, frames=frames,
-                                        mode=self.model.config.mode, model=str(self.folder) if self.folder else None,
-                                        foot_lock=bool(foot_lock))
-        motions = [Motion.from_features(features_BTD[b], fps=FPS, prompt=prompt, sample=b, num_samples=B, **settings)
-                   for b in range(B)]
-        for motion in motions:
-            motion.joints = filter_jitter(motion.joints, FPS)  # the decoder's frame-to-frame jitter
-            if foot_lock:
-                motion.joints = feet.lock_feet(motion.joints, feet.motion_contacts(motion.joints, motion.features, FPS))
-        return motions[0] if B == 1 else motions
+            features_1TD = generate_features(self.model, self.tokenizer, text_1SD, mask_1S, frames, options, generator,
+                                             progress, cancel, self.overlap_frames)
+        features_TD = self.tokenizer.denormalize(features_1TD).float().cpu().numpy()[0]
+        motion = Motion.from_features(features_TD, fps=FPS, prompt=prompt, sample=0, num_samples=1, seed=seed,
+                                      guidance=float(guidance), schedule=list(schedule), temperature=float(temperature),
+                                      top_p=top_p, top_k=top_k, frames=frames, mode=self.model.config.mode,
+                                      model=str(self.folder) if self.folder else None, foot_lock=bool(foot_lock))
+        motion.joints = filter_jitter(motion.joints, FPS)  # the decoder's frame-to-frame jitter
+        if foot_lock:
+            motion.joints = feet.lock_feet(motion.joints, feet.motion_contacts(motion.joints, motion.features, FPS))
+        return motion
 
     # Editing lives in moscale.pipeline.editing (zero-shot: the same model with tokens outside the range locked).
     def edit(self, source, start_frame: int, end_frame: int, prompt: str, **options):
@@ -302,3 +309,8 @@ class MoScalePipeline:
     def regenerate_segment(self, motion, index: int, **options):
         """`motion` (a timeline) with segment `index` made again, optionally from a new `prompt=`, as an edit."""
         return timeline.regenerate_segment(self, motion, index, **options)
+
+
+def _sample_progress(progress: ProgressFn, sample: int, samples: int, done: int, total: int, description: str) -> None:
+    """One sample's passes as part of all samples' (each sample is made alone, one after another)."""
+    progress(sample * total + done, samples * total, f"{description} (variation {sample + 1} of {samples})")
