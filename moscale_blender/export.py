@@ -97,9 +97,27 @@ def deformed_meshes(rig: bpy.types.Object) -> list[bpy.types.Object]:
     return meshes
 
 
+def _from_frame_zero(action: bpy.types.Action, first: int) -> bpy.types.Action:
+    """A copy of ``action`` with every key ``first`` frames earlier. Blender's FBX exporter writes keys at their scene
+    times and its importer plays time 0 at frame 1 (its default offset), so a take keyed at frames 1-60 came back at
+    2-61; a clip that starts at time 0 comes back where Blender's own exporter's does, and starts at 0 in an engine."""
+    copy = action.copy()
+    copy.use_fake_user = False
+    for fcurve in keyframes.action_fcurves(copy):
+        for name in ("co", "handle_left", "handle_right"):
+            points = np.empty(2 * len(fcurve.keyframe_points))
+            fcurve.keyframe_points.foreach_get(name, points)
+            points[0::2] -= first
+            fcurve.keyframe_points.foreach_set(name, points)
+        fcurve.update()
+    return copy
+
+
 @contextlib.contextmanager
-def _posed_for_export(context: bpy.types.Context, target: ExportTarget, rename_to: str | None = None):
-    """Select the armature and its meshes, assign the take's action, set the frame range; undo all of it after."""
+def _posed_for_export(context: bpy.types.Context, target: ExportTarget, rename_to: str | None = None,
+                      from_zero: bool = False):
+    """Select the armature and its meshes, assign the take's action, set the frame range; undo all of it after.
+    With ``from_zero`` the action is a copy whose first frame is frame 0 (``_from_frame_zero``), removed after."""
     scene, view_layer = context.scene, context.view_layer
     rig = target.armature
     was_posing = context.mode == 'POSE'  # animators export from Pose Mode: come back to it
@@ -112,20 +130,24 @@ def _posed_for_export(context: bpy.types.Context, target: ExportTarget, rename_t
     animation = rig.animation_data
     previous = (animation.action, getattr(animation, "action_slot", None)) if animation is not None else (None, None)
     old_name = rig.name
+    shifted = _from_frame_zero(target.action, target.frame_start) if from_zero else None
     try:
         for obj in selected:
             obj.select_set(False)
         for obj in exported:
             obj.select_set(True)
         view_layer.objects.active = rig
-        keyframes.assign(rig, target.action)
-        scene.frame_start, scene.frame_end = target.frame_start, target.frame_end
+        keyframes.assign(rig, shifted or target.action)
+        first = 0 if from_zero else target.frame_start
+        scene.frame_start, scene.frame_end = first, first + target.frame_end - target.frame_start
         if rename_to and rig.name != rename_to and bpy.data.objects.get(rename_to) is None:
             rig.name = rename_to
         yield exported
     finally:
         rig.name = old_name
         keyframes.assign(rig, previous[0])
+        if shifted is not None:
+            bpy.data.actions.remove(shifted)
         if previous[1] is not None and rig.animation_data is not None:
             rig.animation_data.action_slot = previous[1]
         scene.frame_start, scene.frame_end = frames[0], frames[1]
@@ -151,7 +173,7 @@ def export_fbx(context: bpy.types.Context, target: ExportTarget, filepath: str |
     path = Path(bpy.path.abspath(str(filepath)))
     rename = UNREAL_ARMATURE_NAME if preset == "UNREAL" else None
     # Written beside the file and renamed over it: an export that fails half way keeps the previous file.
-    with atomic.replacing(path) as temporary, _posed_for_export(context, target, rename):
+    with atomic.replacing(path) as temporary, _posed_for_export(context, target, rename, from_zero=True):
         with _traceback_kept_unless_disk_full(path.parent):
             result = bpy.ops.export_scene.fbx(filepath=str(temporary), check_existing=False, **options)
         if result != {'FINISHED'}:

@@ -27,7 +27,7 @@ def check_fbx(path: str, joints_path: str) -> dict:
 
     joints = to_z_up(np.load(joints_path))
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    bpy.ops.import_scene.fbx(filepath=path, anim_offset=0)
+    bpy.ops.import_scene.fbx(filepath=path)  # the importer's defaults, as a user imports
     (rig,) = [obj for obj in bpy.data.objects if obj.type == 'ARMATURE']
     first, last = (round(v) for v in rig.animation_data.action.frame_range)
     scene, error = bpy.context.scene, 0.0

@@ -6,7 +6,7 @@ import bpy
 import pytest
 from moscale.motion import Motion
 
-from blender_helpers import draw
+from blender_helpers import draw, world_heads
 from moscale_blender import export, panels, takes, torch_install
 
 
@@ -44,7 +44,7 @@ def test_exports_leave_the_scene_as_it_was(take, tmp_path):
     scene.frame_start, scene.frame_end, scene.frame_current = 5, 250, 17
     other = bpy.data.actions.new("Other")
     takes.keyframes.assign(rig, other)
-    before = scene_state(scene, rig)
+    before, actions = scene_state(scene, rig), set(bpy.data.actions)
 
     target = export.export_target(bpy.context)
     assert (target.armature, target.action, target.frame_start, target.frame_end) == (rig, take.action, 1, 40)
@@ -53,7 +53,26 @@ def test_exports_leave_the_scene_as_it_was(take, tmp_path):
         assert path.stat().st_size > 10_000
     assert export.export_bvh(bpy.context, target, tmp_path / "take.bvh").read_text().startswith("HIERARCHY")
     assert scene_state(scene, rig) == before
+    assert set(bpy.data.actions) == actions  # the FBX's copy of the take, keyed from frame 0, is gone again
     assert export.deformed_meshes(rig) == [bpy.data.objects["SMPL Character Mannequin"]]
+
+
+def test_an_fbx_clip_starts_at_time_zero_wherever_the_take_starts(scene, clip_joints, tmp_path):
+    """Imported with Blender's FBX importer and its defaults, as an animator imports one, a take keyed at frames
+    31-70 plays at frames 1-40 (it came back a frame late, at 32-71, from a take at 1-40 it came back at 2-41)."""
+    scene.frame_start = scene.frame_current = 31
+    plan = takes.GeneratePlan("", "", "walk", 2.0, 0, 5.0, "fast")
+    (take,) = takes.apply_generate(bpy.context, plan, [Motion(clip_joints[:40])])
+    assert (take.frame_start, take.frame_count) == (31, 40)
+    names = ("pelvis", "left_ankle", "right_wrist")
+    keyed = [world_heads(take.armature, 31 + row, names) for row in range(40)]
+    path = export.export_fbx(bpy.context, export.export_target(bpy.context), tmp_path / "late.fbx")
+    bpy.ops.wm.read_homefile(use_empty=True)
+    assert bpy.ops.import_scene.fbx(filepath=str(path)) == {'FINISHED'}
+    (imported,) = [obj for obj in bpy.data.objects if obj.type == 'ARMATURE']
+    assert tuple(round(v) for v in imported.animation_data.action.frame_range) == (1, 40)
+    for row in (0, 13, 39):
+        assert abs(world_heads(imported, 1 + row, names) - keyed[row]).max() < 1e-4
 
 
 def test_pose_mode_is_kept(take, tmp_path):

@@ -261,7 +261,7 @@ def test_fbx_export_carries_the_real_body(use_smpl, clip_joints, tmp_path):
     vertex_count = len(body_of(take.armature).data.vertices)
     path = export.export_fbx(bpy.context, export.export_target(bpy.context), tmp_path / "body.fbx", "UNITY")
     before = set(bpy.data.objects)
-    assert bpy.ops.import_scene.fbx(filepath=str(path), anim_offset=0) == {'FINISHED'}
+    assert bpy.ops.import_scene.fbx(filepath=str(path)) == {'FINISHED'}
     meshes = [obj for obj in set(bpy.data.objects) - before if obj.type == 'MESH']
     assert [len(mesh.data.vertices) for mesh in meshes] == [vertex_count]
     assert {group.name for group in meshes[0].vertex_groups} == set(JOINT_NAMES)
