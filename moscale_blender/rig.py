@@ -103,12 +103,10 @@ def take_keys(obj: bpy.types.Object, match: rigs.RigMatch, joints: np.ndarray, f
     rest = read_rest(obj)
     edit = _edit_range(edit, joints, fps)
     if control_rig.controls_of(obj, match):
-        from moscale.motion import Motion
-
-        if out_fps != fps:
-            joints = Motion(np.asarray(joints, dtype=np.float64), fps).resample(out_fps).joints
+        if out_fps != fps:  # as many frames as any other rig's take (``retarget.retarget_at``)
+            joints = retarget.joints_at(joints, fps, out_fps)
             if edit is not None:
-                source = Motion(edit.source_TJ3, fps).resample(out_fps).joints
+                source = retarget.joints_at(edit.source_TJ3, fps, out_fps)
                 edit = retarget.EditRange(source, edit.start, edit.stop) if len(source) == len(joints) else None
         frames = retarget.joint_frames(joints, rest, match, fps=out_fps, pin_feet=pin_feet, edit=edit,
                                        held_frames=held_frames, cycle=cycle)

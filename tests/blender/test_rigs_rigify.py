@@ -8,7 +8,7 @@ import bpy
 import numpy as np
 import pytest
 from moscale.motion import Motion
-from moscale.motion import retarget
+from moscale.motion import retarget, rigs
 from moscale.motion.retarget import to_z_up
 from moscale.motion.skeleton import PARENTS
 
@@ -167,3 +167,15 @@ def test_generate_operator_on_a_rigify_rig(rigify_rig, use_model):
     assert take.armature == rigify_rig and rigify_rig.animation_data.action == take.action
     paths = {fc.data_path for fc in keyframes.action_fcurves(take.action)}
     assert 'pose.bones["upper_arm_fk.R"].rotation_quaternion' in paths
+
+
+def test_a_rigify_take_at_another_scene_rate_spans_as_many_frames_as_on_any_rig(rigify_rig, clip_joints):
+    """2 s at a 30 fps scene are 60 frames on every rig (the control-rig path made 59: Motion.resample's count)."""
+    bpy.context.scene.render.fps = 30
+    plan = takes.GeneratePlan(rigify_rig.name, "", "walks", 2.0, 0, 2.0, "fast")
+    job = jobs.Job("generate", lambda progress, cancel: [Motion(clip_joints[:40])], plan).run()
+    (take,) = takes.apply_result(bpy.context, job)
+    character = retarget.smpl_character(clip_joints[:40])
+    rest = retarget.rest_from_bones(character.names, character.parents, character.heads, character.tails)
+    smpl = retarget.retarget_at(clip_joints[:40], rest, rigs.detect_rig(rest.names), 20.0, 30.0)
+    assert take.frame_count == smpl.num_frames == 60

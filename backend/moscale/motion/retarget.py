@@ -454,6 +454,17 @@ def _sample_at(count_in: int, fps_in: float, fps: float, num_frames: int):
     return lower, upper, position - lower  # (N,) each
 
 
+def joints_at(joints_TJ3: np.ndarray, fps: float, out_fps: float) -> np.ndarray:
+    """(N, J, 3) the joints interpolated to ``out_fps``, as many frames as ``resample`` gives a take (the duration
+    T / fps kept, the last frame held): every rig's keys, controls or bones, span the same scene frames."""
+    joints = np.asarray(joints_TJ3, dtype=np.float64)
+    if fps == out_fps or len(joints) < 2:
+        return joints
+    lower, upper, weight = _sample_at(len(joints), fps, out_fps, max(1, int(round(len(joints) * out_fps / fps))))
+    weight = weight[:, None, None]
+    return joints[lower] * (1.0 - weight) + joints[upper] * weight
+
+
 def resample(result: RetargetResult, fps: float, num_frames: int | None = None) -> RetargetResult:
     """Resample to ``fps`` (slerp rotations, linear root location); default length keeps the duration T / fps_in."""
     if num_frames is None:
@@ -481,13 +492,10 @@ def retarget_at(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps
             edit = EditRange(edit.source_TJ3, int(edit.start * fps / out_fps), -int(-edit.stop * fps // out_fps))
         return resample(retarget(joints, rest, match, fps, pin_feet=pin_feet, edit=edit, held_frames=held_frames,
                                  cycle=cycle, smpl_body=smpl_body), out_fps)
-    lower, upper, weight = _sample_at(len(joints), fps, out_fps, max(1, int(round(len(joints) * out_fps / fps))))
-    weight = weight[:, None, None]
     if edit is not None:
-        source = np.asarray(edit.source_TJ3, dtype=np.float64)
-        edit = EditRange(source[lower] * (1.0 - weight) + source[upper] * weight, edit.start, edit.stop)
-    return retarget(joints[lower] * (1.0 - weight) + joints[upper] * weight, rest, match, out_fps, pin_feet=pin_feet,
-                    edit=edit, held_frames=held_frames)
+        edit = EditRange(joints_at(edit.source_TJ3, fps, out_fps), edit.start, edit.stop)
+    return retarget(joints_at(joints, fps, out_fps), rest, match, out_fps, pin_feet=pin_feet, edit=edit,
+                    held_frames=held_frames)
 
 
 def posed_heads(rest: ArmatureRest, result: RetargetResult) -> np.ndarray:
