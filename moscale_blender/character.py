@@ -17,6 +17,7 @@ _SEGMENT_RADIUS = {1: 0.085, 2: 0.085, 3: 0.11, 4: 0.075, 5: 0.075, 6: 0.12, 7: 
                    20: 0.038, 21: 0.038}
 # Leaf bones get a capsule along the bone itself: head, hands, toes.
 _LEAF_RADIUS = {15: 0.1, 20: 0.04, 21: 0.04, 10: 0.03, 11: 0.03}
+_FEET = (7, 8, 10, 11)  # the bones that carry the foot and toe capsules (ankles, toes)
 
 
 def _capsule(start: np.ndarray, end: np.ndarray, radius: float) -> tuple[np.ndarray, list[tuple[int, ...]]]:
@@ -42,9 +43,18 @@ def _capsule(start: np.ndarray, end: np.ndarray, radius: float) -> tuple[np.ndar
 
 
 def _mannequin(character: retarget.SmplCharacter) -> tuple[np.ndarray, list, dict[str, list[int]]]:
-    """Capsules per body segment: (vertices, faces, vertex indices per bone name)."""
+    """Capsules per body segment: (vertices, faces, vertex indices per bone name). The feet and toes lie on the
+    floor the rest pose stands on: their capsules' axes are raised to their radius above it (around the toe joint,
+    which is on the floor, a capsule hung 3-4 cm below it and the character stood in the floor)."""
     segments = [(PARENTS[j], character.heads[PARENTS[j]], character.heads[j], r) for j, r in _SEGMENT_RADIUS.items()]
     segments += [(j, character.heads[j], character.tails[j], r) for j, r in _LEAF_RADIUS.items()]
+    floor = float(character.heads[:, 2].min())
+
+    def on_floor(point: np.ndarray, radius: float) -> np.ndarray:
+        return np.array([point[0], point[1], max(float(point[2]), floor + radius)])
+
+    segments = [(owner, on_floor(start, r), on_floor(end, r), r) if owner in _FEET else (owner, start, end, r)
+                for owner, start, end, r in segments]
     vertices, faces, groups = [], [], {name: [] for name in JOINT_NAMES}
     for owner, start, end, radius in segments:
         verts, capsule_faces = _capsule(np.asarray(start), np.asarray(end), radius)

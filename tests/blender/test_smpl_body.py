@@ -144,6 +144,10 @@ def test_without_model_files_the_mannequin_stays_and_the_ui_says_where_to_get_th
     assert bpy.ops.moscale.create_smpl_character() == {'FINISHED'}
     rig = scene.moscale.smpl_character
     assert character.BODY_KEY not in rig and body_of(rig).name.endswith("Mannequin")
+    # it stands on the floor: its soles, not a capsule round its toe joints 3-4 cm below it
+    mesh = body_of(rig)
+    lowest = min((mesh.matrix_world @ vertex.co).z for vertex in mesh.data.vertices)
+    assert -1e-6 < lowest < 0.005
     layout = draw(panels.MOSCALE_PT_main)
     assert any(kind == "label" and "smpl.is.tue.mpg.de" in text for kind, text in layout.log)
     assert ("prop", "smpl_gender") not in layout.log
