@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 import numpy as np
-from moscale.motion import retarget
+from moscale.motion import retarget, smpl_rig
 from moscale.motion.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS
 
 SMPL_TAG = "moscale_smpl"
@@ -42,7 +42,7 @@ def _capsule(start: np.ndarray, end: np.ndarray, radius: float) -> tuple[np.ndar
     return vertices, faces
 
 
-def _mannequin(character: retarget.SmplCharacter) -> tuple[np.ndarray, list, dict[str, list[int]]]:
+def _mannequin(character: smpl_rig.SmplCharacter) -> tuple[np.ndarray, list, dict[str, list[int]]]:
     """Capsules per body segment: (vertices, faces, vertex indices per bone name). The feet and toes lie on the
     floor the rest pose stands on: their capsules' axes are raised to their radius above it (around the toe joint,
     which is on the floor, a capsule hung 3-4 cm below it and the character stood in the floor)."""
@@ -102,9 +102,9 @@ def create_smpl_character(context: bpy.types.Context, joints: np.ndarray | None 
     _ensure_object_mode(context)
     if body is not None:
         rest_joints, body_vertices, lift = body.placed()
-        character = retarget.smpl_character(rest_joints_J3=rest_joints)
+        character = smpl_rig.smpl_character(rest_joints_J3=rest_joints)
     else:
-        character = retarget.smpl_character(joints)
+        character = smpl_rig.smpl_character(joints)
     collection = context.collection or context.scene.collection
 
     armature = bpy.data.armatures.new(name)
@@ -145,7 +145,7 @@ def create_smpl_character(context: bpy.types.Context, joints: np.ndarray | None 
     return rig
 
 
-def _mannequin_mesh(collection, rig, name: str, character: retarget.SmplCharacter) -> bpy.types.Object:
+def _mannequin_mesh(collection, rig, name: str, character: smpl_rig.SmplCharacter) -> bpy.types.Object:
     vertices, faces, groups = _mannequin(character)
     mesh = bpy.data.meshes.new(f"{name} Mannequin")
     mesh.from_pydata(vertices.tolist(), [], faces)

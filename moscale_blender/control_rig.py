@@ -13,6 +13,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix, Quaternion, Vector
 from moscale.motion import retarget, rigs
+from moscale.motion.skeleton import JOINT_NAMES
 
 from . import keyframes
 
@@ -27,7 +28,7 @@ def controls_of(obj: bpy.types.Object, match: rigs.RigMatch) -> dict[str, int]:
     bones = obj.pose.bones
     if not all(name in bones for name in bone_map.controls) or (bone_map.root_control not in bones):
         return {}
-    return {name: REST if joint == "rest" else retarget.JOINT_NAMES.index(joint)
+    return {name: REST if joint == "rest" else JOINT_NAMES.index(joint)
             for name, joint in bone_map.controls.items()}
 
 

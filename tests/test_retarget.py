@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from moscale.motion import retarget as rt
-from moscale.motion import rig_feet, rigs
+from moscale.motion import rig_feet, rigs, smpl_rig
 from moscale.motion import rotations as rot
 from moscale.motion.skeleton import JOINT_NAMES, PARENTS
 from retarget_rigs import MIXAMO_NAMES, mixamo_like_bones
@@ -23,7 +23,7 @@ def joints(fixtures_dir) -> np.ndarray:
 
 
 def smpl_rest(joints=None, seed=0) -> rt.ArmatureRest:
-    character = rt.smpl_character(joints)
+    character = smpl_rig.smpl_character(joints)
     rolls = np.random.default_rng(seed).uniform(-np.pi, np.pi, len(character.names))
     return rt.rest_from_bones(character.names, character.parents, character.heads, character.tails, rolls)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from moscale.motion import feet, rig_feet, rigs
+from moscale.motion import feet, rig_feet, rigs, smpl_rig
 from moscale.motion import retarget as rt
 from retarget_rigs import mixamo_like_bones
 
@@ -83,7 +83,7 @@ def test_frames_with_nothing_to_pin_are_bit_identical(locked, mixamo):
 
 
 def test_smpl_skeleton_is_left_as_it_was(locked):
-    character = rt.smpl_character(locked)
+    character = smpl_rig.smpl_character(locked)
     rest = rt.rest_from_bones(character.names, character.parents, character.heads, character.tails)
     match = rigs.detect_rig(rest.names)
     assert match.map_name == "smpl"
@@ -140,7 +140,7 @@ def test_at_another_frame_rate_the_feet_stay_pinned_on_every_played_frame(locked
 
 
 def test_smpl_character_keeps_its_slerped_rotations(locked):
-    character = rt.smpl_character(locked)
+    character = smpl_rig.smpl_character(locked)
     rest = rt.rest_from_bones(character.names, character.parents, character.heads, character.tails)
     match = rigs.detect_rig(rest.names)
     at_24 = rt.retarget_at(locked, rest, match, 20.0, 24.0)

@@ -8,7 +8,7 @@ import bpy
 import numpy as np
 import pytest
 from moscale.motion import Motion
-from moscale.motion import retarget, rigs
+from moscale.motion import retarget, rigs, smpl_rig
 from moscale.motion.retarget import to_z_up
 from moscale.motion.skeleton import PARENTS
 
@@ -175,7 +175,7 @@ def test_a_rigify_take_at_another_scene_rate_spans_as_many_frames_as_on_any_rig(
     plan = takes.GeneratePlan(rigify_rig.name, "", "walks", 2.0, 0, 2.0, "fast")
     job = jobs.Job("generate", lambda progress, cancel: [Motion(clip_joints[:40])], plan).run()
     (take,) = takes.apply_result(bpy.context, job)
-    character = retarget.smpl_character(clip_joints[:40])
+    character = smpl_rig.smpl_character(clip_joints[:40])
     rest = retarget.rest_from_bones(character.names, character.parents, character.heads, character.tails)
     smpl = retarget.retarget_at(clip_joints[:40], rest, rigs.detect_rig(rest.names), 20.0, 30.0)
     assert take.frame_count == smpl.num_frames == 60

@@ -20,12 +20,12 @@ import numpy as np
 from moscale.motion import feet, kinematics, rig_feet, rigs
 from moscale.motion import rotations as rot
 from moscale.motion.rigs import RigMatch
-from moscale.motion.skeleton import BONE_LENGTHS_M, FPS, JOINT_NAMES, NUM_JOINTS, PARENTS
+from moscale.motion.skeleton import BONE_LENGTHS_M, FPS, NUM_JOINTS, PARENTS
 
 # Single-child joints: the child whose direction the joint's bone follows (a swing).
-_AIM_CHILD = {1: 4, 2: 5, 3: 6, 4: 7, 5: 8, 6: 9, 7: 10, 8: 11, 12: 15, 13: 16, 14: 17, 16: 18, 17: 19, 18: 20, 19: 21}
+AIM_CHILD = {1: 4, 2: 5, 3: 6, 4: 7, 5: 8, 6: 9, 7: 10, 8: 11, 12: 15, 13: 16, 14: 17, 16: 18, 17: 19, 18: 20, 19: 21}
 # Branching joints: (children, (left child, right child)) fitted together with a best-fit rotation.
-_BRANCHES = {0: ((1, 2, 3), (1, 2)), 9: ((12, 13, 14), (13, 14))}
+BRANCHES = {0: ((1, 2, 3), (1, 2)), 9: ((12, 13, 14), (13, 14))}
 _LEGS = ((1, 4, 7), (2, 5, 8))  # (hip, knee, ankle) left, right
 
 
@@ -146,46 +146,6 @@ def smpl_rest_joints(joints_TJ3: np.ndarray | None = None) -> np.ndarray:
     return rest
 
 
-@dataclass(frozen=True)
-class SmplCharacter:
-    """Edit-bone data for the built-in SMPL-22 armature (Z up, metres): one bone per joint, named like the joint."""
-
-    names: tuple[str, ...]
-    parents: tuple[int, ...]
-    heads: np.ndarray    # (22, 3)
-    tails: np.ndarray    # (22, 3)
-    roll_axes: np.ndarray  # (22, 3) the direction each bone's local Z should face (``EditBone.align_roll``)
-
-
-def smpl_character(joints_TJ3: np.ndarray | None = None, rest_joints_J3: np.ndarray | None = None) -> SmplCharacter:
-    """Bones of the SMPL character: head at its joint, tail at its aimed child (leaves extend their parent).
-
-    The joints are ``rest_joints`` (22, 3; Y up, facing +Z, metres; e.g. a real SMPL body's) when given, else
-    ``smpl_rest_joints(joints)``.
-    """
-    rest = smpl_rest_joints(joints_TJ3) if rest_joints_J3 is None else np.asarray(rest_joints_J3, dtype=np.float64)
-    if rest.shape != (NUM_JOINTS, 3) or not np.all(np.isfinite(rest)):
-        raise ValueError(f"rest joints must be finite with shape ({NUM_JOINTS}, 3), got {rest.shape}")
-    heads = to_z_up(rest)
-    tails = np.empty_like(heads)
-    leaf_lengths = {10: 0.05, 11: 0.05, 15: 0.2, 20: 0.1, 21: 0.1}
-    for joint in range(NUM_JOINTS):
-        if joint in _AIM_CHILD:
-            tails[joint] = heads[_AIM_CHILD[joint]]
-        elif joint in _BRANCHES:
-            tails[joint] = heads[_BRANCHES[joint][0][-1 if joint == 0 else 0]]  # pelvis -> spine1, spine3 -> neck
-        else:
-            direction = _unit(heads[joint] - heads[PARENTS[joint]]) if joint != 15 else np.array([0.0, 0.0, 1.0])
-            tails[joint] = heads[joint] + direction * leaf_lengths[joint]
-    # Sensible rolls: X is the bending axis. Legs, spine, feet bend about the body's side axis (+X);
-    # arms hang off the chest sideways, so their local Z faces up.
-    bone_dirs = _unit(tails - heads)
-    roll_axes = np.cross(np.array([1.0, 0.0, 0.0]), bone_dirs)
-    arms = [13, 14, 16, 17, 18, 19, 20, 21]
-    roll_axes[arms] = [0.0, 0.0, 1.0]
-    return SmplCharacter(JOINT_NAMES, PARENTS, heads, tails, _unit(roll_axes))
-
-
 # ----------------------------------------------------------------------------------------------- retargeting
 
 
@@ -224,9 +184,9 @@ def _reaching(start: int, against: int, rest_joints_J3: np.ndarray, spanned: Seq
     spanned joints (the bone spans on), and past joints sitting on ``against`` (a BVH's zero-length bone: a metarig
     export's spine starting on the pelvis, its two shoulders starting on one point)."""
     tolerance = 1e-6 * max(float(np.ptp(rest_joints_J3, axis=0).max()), 1e-9)
-    while start in _AIM_CHILD and (start in spanned or
+    while start in AIM_CHILD and (start in spanned or
                                    np.linalg.norm(rest_joints_J3[start] - rest_joints_J3[against]) < tolerance):
-        start = _AIM_CHILD[start]
+        start = AIM_CHILD[start]
     return start
 
 
@@ -241,8 +201,8 @@ def joint_deltas(motion_TJ3: np.ndarray, rest_joints_J3: np.ndarray, spanned: Se
     num_frames = len(motion_TJ3)
     deltas = rot.identity((num_frames, NUM_JOINTS))
     for level in _LEVELS:  # joints of one depth at a time: their parents are done
-        for joint in (j for j in level if j in _BRANCHES):
-            kids, (left, right) = _BRANCHES[joint]
+        for joint in (j for j in level if j in BRANCHES):
+            kids, (left, right) = BRANCHES[joint]
             kids = [_reaching(kid, joint, rest_joints_J3, spanned) for kid in kids]
             left, right = (_reaching(left, right, rest_joints_J3, spanned),
                            _reaching(right, left, rest_joints_J3, spanned))
@@ -251,14 +211,14 @@ def joint_deltas(motion_TJ3: np.ndarray, rest_joints_J3: np.ndarray, spanned: Se
             now = np.concatenate([motion_TJ3[:, kids] - motion_TJ3[:, [joint]],
                                   (motion_TJ3[:, left] - motion_TJ3[:, right])[:, None]], axis=1)
             deltas[:, joint] = rot.best_fit_rotation(_unit(rest), _unit(now))
-        aimed = [j for j in level if j in _AIM_CHILD and j not in spanned]
+        aimed = [j for j in level if j in AIM_CHILD and j not in spanned]
         if aimed:
-            children = [_reaching(_AIM_CHILD[j], j, rest_joints_J3, spanned) for j in aimed]
+            children = [_reaching(AIM_CHILD[j], j, rest_joints_J3, spanned) for j in aimed]
             parent_delta = deltas[:, [PARENTS[j] for j in aimed]]  # (T, n, 4)
             rest_dir = rot.rotate(parent_delta, _unit(rest_joints_J3[children] - rest_joints_J3[aimed]))
             swing = rot.between(rest_dir, _unit(motion_TJ3[:, children] - motion_TJ3[:, aimed]))
             deltas[:, aimed] = rot.multiply(swing, parent_delta)
-        carried = [j for j in level if (j not in _AIM_CHILD and j not in _BRANCHES) or j in spanned]
+        carried = [j for j in level if (j not in AIM_CHILD and j not in BRANCHES) or j in spanned]
         if carried:
             deltas[:, carried] = deltas[:, [PARENTS[j] for j in carried]]
     return deltas
@@ -347,7 +307,7 @@ def plays_as_is(rest: ArmatureRest, match: RigMatch, joints_TJ3: np.ndarray, smp
         return False
     if smpl_body:
         return True
-    own = to_z_up(smpl_rest_joints(np.asarray(joints_TJ3, dtype=np.float64)))  # as ``smpl_character`` places them
+    own = to_z_up(smpl_rest_joints(np.asarray(joints_TJ3, dtype=np.float64)))  # as ``smpl_rig.smpl_character`` does
     return bool(np.abs(rest_joints_of(rest, match) - own).max() <= SKELETON_MATCH_M)
 
 
