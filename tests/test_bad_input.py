@@ -435,3 +435,10 @@ def test_a_full_disk_on_a_new_file_says_nothing_was_written(walk, tmp_path):
             handle.write("HIERARCHY\n")
             _no_space()
     assert not (tmp_path / "new.bvh").exists()
+
+
+def test_a_range_starting_below_zero_gets_the_range_message_not_argparse(walk, tmp_path, capsys):
+    """argparse reads "-10:20" as an option ("expected one argument"); the value is passed on, and the edit names it."""
+    err = refused(["edit", str(walk), "a person jumps", "--frames", "-10:20", "-o", str(tmp_path / "e.npz")], capsys)
+    assert "edit range [-10, 20) is outside the clip (frames 0 to 60" in err and "expected one argument" not in err
+    assert not (tmp_path / "e.npz").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 # command path -> (module, one-line help)
@@ -45,8 +46,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose value may start with a minus sign ("--frames -10:20"), which argparse takes for another option and
+# answers with "expected one argument": such a value is joined to its option, so the command's own check names it.
+SIGNED_VALUES = ("--frames",)
+
+
+def _join_signed_values(argv: list[str]) -> list[str]:
+    joined, i = [], 0
+    while i < len(argv):
+        if argv[i] in SIGNED_VALUES and i + 1 < len(argv) and re.match(r"-\d", argv[i + 1]):
+            joined.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            joined.append(argv[i])
+            i += 1
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = _join_signed_values(sys.argv[1:] if argv is None else list(argv))
     parser = build_parser()
     # Find the command from the leading words, so its module adds its own options before parsing (and --help lists them).
     path = next((p for p in COMMANDS if tuple(argv[: len(p)]) == p), None)
