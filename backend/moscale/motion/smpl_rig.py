@@ -1,5 +1,5 @@
 """The built-in SMPL-22 character's bones (numpy, no Blender): where each edit bone's head, tail and roll go, on a
-motion's own proportions (``retarget.smpl_rest_joints``) or a real body's rest joints. ``moscale_blender.character``
+motion's own proportions (``retarget.smpl_rest_joints``) or a real body's rest joints. The Blender add-on
 builds the armature and its mannequin from them."""
 from __future__ import annotations
 
