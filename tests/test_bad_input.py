@@ -81,7 +81,8 @@ def pipe(tiny_pipes):
     (dict(num_samples=0), "num_samples 0: give a whole number from 1 to 1000"),
     (dict(seed="1"), "seed '1' (a str): give a whole number from 0"),
     (dict(poses={5: np.full((22, 3), np.nan)}), "keyed pose at frame 5: 22 of its 22 joints are not finite numbers"),
-    (dict(poses={5: np.zeros((21, 3))}), "keyed pose at frame 5: expected SMPL-22 joints of shape (22, 3), got (21, 3)"),
+    (dict(poses={5: np.zeros((21, 3))}),
+     "keyed pose at frame 5: expected SMPL-22 joints of shape (22, 3), got (21, 3)"),
 ])
 def test_generate_checks_every_value(pipe, options, message):
     with pytest.raises(ValueError) as error:

@@ -25,7 +25,7 @@ import numpy as np
 
 from moscale.motion import bvh
 from moscale.motion import rotations as rot
-from moscale.motion.kinematics import resample_joints
+from moscale.motion.kinematics import resample_joints, unit
 from moscale.motion.skeleton import JOINT_NAMES, PARENTS
 
 
@@ -194,12 +194,11 @@ def _aim(global_FR: np.ndarray, bones_FD3: np.ndarray, wanted_FD3: np.ndarray) -
     """Global rotations: ``global`` turned by the smallest rotation (one bone) or the best fit (several) that
     points ``global @ bones`` along ``wanted``."""
     current = np.einsum("fij,fdj->fdi", global_FR, bones_FD3)
-    unit = wanted_FD3 / np.maximum(np.linalg.norm(wanted_FD3, axis=-1, keepdims=True), 1e-12)
-    current_unit = current / np.maximum(np.linalg.norm(current, axis=-1, keepdims=True), 1e-12)
+    wanted, current = unit(wanted_FD3), unit(current)
     if current.shape[1] == 1:
-        turn = rot.between(current_unit[:, 0], unit[:, 0])
+        turn = rot.between(current[:, 0], wanted[:, 0])
     else:
-        turn = rot.best_fit_rotation(current_unit, unit)
+        turn = rot.best_fit_rotation(current, wanted)
     return rot.to_matrix(turn) @ global_FR
 
 

@@ -15,8 +15,8 @@ next; elsewhere it is eased in and out over `blend` frames (so the foot lifts of
 are lifted. The foot moves rigidly by that correction and the knee is re-solved by two-bone IK (hip, knee, ankle;
 thigh and shin lengths kept, bending in the plane the original knee chose, toward the toes where the leg was nearly
 straight, and easing into full extension rather than snapping straight: `two_bone_knee`). The pelvis and upper
-body are never touched. Frames whose correction is zero are returned bit-identical, and `editable_T` restricts the cleanup to a
-range (edits keep every frame outside it unchanged).
+body are never touched. Frames whose correction is zero are returned bit-identical, and `editable_T` restricts the
+cleanup to a range (edits keep every frame outside it unchanged).
 """
 from __future__ import annotations
 

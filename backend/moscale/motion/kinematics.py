@@ -39,7 +39,8 @@ def _children(parents: Sequence[int]) -> list[list[int]]:
     return kids
 
 
-def _unit(vectors: np.ndarray) -> np.ndarray:
+def unit(vectors: np.ndarray) -> np.ndarray:
+    """Vectors (..., 3) scaled to length 1 (a zero vector stays zero)."""
     return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
@@ -96,14 +97,14 @@ def rest_offsets_from_joints(
     offsets_now = joints - joints[:, parent_idx]  # (T, J, 3)
     if raw_offsets is None:
         raw_offsets = RAW_OFFSETS if len(parents) == len(RAW_OFFSETS) else offsets_now[0]
-    directions = _unit(np.asarray(raw_offsets, dtype=np.float64))
+    directions = unit(np.asarray(raw_offsets, dtype=np.float64))
     for parent, kids in enumerate(_children(parents)):
         if len(kids) < 2:
             continue
-        current = _unit(offsets_now[:, kids])  # (T, C, 3)
+        current = unit(offsets_now[:, kids])  # (T, C, 3)
         fit = rot.best_fit_rotation(np.broadcast_to(directions[kids], current.shape), current)  # (T, 4)
         in_rest = rot.rotate(rot.conjugate(fit)[:, None], current)  # (T, C, 3)
-        directions[kids] = _unit(in_rest.mean(axis=0))
+        directions[kids] = unit(in_rest.mean(axis=0))
     offsets = directions * bone_lengths(joints, parents)[:, None]
     offsets[np.asarray(parents) < 0] = 0.0
     return offsets
@@ -126,7 +127,7 @@ def inverse_kinematics(
     joints = _check_joints(joints_TJ3, len(parents))
     if rest_offsets is None:
         rest_offsets = rest_offsets_from_joints(joints, parents)
-    rest_dirs = _unit(np.asarray(rest_offsets, dtype=np.float64))
+    rest_dirs = unit(np.asarray(rest_offsets, dtype=np.float64))
     num_frames, num_joints = joints.shape[:2]
     local = rot.identity((num_frames, num_joints))
     global_rot = rot.identity((num_frames, num_joints))
@@ -135,7 +136,7 @@ def inverse_kinematics(
         parent_rot = global_rot[:, parent] if parent >= 0 else rot.identity((num_frames,))
         if kids:
             # child directions seen from the parent's frame
-            current = rot.rotate(rot.conjugate(parent_rot)[:, None], _unit(joints[:, kids] - joints[:, [joint]]))
+            current = rot.rotate(rot.conjugate(parent_rot)[:, None], unit(joints[:, kids] - joints[:, [joint]]))
             if len(kids) == 1:
                 local[:, joint] = rot.between(rest_dirs[kids[0]], current[:, 0])
             else:
@@ -160,7 +161,7 @@ def retarget_bone_lengths(
         if parent < 0:
             out[:, joint] = joints[:, joint] * root_scale
         else:
-            direction = _unit(joints[:, joint] - joints[:, parent])
+            direction = unit(joints[:, joint] - joints[:, parent])
             out[:, joint] = out[:, parent] + direction * target_lengths_J[joint]
     return out
 
@@ -236,11 +237,11 @@ def facing_directions(
     """
     joints = np.asarray(joints_TJ3, dtype=np.float64)
     r_hip, l_hip, r_shoulder, l_shoulder = face_joints
-    across = _unit(joints[:, r_hip] - joints[:, l_hip] + joints[:, r_shoulder] - joints[:, l_shoulder])
+    across = unit(joints[:, r_hip] - joints[:, l_hip] + joints[:, r_shoulder] - joints[:, l_shoulder])
     forward = np.cross(np.array([0.0, 1.0, 0.0]), across)
     if smooth_sigma:
         forward = gaussian_smooth(forward, smooth_sigma)
-    return _unit(forward)
+    return unit(forward)
 
 
 def facing_rotations(
@@ -276,7 +277,7 @@ def humanml3d_ik(
     for chain in chains:
         accumulated = root
         for parent, joint in zip(chain[:-1], chain[1:]):
-            direction = _unit(joints[:, joint] - joints[:, parent])
+            direction = unit(joints[:, joint] - joints[:, parent])
             swing = rot.between(np.broadcast_to(raw_offsets[joint], direction.shape), direction)
             quats[:, joint] = rot.multiply(rot.conjugate(accumulated), swing)
             accumulated = rot.multiply(accumulated, quats[:, joint])

@@ -19,6 +19,7 @@ import numpy as np
 
 from moscale.motion import feet, kinematics, rig_feet, rigs
 from moscale.motion import rotations as rot
+from moscale.motion.kinematics import unit
 from moscale.motion.rigs import RigMatch
 from moscale.motion.skeleton import BONE_LENGTHS_M, FPS, NUM_JOINTS, PARENTS
 
@@ -57,10 +58,6 @@ def to_z_up(points: np.ndarray) -> np.ndarray:
     """HumanML3D (Y up, facing +Z) -> Blender (Z up, facing -Y): (x, y, z) -> (x, -z, y). Any (..., 3)."""
     points = np.asarray(points, dtype=np.float64)
     return np.stack([points[..., 0], -points[..., 2], points[..., 1]], axis=-1)
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
 # ----------------------------------------------------------------------------------------------- rest poses
@@ -110,7 +107,7 @@ def bone_rest_quaternion(head: np.ndarray, tail: np.ndarray, roll: np.ndarray | 
 
     Matches ``vec_roll_to_mat3`` (shortest arc from +Y, 180 degrees about Z when the bone points down -Y).
     """
-    direction = _unit(np.asarray(tail, np.float64) - np.asarray(head, np.float64))
+    direction = unit(np.asarray(tail, np.float64) - np.asarray(head, np.float64))
     swing = rot.between(np.broadcast_to([0.0, 1.0, 0.0], direction.shape), direction)
     twist = rot.from_axis_angle(direction * np.asarray(roll, dtype=np.float64)[..., None])
     return rot.multiply(twist, swing)
@@ -137,7 +134,7 @@ def smpl_rest_joints(joints_TJ3: np.ndarray | None = None) -> np.ndarray:
         fitted = kinematics.rest_offsets_from_joints(joints_TJ3)
         lengths = kinematics.bone_lengths(joints_TJ3)
         directions[list(_BRANCH_CHILDREN)] = fitted[list(_BRANCH_CHILDREN)]
-    offsets = _unit(directions) * lengths[:, None]
+    offsets = unit(directions) * lengths[:, None]
     rest = np.zeros((NUM_JOINTS, 3))
     for joint, parent in enumerate(PARENTS):
         if parent >= 0:
@@ -210,13 +207,13 @@ def joint_deltas(motion_TJ3: np.ndarray, rest_joints_J3: np.ndarray, spanned: Se
                                    (rest_joints_J3[left] - rest_joints_J3[right])[None]])
             now = np.concatenate([motion_TJ3[:, kids] - motion_TJ3[:, [joint]],
                                   (motion_TJ3[:, left] - motion_TJ3[:, right])[:, None]], axis=1)
-            deltas[:, joint] = rot.best_fit_rotation(_unit(rest), _unit(now))
+            deltas[:, joint] = rot.best_fit_rotation(unit(rest), unit(now))
         aimed = [j for j in level if j in AIM_CHILD and j not in spanned]
         if aimed:
             children = [_reaching(AIM_CHILD[j], j, rest_joints_J3, spanned) for j in aimed]
             parent_delta = deltas[:, [PARENTS[j] for j in aimed]]  # (T, n, 4)
-            rest_dir = rot.rotate(parent_delta, _unit(rest_joints_J3[children] - rest_joints_J3[aimed]))
-            swing = rot.between(rest_dir, _unit(motion_TJ3[:, children] - motion_TJ3[:, aimed]))
+            rest_dir = rot.rotate(parent_delta, unit(rest_joints_J3[children] - rest_joints_J3[aimed]))
+            swing = rot.between(rest_dir, unit(motion_TJ3[:, children] - motion_TJ3[:, aimed]))
             deltas[:, aimed] = rot.multiply(swing, parent_delta)
         carried = [j for j in level if (j not in AIM_CHILD and j not in BRANCHES) or j in spanned]
         if carried:
@@ -320,10 +317,11 @@ def joint_frames(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, *,
     Root motion is scaled by the ratio of the rig's leg length (hip -> knee -> ankle) to the motion's; the floor
     (y = 0) maps to the armature's z = 0 plane. Except on SMPL's own skeleton for the motion (``plays_as_is``: the
     built-in character made from it, or a real SMPL body (``smpl_body``), which the AMASS export places by the same
-    leg-ratio rule and must keep matching to 0.01 mm), the rig's feet are then made to stand and stay (``moscale.motion.rig_feet``): the take moves up
-    or down so the lowest point of the rig's soles (from its rest pose) touches the floor, and with ``pin_feet`` each
-    foot is held still over the motion's contact plants (``contacts`` (T, 4), by default found on the joints,
-    ``feet.contacts_from_joints``) and lifted wherever it would go below the floor, its leg re-solved to reach it.
+    leg-ratio rule and must keep matching to 0.01 mm), the rig's feet are then made to stand and stay
+    (``moscale.motion.rig_feet``): the take moves up or down so the lowest point of the rig's soles (from its rest
+    pose) touches the floor, and with ``pin_feet`` each foot is held still over the motion's contact plants
+    (``contacts`` (T, 4), by default found on the joints, ``feet.contacts_from_joints``) and lifted wherever it would
+    go below the floor, its leg re-solved to reach it.
 
     With ``edit`` (Edit Range: ``joints`` replace some frames of a take), what holds for the whole take is the
     source's, so the new keys meet the kept ones: the root scale and the floor height, and, at the range's ends, the
@@ -441,10 +439,10 @@ def retarget_at(joints_TJ3: np.ndarray, rest: ArmatureRest, match: RigMatch, fps
                 pin_feet: bool = True, edit: EditRange | None = None, held_frames: Sequence[int] = (),
                 cycle: bool = False, smpl_body: bool = False) -> RetargetResult:
     """``retarget`` for a scene at ``out_fps``, with ``resample``'s frame count. SMPL's own skeleton for the motion
-    (``plays_as_is``) is retargeted at ``fps`` and its rotations slerped (exact at the motion's frames); any other rig is retargeted from the joints
-    interpolated to ``out_fps``, so its feet are pinned on every frame it plays (slerped rotations between two
-    pinned frames would let the foot dip and slide). ``edit``'s source is at ``fps``, its range and ``held_frames``
-    in output frames; ``cycle`` (``joint_frames``) asks for ``fps == out_fps``."""
+    (``plays_as_is``) is retargeted at ``fps`` and its rotations slerped (exact at the motion's frames); any other rig
+    is retargeted from the joints interpolated to ``out_fps``, so its feet are pinned on every frame it plays
+    (slerped rotations between two pinned frames would let the foot dip and slide). ``edit``'s source is at ``fps``,
+    its range and ``held_frames`` in output frames; ``cycle`` (``joint_frames``) asks for ``fps == out_fps``."""
     joints = np.asarray(joints_TJ3, dtype=np.float64)
     as_is = plays_as_is(rest, match, joints if edit is None else edit.source_TJ3, smpl_body)
     if as_is or fps == out_fps or len(joints) < 2:

@@ -30,6 +30,7 @@ import numpy as np
 
 from moscale.motion import feet
 from moscale.motion import rotations as rot
+from moscale.motion.kinematics import unit
 from moscale.motion.skeleton import FPS, PARENTS
 from moscale.motion.splice import smoothstep, smootherstep
 
@@ -37,10 +38,6 @@ from moscale.motion.splice import smoothstep, smootherstep
 # toe segment, in units of its length: from 0.6 behind the ankle to 0.8 beyond the toe, 0.45 to either side.
 _BEHIND, _BEYOND, _SIDE = 0.6, 0.8, 0.45
 _TOLERANCE = 1e-3  # of the leg length: points this close to the sole level or the toe's height still count
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
 @dataclass(frozen=True)
@@ -63,7 +60,7 @@ def foot_shape(rest_joints_J3: np.ndarray, bone_points_P3: np.ndarray, up_3: np.
     origin, LAFAN1's bones all along one axis) says nothing of the ground: the soles are the ankle and toe joints,
     as for the motion's own skeleton (``feet.lock_feet``).
     """
-    up = _unit(np.asarray(up_3, dtype=np.float64))
+    up = unit(np.asarray(up_3, dtype=np.float64))
     rest = np.asarray(rest_joints_J3, dtype=np.float64)
     bone_points = np.unique(np.asarray(bone_points_P3, dtype=np.float64).reshape(-1, 3), axis=0)  # bones share ends
     leg = float(np.mean([np.linalg.norm(rest[k] - rest[h]) + np.linalg.norm(rest[a] - rest[k])
@@ -158,9 +155,9 @@ def toe_down_longer(contacts_T4: np.ndarray) -> np.ndarray:
 def _aim(parent_delta_N4: np.ndarray, rest_offset_3: np.ndarray, direction_N3: np.ndarray) -> np.ndarray:
     """The delta of a single-child joint (``retarget.joint_deltas``' rule): its parent's, then the swing that points
     the rest offset along ``direction``."""
-    rest_N3 = np.broadcast_to(_unit(rest_offset_3), parent_delta_N4.shape[:-1] + (3,))
+    rest_N3 = np.broadcast_to(unit(rest_offset_3), parent_delta_N4.shape[:-1] + (3,))
     rest_direction = rot.rotate(parent_delta_N4, rest_N3)
-    return rot.multiply(rot.between(rest_direction, _unit(direction_N3)), parent_delta_N4)
+    return rot.multiply(rot.between(rest_direction, unit(direction_N3)), parent_delta_N4)
 
 
 def _heel_rise(hip_N3: np.ndarray, ankle_N3: np.ndarray, toe_N3: np.ndarray, reach: float, foot: float
@@ -175,7 +172,7 @@ def _heel_rise(hip_N3: np.ndarray, ankle_N3: np.ndarray, toe_N3: np.ndarray, rea
     centre = hip_N3 + axis / distance * along
     off = ankle_N3 - centre
     off = off - (off * axis).sum(-1, keepdims=True) / distance ** 2 * axis
-    circle = centre + _unit(off) * np.sqrt(np.maximum(radius2, 0.0))
+    circle = centre + unit(off) * np.sqrt(np.maximum(radius2, 0.0))
     return np.where((radius2 > 0) & (distance < reach + foot), circle, ankle_N3)
 
 
@@ -286,7 +283,7 @@ def pin_feet(deltas_TJ4: np.ndarray, heads_TJ3: np.ndarray, rest_joints_J3: np.n
         heads[frames, toe] = toes + (new_ankle - ankles)
         heads[frames[rise], toe] = toe_target[rise]
         # the heel-rise frames pitch the foot about the toe; the toe keeps its world orientation (it bends)
-        pitch = rot.between(_unit(toes[rise] - ankles[rise]), _unit(toe_target[rise] - new_ankle[rise]))
+        pitch = rot.between(unit(toes[rise] - ankles[rise]), unit(toe_target[rise] - new_ankle[rise]))
         deltas[frames[rise], ankle] = rot.multiply(pitch, deltas_TJ4[frames[rise], ankle])
         hip_delta = _aim(deltas_TJ4[frames, PARENTS[hip]], rest[knee] - rest[hip], new_knee - hips)
         deltas[frames, hip] = hip_delta

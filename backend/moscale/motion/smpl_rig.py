@@ -7,12 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from moscale.motion.kinematics import unit
 from moscale.motion.retarget import AIM_CHILD, BRANCHES, smpl_rest_joints, to_z_up
 from moscale.motion.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
 @dataclass(frozen=True)
@@ -44,12 +41,12 @@ def smpl_character(joints_TJ3: np.ndarray | None = None, rest_joints_J3: np.ndar
         elif joint in BRANCHES:
             tails[joint] = heads[BRANCHES[joint][0][-1 if joint == 0 else 0]]  # pelvis -> spine1, spine3 -> neck
         else:
-            direction = _unit(heads[joint] - heads[PARENTS[joint]]) if joint != 15 else np.array([0.0, 0.0, 1.0])
+            direction = unit(heads[joint] - heads[PARENTS[joint]]) if joint != 15 else np.array([0.0, 0.0, 1.0])
             tails[joint] = heads[joint] + direction * leaf_lengths[joint]
     # Sensible rolls: X is the bending axis. Legs, spine, feet bend about the body's side axis (+X);
     # arms hang off the chest sideways, so their local Z faces up.
-    bone_dirs = _unit(tails - heads)
+    bone_dirs = unit(tails - heads)
     roll_axes = np.cross(np.array([1.0, 0.0, 0.0]), bone_dirs)
     arms = [13, 14, 16, 17, 18, 19, 20, 21]
     roll_axes[arms] = [0.0, 0.0, 1.0]
-    return SmplCharacter(JOINT_NAMES, PARENTS, heads, tails, _unit(roll_axes))
+    return SmplCharacter(JOINT_NAMES, PARENTS, heads, tails, unit(roll_axes))

@@ -201,8 +201,8 @@ def prepare(args: argparse.Namespace, runtime: common.Runtime) -> Setup:
             model.load_pretrained_weights(initial, source=args.init)
         except ValueError as error:
             raise ValueError(f"--init {args.init} does not fit --config {args.config} (sizes must match): {error}") from None
-        if not decoder_only and not torch.allclose(initial.feature_std, torch.as_tensor(dataset.std,
-                                                                                        dtype=torch.float32), rtol=1e-4):
+        same_std = torch.allclose(initial.feature_std, torch.as_tensor(dataset.std, dtype=torch.float32), rtol=1e-4)
+        if not decoder_only and not same_std:
             print(f"note: {args.init} was normalised with other statistics than {args.data}; fine-tuning adapts it "
                   "to this data's Mean/Std", file=sys.stderr)
     model.set_normalization(dataset.mean, dataset.std)
